@@ -1,0 +1,1 @@
+//! BTP 2.0 frames (RFC 23).
