@@ -1,0 +1,127 @@
+//! What the subcommands of the binary do, kept out of `main.rs` so it stays thin.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+use tracing::error;
+
+use crate::config::NodeArgs;
+use crate::logging::{self, LogFormat};
+use crate::{health, node, send};
+
+/// Exit code for bad configuration or usage.
+pub const EXIT_CONFIG: u8 = 2;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+}
+
+fn config_error(message: &str) -> ExitCode {
+    eprintln!("ilp-connector: configuration error: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Runs a node until SIGTERM or SIGINT.
+pub fn run_node(args: NodeArgs, log_level: &str, log_format: LogFormat) -> ExitCode {
+    let bind = args.bind_address;
+    let (btp_port, health_port) = (args.btp_server_port, args.health_port);
+    let config = match args.into_config(std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e.to_string()),
+    };
+    if btp_port == health_port {
+        return config_error("HEALTH_PORT: must differ from BTP_SERVER_PORT");
+    }
+    if let Err(e) = logging::init(log_level, log_format) {
+        return config_error(&e);
+    }
+    runtime().block_on(async move {
+        let btp = match TcpListener::bind(SocketAddr::new(bind, btp_port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                return config_error(&format!(
+                    "BTP_SERVER_PORT: cannot listen on {bind}:{btp_port}: {e}"
+                ));
+            }
+        };
+        let health = match TcpListener::bind(SocketAddr::new(bind, health_port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                return config_error(&format!(
+                    "HEALTH_PORT: cannot listen on {bind}:{health_port}: {e}"
+                ));
+            }
+        };
+        let handle = match node::start(config, btp, health) {
+            Ok(h) => h,
+            Err(e) => {
+                error!(error = %e, "cannot start the node");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        handle.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Runs `send`; exit 1 if any packet was not fulfilled.
+pub fn run_send(args: send::SendArgs) -> ExitCode {
+    let json = args.json;
+    match runtime().block_on(send::run(&args)) {
+        Ok(summary) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("summary serializes")
+                );
+            } else {
+                print!("{}", send::render_text(&summary));
+            }
+            if summary.all_fulfilled() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(send::SendError::Usage(m)) => config_error(&m),
+        Err(e) => {
+            eprintln!("ilp-connector send: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Probes the health endpoint; exit 0 when healthy.
+pub fn run_health(addr: String, verbose: bool) -> ExitCode {
+    match runtime().block_on(health::probe(&addr)) {
+        Ok((status, body)) => {
+            if verbose {
+                println!("{body}");
+            }
+            if status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("unhealthy (HTTP {status}): {body}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

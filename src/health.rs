@@ -1,0 +1,208 @@
+//! The health endpoint: `GET /health` answers a JSON report computed at each
+//! request (200 when healthy, 503 when not), and [`probe`] checks it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tracing::{debug, error};
+
+use crate::config::Relation;
+use crate::link::Direction;
+use crate::node::Node;
+
+/// Path of the health report.
+pub const HEALTH_PATH: &str = "/health";
+/// How long [`probe`] waits for an answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one health connection may stay open.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The health report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    /// The node id.
+    pub node_id: String,
+    /// The node's ILP address.
+    pub ilp_address: String,
+    /// The BTP server port.
+    pub btp_server_port: u16,
+    /// Seconds since start.
+    pub uptime_seconds: f64,
+    /// Crate version.
+    pub version: &'static str,
+    /// Every configured link.
+    pub links: Vec<LinkReport>,
+}
+
+/// One link in the health report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkReport {
+    /// Peer id.
+    pub id: String,
+    /// `peer` or `child`.
+    pub relation: Relation,
+    /// `outbound` (this node dials) or `inbound`.
+    pub direction: Direction,
+    /// Whether the link is up now.
+    pub connected: bool,
+    /// Since when it has been in that state (RFC 3339).
+    pub since: String,
+    /// Requests sent on it still waiting for a reply.
+    pub pending_requests: usize,
+}
+
+/// The report, computed now.
+pub fn report(node: &Node) -> Report {
+    let links = node
+        .peer_slots()
+        .iter()
+        .map(|s| {
+            let link = s.link();
+            LinkReport {
+                id: s.id.to_string(),
+                relation: s.config.relation,
+                direction: s.direction(),
+                connected: link.is_some(),
+                since: s
+                    .since()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                pending_requests: link.map_or(0, |l| l.pending_requests()),
+            }
+        })
+        .collect();
+    Report {
+        status: if node.is_healthy() {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
+        node_id: node.config().node_id.clone(),
+        ilp_address: node.config().ilp_address.to_string(),
+        btp_server_port: node.btp_addr().port(),
+        uptime_seconds: (node.uptime().as_millis() as f64) / 1000.0,
+        version: env!("CARGO_PKG_VERSION"),
+        links,
+    }
+}
+
+fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let json = |status: StatusCode, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("static response parts are valid")
+    };
+    if req.method() != Method::GET {
+        return json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"use GET"}"#.into(),
+        );
+    }
+    match req.uri().path() {
+        "/" | HEALTH_PATH => {
+            let r = report(node);
+            let status = if r.status == "healthy" {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json(
+                status,
+                serde_json::to_string(&r).expect("report serializes"),
+            )
+        }
+        _ => json(
+            StatusCode::NOT_FOUND,
+            format!(r#"{{"error":"not found; try {HEALTH_PATH}"}}"#),
+        ),
+    }
+}
+
+/// Serves the health endpoint until the node stops.
+pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    error!(error = %e, "accepting a health connection failed");
+                    tokio::time::sleep(crate::node::ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let resp = respond(&node, &req);
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Err(e)) => debug!(error = %e, "health connection error"),
+                Err(_) => debug!("health connection timed out"),
+                Ok(Ok(())) => {}
+            }
+        });
+    }
+}
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Could not connect or talk HTTP.
+    #[error("cannot reach {0}: {1}")]
+    Unreachable(String, String),
+    /// No answer in time.
+    #[error("no answer from {0} within {PROBE_TIMEOUT:?}")]
+    Timeout(String),
+}
+
+/// Fetches the health report at `host:port`; returns the HTTP status and body.
+pub async fn probe(addr: &str) -> Result<(u16, String), ProbeError> {
+    let unreachable =
+        |e: &dyn std::fmt::Display| ProbeError::Unreachable(addr.to_string(), e.to_string());
+    let fut = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| unreachable(&e))?;
+        tokio::spawn(conn);
+        let req = Request::get(HEALTH_PATH)
+            .header("host", addr)
+            .body(Full::new(Bytes::new()))
+            .expect("static request parts are valid");
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(&e))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, fut)
+        .await
+        .map_err(|_| ProbeError::Timeout(addr.to_string()))?
+}

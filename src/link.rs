@@ -1,0 +1,343 @@
+//! One authenticated BTP link over a WebSocket: request/response matching,
+//! batched writes, keepalive. Knows nothing of routing.
+//!
+//! A request is registered as pending *before* its frame is queued, so a fast
+//! reply can never arrive unmatched (interledger-rs loses such replies).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug};
+
+use crate::btp::{self, Frame};
+
+/// Interval between WebSocket pings on an idle or busy link.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A link that receives nothing (not even a pong) for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
+/// Most frames written before one flush.
+pub const WRITE_BATCH: usize = 128;
+/// How long a closing link waits to send its WebSocket Close frame.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// BTP frame type of a Response.
+pub const BTP_RESPONSE: u8 = 1;
+/// BTP frame type of a Message.
+pub const BTP_MESSAGE: u8 = 6;
+
+/// Which side opened the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// We dialed the peer.
+    Outbound,
+    /// The peer dialed us.
+    Inbound,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Outbound => "outbound",
+            Self::Inbound => "inbound",
+        })
+    }
+}
+
+/// Why a request over a link got no ILP reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The link closed before a reply came.
+    #[error("link closed")]
+    Closed,
+    /// No reply within the deadline.
+    #[error("no reply in time")]
+    Timeout,
+    /// The peer answered with a BTP Error.
+    #[error("peer answered with BTP error {code} {name}: {message}")]
+    Btp {
+        /// BTP error code.
+        code: String,
+        /// BTP error name.
+        name: String,
+        /// The error's data, as text.
+        message: String,
+    },
+    /// The peer answered with a Response that carried no ILP packet.
+    #[error("peer's response carried no ILP packet")]
+    EmptyResponse,
+}
+
+/// What a link does with the ILP requests its peer sends.
+pub trait Handler: Send + Sync + 'static {
+    /// Called for each incoming ILP packet; answer later with [`Link::respond`].
+    fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes);
+}
+
+type Pending = Mutex<HashMap<u32, oneshot::Sender<Result<Bytes, LinkError>>>>;
+
+/// A live, authenticated BTP link.
+pub struct Link {
+    peer_id: Arc<str>,
+    direction: Direction,
+    outgoing: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_request_id: AtomicU32,
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("peer_id", &self.peer_id)
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Starts the reader and writer tasks of an authenticated WebSocket and
+    /// returns the link. `next_request_id` is the first id this side uses.
+    pub fn start<S>(
+        ws: WebSocketStream<S>,
+        peer_id: Arc<str>,
+        direction: Direction,
+        next_request_id: u32,
+        handler: Arc<dyn Handler>,
+    ) -> Arc<Link>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let link = Arc::new(Link {
+            peer_id,
+            direction,
+            outgoing: tx,
+            pending: Mutex::new(HashMap::new()),
+            next_request_id: AtomicU32::new(next_request_id),
+            closed: CancellationToken::new(),
+        });
+        let (sink, stream) = ws.split();
+        let span = tracing::Span::current();
+        tokio::spawn(write_loop(sink, rx, link.closed.clone()).instrument(span.clone()));
+        tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
+        link
+    }
+
+    /// The peer's id.
+    pub fn peer_id(&self) -> &Arc<str> {
+        &self.peer_id
+    }
+
+    /// Which side dialed.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Whether the link has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves when the link has closed.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    /// Closes the link; pending requests fail with [`LinkError::Closed`].
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.fail_pending();
+    }
+
+    /// Sends an ILP packet and waits up to `timeout` for the peer's reply.
+    pub async fn request(&self, ilp: &[u8], timeout: Duration) -> Result<Bytes, LinkError> {
+        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        // The closing side cancels first and drains after, so either it sees
+        // this entry or this check sees the cancellation.
+        if self.closed.is_cancelled() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(LinkError::Closed);
+        }
+        let frame = btp::encode_ilp(BTP_MESSAGE, id, ilp);
+        if self.outgoing.send(Message::Binary(frame)).is_err() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(LinkError::Closed);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(LinkError::Closed),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Err(LinkError::Timeout)
+            }
+        }
+    }
+
+    /// Answers the peer's request `request_id` with an ILP packet.
+    pub fn respond(&self, request_id: u32, ilp: &[u8]) {
+        let frame = btp::encode_ilp(BTP_RESPONSE, request_id, ilp);
+        // A closed link drops the answer; the peer fails the request itself.
+        let _ = self.outgoing.send(Message::Binary(frame));
+    }
+
+    /// Sends a BTP frame as it is.
+    pub fn send_frame(&self, frame: &Frame) {
+        let _ = self.outgoing.send(Message::Binary(frame.encode()));
+    }
+
+    fn complete(&self, request_id: u32, reply: Result<Bytes, LinkError>) {
+        let waiter = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .remove(&request_id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => debug!(request_id, "reply to an unknown or expired request dropped"),
+        }
+    }
+
+    fn fail_pending(&self) {
+        let drained: Vec<_> = self.pending.lock().expect("pending lock").drain().collect();
+        for (_, tx) in drained {
+            let _ = tx.send(Err(LinkError::Closed));
+        }
+    }
+
+    /// Number of requests waiting for a reply.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.lock().expect("pending lock").len()
+    }
+}
+
+async fn write_loop<S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    closed: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result: Result<(), tokio_tungstenite::tungstenite::Error> = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = closed.cancelled() => return Ok(()),
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    sink.feed(msg).await?;
+                    let mut n = 1;
+                    while n < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => { sink.feed(m).await?; n += 1; }
+                            Err(_) => break,
+                        }
+                    }
+                    sink.flush().await?;
+                }
+                _ = ping.tick() => sink.send(Message::Ping(Bytes::new())).await?,
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        debug!(error = %e, "link write failed");
+    }
+    closed.cancel();
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+}
+
+async fn read_loop<S>(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    link: Arc<Link>,
+    handler: Arc<dyn Handler>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let reason: String = loop {
+        let next = tokio::select! {
+            biased;
+            _ = link.closed.cancelled() => break "closed locally".into(),
+            next = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => next,
+        };
+        let msg = match next {
+            Err(_) => break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)"),
+            Ok(None) => break "connection closed by peer".into(),
+            Ok(Some(Err(e))) => break format!("connection error: {e}"),
+            Ok(Some(Ok(m))) => m,
+        };
+        match msg {
+            Message::Binary(data) => on_frame(&link, &handler, data),
+            Message::Text(_) => link.send_frame(&Frame::error(
+                0,
+                "F00",
+                "NotAcceptedError",
+                "BTP frames must be binary WebSocket messages",
+            )),
+            Message::Close(_) => break "peer sent close".into(),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    };
+    debug!(reason = %reason, "link reader stopped");
+    link.close();
+}
+
+fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
+    let frame = match Frame::decode(data.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let request_id = data
+                .get(1..5)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            debug!(error = %e, "malformed BTP frame");
+            link.send_frame(&Frame::error(
+                request_id,
+                "F00",
+                "NotAcceptedError",
+                &format!("malformed BTP frame: {e}"),
+            ));
+            return;
+        }
+    };
+    match frame {
+        Frame::Message { request_id, .. } => match frame.ilp_data() {
+            Some(ilp) => handler.clone().on_request(link, request_id, ilp.clone()),
+            None => link.send_frame(&Frame::empty_response(request_id)),
+        },
+        Frame::Transfer { request_id, .. } => link.send_frame(&Frame::empty_response(request_id)),
+        Frame::Response { request_id, .. } => {
+            let reply = frame.ilp_data().cloned().ok_or(LinkError::EmptyResponse);
+            link.complete(request_id, reply);
+        }
+        Frame::Error {
+            request_id,
+            code,
+            name,
+            data,
+            ..
+        } => link.complete(
+            request_id,
+            Err(LinkError::Btp {
+                code,
+                name,
+                message: String::from_utf8_lossy(&data).into_owned(),
+            }),
+        ),
+    }
+}

@@ -1,0 +1,463 @@
+//! `ilp-connector send`: a BTP client that connects to a node as a child,
+//! sends Prepares, checks every Fulfill against its condition, and reports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::address::Address;
+use crate::condition::{FulfillmentKey, sha256};
+use crate::ildcp::{self, IldcpResponse};
+use crate::link::{Direction, Handler, Link, LinkError};
+use crate::packet::{self, ErrorCode, Fulfill, Prepare, Reject};
+use crate::transport::{self, FIRST_REQUEST_ID};
+
+/// Extra time the client waits past a packet's expiry before giving up on it
+/// (the node answers R00 itself at expiry).
+pub const REPLY_GRACE: Duration = Duration::from_secs(2);
+/// Packets whose results are listed one by one (beyond it, only the summary).
+pub const MAX_LISTED_PACKETS: u64 = 20;
+/// Most packets in flight at once.
+pub const MAX_CONCURRENCY: usize = 65_536;
+
+/// Options of `send`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// WebSocket URL of the node to send through.
+    #[arg(long, env = "ILP_SEND_URL", default_value = "ws://127.0.0.1:3000")]
+    pub url: String,
+    /// BTP username: the child account's id on that node.
+    #[arg(long, env = "ILP_SEND_USERNAME", default_value = "sender")]
+    pub username: String,
+    /// BTP secret of that account.
+    #[arg(long, env = "ILP_SEND_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Destination ILP address, e.g. g.connector-c.receiver.
+    #[arg(long)]
+    pub destination: String,
+    /// Amount of each packet.
+    #[arg(long, default_value_t = 1)]
+    pub amount: u64,
+    /// Expiry of each packet, in milliseconds from when it is sent.
+    #[arg(long, default_value_t = 30_000)]
+    pub expiry_ms: u64,
+    /// Number of packets.
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
+    /// Packets in flight at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Bytes of random data in each packet.
+    #[arg(long, default_value_t = 32)]
+    pub data_size: usize,
+    /// The receiver's secret: conditions are derived from it and the data, so
+    /// the node's test receiver can fulfil. Without it conditions are random.
+    #[arg(long, env = "RECEIVER_SECRET", hide_env_values = true)]
+    pub receiver_secret: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SendArgs {
+    /// Options for `count` packets to `destination` through `url`.
+    pub fn new(url: &str, username: &str, secret: &str, destination: &str) -> Self {
+        Self {
+            url: url.into(),
+            username: username.into(),
+            secret: secret.into(),
+            destination: destination.into(),
+            amount: 1,
+            expiry_ms: 30_000,
+            count: 1,
+            concurrency: 1,
+            data_size: 32,
+            receiver_secret: None,
+            json: false,
+        }
+    }
+}
+
+/// What happened to one packet.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum PacketResult {
+    /// Fulfilled, and SHA-256(fulfillment) matched the condition.
+    Fulfilled,
+    /// Rejected.
+    #[serde(rename_all = "camelCase")]
+    Rejected {
+        /// Error code.
+        code: String,
+        /// Who rejected.
+        triggered_by: String,
+        /// Message.
+        message: String,
+    },
+    /// A Fulfill whose fulfillment did not match the condition.
+    InvalidFulfillment,
+    /// No valid reply (link closed, timed out, garbage).
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One packet's result and latency.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PacketReport {
+    /// 0-based index.
+    pub index: u64,
+    /// Result.
+    #[serde(flatten)]
+    pub result: PacketResult,
+    /// Milliseconds from send to reply.
+    pub latency_ms: f64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// The summary of a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The address the node gave this client over ILDCP, if it answered.
+    pub client_address: Option<String>,
+    /// Destination.
+    pub destination: String,
+    /// Packets sent.
+    pub sent: u64,
+    /// Fulfilled and verified.
+    pub fulfilled: u64,
+    /// Rejected, by code.
+    pub rejected: BTreeMap<String, u64>,
+    /// Fulfills that did not match their condition.
+    pub invalid_fulfillments: u64,
+    /// Packets with no valid reply.
+    pub failed: u64,
+    /// Latency of all replies.
+    pub latency_ms: Latency,
+    /// Wall time of the run.
+    pub elapsed_seconds: f64,
+    /// Fulfilled packets per second.
+    pub packets_per_second: f64,
+    /// The first packets' results, one by one.
+    pub packets: Vec<PacketReport>,
+}
+
+impl Summary {
+    /// Whether every packet was fulfilled and verified.
+    pub fn all_fulfilled(&self) -> bool {
+        self.fulfilled == self.sent
+    }
+}
+
+/// Why `send` could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Bad option.
+    #[error("{0}")]
+    Usage(String),
+    /// Could not connect or authenticate.
+    #[error("cannot connect to {url} as {username}: {source}")]
+    Connect {
+        /// URL.
+        url: String,
+        /// Username.
+        username: String,
+        /// Cause.
+        source: transport::ConnectError,
+    },
+}
+
+/// A client rejects whatever the node sends it.
+struct RejectAll;
+
+impl Handler for RejectAll {
+    fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, _ilp: Bytes) {
+        let reject = Reject {
+            code: ErrorCode::F02_UNREACHABLE,
+            triggered_by: None,
+            message: Bytes::from_static(b"this client does not receive packets"),
+            data: Bytes::new(),
+        };
+        link.respond(request_id, &reject.encode());
+    }
+}
+
+/// Connects to a node as a client and returns the link.
+pub async fn connect_client(
+    url: &str,
+    username: &str,
+    secret: &str,
+) -> Result<Arc<Link>, SendError> {
+    let parsed =
+        crate::config::parse_peer_url("--url", url).map_err(|e| SendError::Usage(e.to_string()))?;
+    let ws = transport::connect(&parsed, username, secret)
+        .await
+        .map_err(|source| SendError::Connect {
+            url: url.to_string(),
+            username: username.to_string(),
+            source,
+        })?;
+    Ok(Link::start(
+        ws,
+        Arc::from("node"),
+        Direction::Outbound,
+        FIRST_REQUEST_ID,
+        Arc::new(RejectAll),
+    ))
+}
+
+/// Asks the node for this client's address (ILDCP).
+pub async fn ildcp_query(link: &Link) -> Result<IldcpResponse, String> {
+    let request = ildcp::request(Utc::now() + TimeDelta::seconds(30));
+    let reply = link
+        .request(&request.encode(), Duration::from_secs(30))
+        .await
+        .map_err(|e| e.to_string())?;
+    match packet::packet_type(&reply) {
+        Some(packet::TYPE_FULFILL) => {
+            let f = Fulfill::decode(reply).map_err(|e| e.to_string())?;
+            IldcpResponse::decode(f.data).map_err(|e| e.to_string())
+        }
+        Some(packet::TYPE_REJECT) => {
+            let r = Reject::decode(reply).map_err(|e| e.to_string())?;
+            Err(format!("{} {}", r.code, r.message_lossy()))
+        }
+        _ => Err("not an ILP reply".into()),
+    }
+}
+
+async fn send_one(
+    link: &Link,
+    args: &SendArgs,
+    destination: &Address,
+    key: Option<&FulfillmentKey>,
+) -> PacketResult {
+    let data: Vec<u8> = (0..args.data_size).map(|_| rand::random::<u8>()).collect();
+    let condition = match key {
+        Some(k) => k.condition(&data),
+        None => sha256(&rand::random::<[u8; 32]>()),
+    };
+    let prepare = Prepare {
+        amount: args.amount,
+        expires_at: Utc::now() + TimeDelta::milliseconds(args.expiry_ms as i64),
+        execution_condition: condition,
+        destination: destination.clone(),
+        data: Bytes::from(data),
+    };
+    let timeout = Duration::from_millis(args.expiry_ms) + REPLY_GRACE;
+    let reply = match link.request(&prepare.encode(), timeout).await {
+        Ok(r) => r,
+        Err(
+            e @ (LinkError::Closed
+            | LinkError::Timeout
+            | LinkError::Btp { .. }
+            | LinkError::EmptyResponse),
+        ) => {
+            return PacketResult::Failed {
+                error: e.to_string(),
+            };
+        }
+    };
+    match packet::packet_type(&reply) {
+        Some(packet::TYPE_FULFILL) => match Fulfill::decode(reply) {
+            Ok(f) if sha256(&f.fulfillment) == condition => PacketResult::Fulfilled,
+            Ok(_) => PacketResult::InvalidFulfillment,
+            Err(e) => PacketResult::Failed {
+                error: format!("invalid Fulfill: {e}"),
+            },
+        },
+        Some(packet::TYPE_REJECT) => match Reject::decode(reply) {
+            Ok(r) => PacketResult::Rejected {
+                code: r.code.to_string(),
+                triggered_by: r
+                    .triggered_by
+                    .as_ref()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                message: r.message_lossy(),
+            },
+            Err(e) => PacketResult::Failed {
+                error: format!("invalid Reject: {e}"),
+            },
+        },
+        _ => PacketResult::Failed {
+            error: "reply is not an ILP Fulfill or Reject".into(),
+        },
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+/// Runs `send` over an already connected link.
+pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendError> {
+    let destination = Address::new(args.destination.as_str())
+        .map_err(|e| SendError::Usage(format!("--destination: {e}")))?;
+    if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
+        return Err(SendError::Usage(format!(
+            "--concurrency must be 1..={MAX_CONCURRENCY}"
+        )));
+    }
+    if args.data_size > packet::MAX_DATA_LEN {
+        return Err(SendError::Usage(format!(
+            "--data-size must be at most {}",
+            packet::MAX_DATA_LEN
+        )));
+    }
+    let client_address = ildcp_query(&link)
+        .await
+        .ok()
+        .map(|r| r.client_address.to_string());
+    let key = args
+        .receiver_secret
+        .as_deref()
+        .map(|s| FulfillmentKey::from_secret(s.as_bytes()));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers = args.concurrency.min(args.count.max(1) as usize);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (link, next, args, destination, key) = (
+            link.clone(),
+            next.clone(),
+            args.clone(),
+            destination.clone(),
+            key.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= args.count {
+                    return out;
+                }
+                let t = Instant::now();
+                let result = send_one(&link, &args, &destination, key.as_ref()).await;
+                out.push((index, result, t.elapsed()));
+            }
+        }));
+    }
+    let mut results = Vec::with_capacity(args.count as usize);
+    for h in handles {
+        results.extend(h.await.expect("send worker panicked"));
+    }
+    let elapsed = started.elapsed();
+    results.sort_by_key(|r| r.0);
+    let mut latencies: Vec<Duration> = results.iter().map(|r| r.2).collect();
+    latencies.sort();
+    let mut summary = Summary {
+        client_address,
+        destination: destination.to_string(),
+        sent: results.len() as u64,
+        fulfilled: 0,
+        rejected: BTreeMap::new(),
+        invalid_fulfillments: 0,
+        failed: 0,
+        latency_ms: Latency {
+            p50: percentile(&latencies, 50.0),
+            p99: percentile(&latencies, 99.0),
+            max: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        },
+        elapsed_seconds: elapsed.as_secs_f64(),
+        packets_per_second: 0.0,
+        packets: Vec::new(),
+    };
+    for (index, result, latency) in results {
+        match &result {
+            PacketResult::Fulfilled => summary.fulfilled += 1,
+            PacketResult::Rejected { code, .. } => {
+                *summary.rejected.entry(code.clone()).or_default() += 1
+            }
+            PacketResult::InvalidFulfillment => summary.invalid_fulfillments += 1,
+            PacketResult::Failed { .. } => summary.failed += 1,
+        }
+        if index < MAX_LISTED_PACKETS {
+            summary.packets.push(PacketReport {
+                index,
+                result,
+                latency_ms: latency.as_secs_f64() * 1000.0,
+            });
+        }
+    }
+    summary.packets_per_second = summary.fulfilled as f64 / elapsed.as_secs_f64().max(1e-9);
+    Ok(summary)
+}
+
+/// Connects, sends, disconnects.
+pub async fn run(args: &SendArgs) -> Result<Summary, SendError> {
+    let link = connect_client(&args.url, &args.username, &args.secret).await?;
+    let summary = run_on(link.clone(), args).await;
+    link.close();
+    summary
+}
+
+/// The summary as text for a terminal.
+pub fn render_text(s: &Summary) -> String {
+    let mut out = String::new();
+    for p in &s.packets {
+        let line = match &p.result {
+            PacketResult::Fulfilled => "fulfilled".to_string(),
+            PacketResult::Rejected {
+                code,
+                triggered_by,
+                message,
+            } => {
+                format!("rejected {code} by {triggered_by}: {message}")
+            }
+            PacketResult::InvalidFulfillment => {
+                "INVALID fulfillment (does not match the condition)".into()
+            }
+            PacketResult::Failed { error } => format!("failed: {error}"),
+        };
+        out.push_str(&format!(
+            "packet {:>3}: {line} ({:.2} ms)\n",
+            p.index, p.latency_ms
+        ));
+    }
+    let rejected: Vec<String> = s.rejected.iter().map(|(c, n)| format!("{c}={n}")).collect();
+    out.push_str(&format!(
+        "sent {} to {}: fulfilled {}, rejected {} [{}], invalid fulfillments {}, failed {}\n",
+        s.sent,
+        s.destination,
+        s.fulfilled,
+        s.rejected.values().sum::<u64>(),
+        rejected.join(" "),
+        s.invalid_fulfillments,
+        s.failed
+    ));
+    out.push_str(&format!(
+        "latency p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; {:.0} packets/s over {:.3} s\n",
+        s.latency_ms.p50,
+        s.latency_ms.p99,
+        s.latency_ms.max,
+        s.packets_per_second,
+        s.elapsed_seconds
+    ));
+    if let Some(a) = &s.client_address {
+        out.push_str(&format!("client address (ILDCP): {a}\n"));
+    }
+    out
+}

@@ -1,0 +1,187 @@
+//! WebSocket transport: accepting and dialing BTP links, with RFC 23 auth.
+//!
+//! The server reads one auth Message (`auth`, `auth_username`, `auth_token`)
+//! within [`AUTH_TIMEOUT`], answers Response, or Error and closes. The client
+//! sends that Message first and waits for the Response.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use crate::btp::{self, Frame};
+
+/// Time a new socket has to complete the WebSocket handshake and BTP auth.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a dial has to open the TCP connection and WebSocket.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Request id of the auth Message; links then count up from [`FIRST_REQUEST_ID`].
+pub const AUTH_REQUEST_ID: u32 = 1;
+/// First request id a link uses after auth.
+pub const FIRST_REQUEST_ID: u32 = 2;
+/// BTP error code used for refused or malformed input (RFC 23 `F00 NotAcceptedError`).
+pub const NOT_ACCEPTED: (&str, &str) = ("F00", "NotAcceptedError");
+
+/// WebSocket limits: one BTP frame per message, never more than [`btp::MAX_FRAME_LEN`].
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(btp::MAX_FRAME_LEN))
+        .max_frame_size(Some(btp::MAX_FRAME_LEN))
+}
+
+/// Why an inbound socket did not become a link.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Handshake or auth took longer than [`AUTH_TIMEOUT`].
+    #[error("no BTP auth within {AUTH_TIMEOUT:?}")]
+    Timeout,
+    /// The WebSocket handshake failed.
+    #[error("WebSocket handshake failed: {0}")]
+    Handshake(String),
+    /// The first message was not a BTP auth Message.
+    #[error("first message was not BTP auth: {0}")]
+    NotAuth(String),
+    /// Credentials were refused.
+    #[error("auth refused for username `{username}`: {reason}")]
+    Refused {
+        /// The `auth_username` presented.
+        username: String,
+        /// Why it was refused (never the token).
+        reason: String,
+    },
+}
+
+/// Why a dial did not give an authenticated link.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP or WebSocket connection failed.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The peer refused our credentials.
+    #[error("peer refused auth: {0}")]
+    Refused(String),
+    /// The peer broke the protocol during auth.
+    #[error("bad auth reply: {0}")]
+    Protocol(String),
+    /// Timed out.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// Upgrades an inbound TCP connection and runs BTP auth. `authenticate` gets
+/// `(username, token)` and returns who the peer is, or why it is refused.
+pub async fn accept<T>(
+    tcp: TcpStream,
+    authenticate: impl FnOnce(&str, &str) -> Result<T, String>,
+) -> Result<(WebSocketStream<TcpStream>, T), AcceptError> {
+    let _ = tcp.set_nodelay(true);
+    let mut ws = tokio::time::timeout(
+        AUTH_TIMEOUT,
+        tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())),
+    )
+    .await
+    .map_err(|_| AcceptError::Timeout)?
+    .map_err(|e| AcceptError::Handshake(e.to_string()))?;
+    let first = match tokio::time::timeout(AUTH_TIMEOUT, next_binary(&mut ws)).await {
+        Err(_) => {
+            refuse(&mut ws, 0, "no auth message in time").await;
+            return Err(AcceptError::Timeout);
+        }
+        Ok(Err(reason)) => {
+            refuse(&mut ws, 0, &reason).await;
+            return Err(AcceptError::NotAuth(reason));
+        }
+        Ok(Ok(frame)) => frame,
+    };
+    let request_id = first.request_id();
+    let Some((username, token)) = first.auth_credentials() else {
+        let reason =
+            "the first message must be a BTP Message whose first entry is `auth`".to_string();
+        refuse(&mut ws, request_id, &reason).await;
+        return Err(AcceptError::NotAuth(reason));
+    };
+    match authenticate(username, token) {
+        Ok(who) => {
+            ws.send(Message::Binary(Frame::empty_response(request_id).encode()))
+                .await
+                .map_err(|e| AcceptError::Handshake(e.to_string()))?;
+            Ok((ws, who))
+        }
+        Err(reason) => {
+            let username = username.to_string();
+            refuse(&mut ws, request_id, &reason).await;
+            Err(AcceptError::Refused { username, reason })
+        }
+    }
+}
+
+async fn next_binary<S>(ws: &mut WebSocketStream<S>) -> Result<Frame, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            None => return Err("connection closed before auth".into()),
+            Some(Err(e)) => return Err(format!("connection error before auth: {e}")),
+            Some(Ok(Message::Binary(data))) => {
+                return Frame::decode(data).map_err(|e| format!("malformed BTP frame: {e}"));
+            }
+            Some(Ok(Message::Text(_))) => {
+                return Err("text WebSocket message; BTP frames are binary".into());
+            }
+            Some(Ok(Message::Close(_))) => return Err("connection closed before auth".into()),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn refuse<S>(ws: &mut WebSocketStream<S>, request_id: u32, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = Frame::error(request_id, NOT_ACCEPTED.0, NOT_ACCEPTED.1, reason);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = ws.send(Message::Binary(frame.encode())).await;
+        let _ = ws.close(None).await;
+    })
+    .await;
+}
+
+/// A dialed, authenticated WebSocket.
+pub type ClientStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Dials `url` and authenticates as `username` with `token`.
+pub async fn connect(url: &Url, username: &str, token: &str) -> Result<ClientStream, ConnectError> {
+    let (mut ws, _) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config()), true),
+    )
+    .await
+    .map_err(|_| ConnectError::Timeout(CONNECT_TIMEOUT))?
+    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    ws.send(Message::Binary(
+        Frame::auth(AUTH_REQUEST_ID, username, token).encode(),
+    ))
+    .await
+    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    let reply = tokio::time::timeout(AUTH_TIMEOUT, next_binary(&mut ws))
+        .await
+        .map_err(|_| ConnectError::Timeout(AUTH_TIMEOUT))?
+        .map_err(ConnectError::Protocol)?;
+    match reply {
+        Frame::Response { request_id, .. } if request_id == AUTH_REQUEST_ID => Ok(ws),
+        Frame::Error { name, data, .. } => Err(ConnectError::Refused(format!(
+            "{name}: {}",
+            String::from_utf8_lossy(&data)
+        ))),
+        other => Err(ConnectError::Protocol(format!(
+            "expected the Response to auth request {AUTH_REQUEST_ID}, got request {} of another type",
+            other.request_id()
+        ))),
+    }
+}
