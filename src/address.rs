@@ -103,12 +103,23 @@ fn validate(s: &str) -> Result<(), AddressError> {
     let scheme_end = bytes.iter().position(|&b| b == b'.').unwrap_or(bytes.len());
     let scheme = &s[..scheme_end];
     if !SCHEMES.contains(&scheme) {
-        // Report a bad character before a bad scheme when the "scheme" is not
-        // even made of segment characters (e.g. ".test.alice").
+        // Report an empty segment or a bad character before a bad scheme when
+        // the "scheme" is not even made of segment characters (".test.alice",
+        // "examp*e.alice").
         if scheme.is_empty() {
             return Err(AddressError::EmptySegment {
                 input: s.to_owned(),
                 index: 0,
+            });
+        }
+        if let Some((index, ch)) = scheme
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii() || !is_segment_char(*c as u8))
+        {
+            return Err(AddressError::BadCharacter {
+                input: s.to_owned(),
+                ch,
+                index,
             });
         }
         return Err(AddressError::BadScheme {
@@ -391,6 +402,14 @@ mod tests {
         assert!(matches!(
             Address::new("test").unwrap_err(),
             AddressError::NoSegment { .. }
+        ));
+        assert!(matches!(
+            Address::new("examp*e.alice").unwrap_err(),
+            AddressError::BadCharacter {
+                ch: '*',
+                index: 5,
+                ..
+            }
         ));
         assert!(matches!(
             Address::new("test..a").unwrap_err(),

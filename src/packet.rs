@@ -3,6 +3,29 @@
 //! Pure codec: no I/O. Decoding is strict (canonical length prefixes, exact
 //! envelope lengths, field limits) so that whatever decodes re-encodes to the
 //! same bytes.
+//!
+//! # Strictness
+//!
+//! Decided after reading RFC 27, RFC 30 and the reference implementations:
+//! - RFC 27 says packets MUST be encoded in canonical OER and that
+//!   implementations MAY accept non-canonical ones. We do not: a non-canonical
+//!   length prefix is `ParseError::NonCanonicalLength`.
+//! - RFC 30 ("Extensibility") says that for "most" formats implementations must
+//!   ignore extra bytes at the end of a message. The JS reference (ilp-packet)
+//!   silently ignores bytes after the last field and after the envelope;
+//!   interledger-rs does too unless built with its `strict` feature (which its
+//!   fuzzing uses), when it rejects both. The ASN.1 of the three packets has no
+//!   extension marker, so canonical OER leaves no room for extra bytes, and a
+//!   connector that ignored them would silently drop them when re-encoding (the
+//!   packet types have nowhere to keep them), altering a packet it must forward
+//!   unchanged. We therefore reject both: the envelope length must cover the
+//!   fields exactly (`TrailingBytes("data")` otherwise) and nothing may follow
+//!   the envelope (`TrailingBytes("envelope")`). No published valid vector has
+//!   trailing bytes. Consequence: whatever decodes re-encodes byte-identically.
+//! - Timestamps must be 17 digits naming a real UTC instant (no month 13,
+//!   February 30 or second 60). The Reject message is length-checked but not
+//!   UTF-8-checked (it is relayed unchanged); unknown ASCII error codes are kept.
+//! - Encoding never fails and does not check limits.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -104,28 +127,6 @@ impl std::fmt::Debug for ErrorCode {
         f.write_str(&String::from_utf8_lossy(&self.0))
     }
 }
-
-// ---------------------------------------------------------------------------
-// Implementation.
-//
-// Strictness, decided after reading RFC 27, RFC 30 and the reference
-// implementations:
-// - RFC 27 says packets MUST be encoded in canonical OER and that
-//   implementations MAY accept non-canonical ones. We do not: a non-canonical
-//   length prefix is `ParseError::NonCanonicalLength`.
-// - RFC 30 ("Extensibility") says that for "most" formats implementations must
-//   ignore extra bytes at the end of a message. The JS reference (ilp-packet)
-//   silently ignores bytes after the last field and after the envelope;
-//   interledger-rs does too unless built with its `strict` feature (which its
-//   fuzzing uses), when it rejects both. The ASN.1 of the three packets has no
-//   extension marker, so canonical OER leaves no room for extra bytes, and a
-//   connector that ignored them would silently drop them when re-encoding (the
-//   packet types have nowhere to keep them), altering a packet it must forward
-//   unchanged. We therefore reject both: the envelope length must cover the
-//   fields exactly (`TrailingBytes("data")` otherwise) and nothing may follow
-//   the envelope (`TrailingBytes("envelope")`). No published valid vector has
-//   trailing bytes. Consequence: whatever decodes re-encodes byte-identically.
-// ---------------------------------------------------------------------------
 
 use bytes::{BufMut, BytesMut};
 use chrono::{Datelike, NaiveDate, Timelike};
