@@ -55,6 +55,10 @@ in
 rec {
   inherit topologies files;
 
+  # Forces (fetches) exactly the inputs the render needs; the check script
+  # uses it to tell "cannot render here" from "render failed".
+  inputsForRender = "${lib.trivial.version} ${arion}";
+
   # evalTopology { topology = "mesh"; modules = [ { ilp.mesh.nodes = 6; } ]; }
   evalTopology =
     {
