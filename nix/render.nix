@@ -74,18 +74,35 @@ rec {
   # The attrset arion would write to docker-compose.yaml (out.dockerComposeYamlAttrs).
   composeAttrs = args: (evalTopology args).config.out.dockerComposeYamlAttrs;
 
-  # Input of scripts/compose-yaml.py: per file, where it came from and its content.
-  composeFiles = lib.mapAttrs (
-    _file: topology:
+  # One entry of the input of scripts/compose-yaml.py: where the file came
+  # from and its content. `count` overrides the topology's node-count parameter.
+  composeEntry =
+    {
+      topology,
+      count ? null,
+    }:
     let
       t = topologies.${topology};
-      ev = evalTopology { inherit topology; };
+      path = lib.splitString "." t.parameter;
+      ev = evalTopology {
+        inherit topology;
+        modules = lib.optional (count != null) (lib.setAttrByPath path count);
+      };
     in
     {
       inherit topology;
       inherit (t) module parameter;
-      value = lib.attrByPath (lib.splitString "." t.parameter) null ev.config;
+      value = lib.attrByPath path null ev.config;
       compose = ev.config.out.dockerComposeYamlAttrs;
-    }
-  ) files;
+    };
+
+  # The committed files (topology defaults).
+  composeFiles = lib.mapAttrs (_file: topology: composeEntry { inherit topology; }) files;
+
+  # nix eval --json .#lib.customFiles --apply 'f: f { topology = "mesh"; count = 6; }'
+  customFiles =
+    { topology, count }:
+    {
+      "docker-compose.${topology}-${toString count}.yml" = composeEntry { inherit topology count; };
+    };
 }

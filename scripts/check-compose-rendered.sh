@@ -52,5 +52,6 @@ for f in $extra; do
 done
 if [ "$status" -eq 0 ]; then
   echo "OK: ${files[*]} match a fresh render"
+  (cd "$root" && python3 scripts/check-compose-routing.py "${files[@]}") || status=1
 fi
 exit "$status"
