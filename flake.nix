@@ -44,7 +44,7 @@
         system:
         import ./nix/outputs.nix {
           pkgs = pkgsFor system;
-          inherit crane render;
+          inherit lib crane render;
         }
       );
     in

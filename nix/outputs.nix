@@ -1,11 +1,13 @@
-# Per-system flake outputs. `pkgs` is nixpkgs with overlays.default applied.
+# Per-system flake outputs. `pkgs` is nixpkgs with overlays.default applied;
+# `lib` is the flake's nixpkgs-lib, so the attribute names below can be
+# listed without evaluating (or fetching) nixpkgs.
 {
+  lib,
   pkgs,
   crane,
   render,
 }:
 let
-  inherit (pkgs) lib;
   built = import ./package.nix { inherit pkgs crane; };
   inherit (built) craneLib commonArgs cargoArtifacts;
   image = pkgs.ilp-connector-image;
