@@ -16,7 +16,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-topology= count=
+topology='' count=''
 while [ "$#" -gt 0 ]; do
   case $1 in
     --topology) topology=$2; shift 2 ;;
