@@ -1,0 +1,108 @@
+# Evaluate the topology modules with arion's own module system and return
+# the Compose attrsets, using nothing but nixpkgs' `lib` and arion's source.
+#
+# arion's eval-composition.nix wants `pkgs`, but for services that name a
+# prebuilt image (service.image set, image.nixBuild false) it only reads
+# `pkgs.lib`: everything else in `pkgs` is used lazily by options we never
+# force (image building, NixOS containers, out.dockerComposeYaml). So the
+# offline render passes a stub whose other attributes fail loudly.
+{ lib, arion }:
+let
+  stubPkgs = {
+    inherit lib;
+  }
+  // lib.genAttrs
+    [
+      "dockerTools"
+      "writeText"
+      "runCommand"
+      "callPackage"
+      "nixos"
+      "nix"
+      "closureInfo"
+      "path"
+    ]
+    (
+      a:
+      throw "nix/render.nix evaluates arion modules without nixpkgs; pkgs.${a} is not available here (set pkgs to evaluate image-building services)"
+    );
+
+  topologies = {
+    linear = {
+      module = "nix/topologies/linear.nix";
+      path = ./topologies/linear.nix;
+      parameter = "ilp.linear.nodes";
+    };
+    mesh = {
+      module = "nix/topologies/mesh.nix";
+      path = ./topologies/mesh.nix;
+      parameter = "ilp.mesh.nodes";
+    };
+    hub-spoke = {
+      module = "nix/topologies/hub-spoke.nix";
+      path = ./topologies/hub-spoke.nix;
+      parameter = "ilp.hubSpoke.spokes";
+    };
+  };
+
+  # The committed Compose files.
+  files = {
+    "docker-compose.yml" = "linear";
+    "docker/docker-compose.mesh.yml" = "mesh";
+    "docker/docker-compose.hub-spoke.yml" = "hub-spoke";
+  };
+in
+rec {
+  inherit topologies files;
+
+  # Forces (fetches) exactly the inputs the render needs; the check script
+  # uses it to tell "cannot render here" from "render failed".
+  inputsForRender = "${lib.trivial.version} ${arion}";
+
+  # evalTopology { topology = "mesh"; modules = [ { ilp.mesh.nodes = 6; } ]; }
+  evalTopology =
+    {
+      topology,
+      modules ? [ ],
+      pkgs ? stubPkgs,
+    }:
+    import "${arion}/src/nix/eval-composition.nix" {
+      inherit pkgs;
+      modules = [ topologies.${topology}.path ] ++ modules;
+    };
+
+  # The attrset arion would write to docker-compose.yaml (out.dockerComposeYamlAttrs).
+  composeAttrs = args: (evalTopology args).config.out.dockerComposeYamlAttrs;
+
+  # One entry of the input of scripts/compose-yaml.py: where the file came
+  # from and its content. `count` overrides the topology's node-count parameter.
+  composeEntry =
+    {
+      topology,
+      count ? null,
+    }:
+    let
+      t = topologies.${topology};
+      path = lib.splitString "." t.parameter;
+      ev = evalTopology {
+        inherit topology;
+        modules = lib.optional (count != null) (lib.setAttrByPath path count);
+      };
+    in
+    {
+      inherit topology;
+      inherit (t) module parameter;
+      value = lib.attrByPath path null ev.config;
+      compose = ev.config.out.dockerComposeYamlAttrs;
+    };
+
+  # The committed files (topology defaults).
+  composeFiles = lib.mapAttrs (_file: topology: composeEntry { inherit topology; }) files;
+
+  # nix eval --json .#lib.customFiles --apply 'f: f { topology = "mesh"; count = 6; }'
+  customFiles =
+    { topology, count }:
+    {
+      "docker-compose.${topology}-${toString count}.yml" = composeEntry { inherit topology count; };
+    };
+}

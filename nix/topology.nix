@@ -1,0 +1,155 @@
+# Arion *composition* module shared by the topologies in nix/topologies/.
+#
+# A topology only fills in `ilp.nodes` (name -> index and routes) and
+# `ilp.links` (who dials whom). This module turns that into one arion
+# service per node, built from nix/connector.nix:
+#   - the dialer of a link gets  BTP_PEER_<ACCEPTOR>_URL + _SECRET and a
+#     depends_on (service_healthy) on the acceptor;
+#   - the acceptor gets          BTP_PEER_<DIALER>_SECRET (it dials in);
+#   - the secret is secret-<acceptor>-<dialer> (nix/lib.nix: linkSecret);
+#   - every node also accepts the child account `sender` and runs the test
+#     receiver, so any node can be a source or a destination.
+{ config, lib, ... }:
+let
+  inherit (lib) mkOption types;
+  ilpLib = import ./lib.nix { inherit lib; };
+  cfg = config.ilp;
+
+  nodeModule = {
+    options = {
+      index = mkOption { type = types.ints.unsigned; };
+      routes = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+      };
+    };
+  };
+
+  linkModule = {
+    options = {
+      dialer = mkOption { type = types.str; };
+      acceptor = mkOption { type = types.str; };
+    };
+  };
+
+  btpPortOf = n: cfg.basePort + cfg.nodes.${n}.index;
+
+  peersOf =
+    name:
+    lib.listToAttrs (
+      lib.concatMap (
+        l:
+        lib.optional (l.dialer == name) (
+          lib.nameValuePair l.acceptor {
+            url = ilpLib.btpUrl l.acceptor (btpPortOf l.acceptor);
+            secret = ilpLib.linkSecret l.acceptor l.dialer;
+          }
+        )
+        ++ lib.optional (l.acceptor == name) (
+          lib.nameValuePair l.dialer { secret = ilpLib.linkSecret l.acceptor l.dialer; }
+        )
+      ) cfg.links
+    )
+    // lib.optionalAttrs (cfg.senderSecret != null) {
+      sender = {
+        secret = cfg.senderSecret;
+        relation = "child";
+      };
+    };
+in
+{
+  options.ilp = {
+    nodes = mkOption {
+      type = types.attrsOf (types.submodule nodeModule);
+      default = { };
+      description = "Nodes of the network, keyed by NODE_ID (also the service name).";
+    };
+    links = mkOption {
+      type = types.listOf (types.submodule linkModule);
+      default = [ ];
+      description = "BTP links; each is declared once, from the dialing side.";
+    };
+    basePort = mkOption {
+      type = types.port;
+      default = 3000;
+      description = "Node i listens for BTP on basePort + i.";
+    };
+    baseHealthPort = mkOption {
+      type = types.port;
+      default = 8080;
+      description = "Node i serves health on baseHealthPort + i.";
+    };
+    image = mkOption {
+      type = types.str;
+      default = "ilp-connector:latest";
+    };
+    imagePackage = mkOption {
+      type = types.nullOr types.package;
+      default = null;
+      description = "See nix/connector.nix: let arion load the Nix-built image.";
+    };
+    logLevel = mkOption {
+      type = types.str;
+      default = "info";
+    };
+    senderSecret = mkOption {
+      type = types.nullOr types.str;
+      default = "sender-secret";
+      description = "Secret of the child account `sender` on every node (null: none).";
+    };
+    receiverSecret = mkOption {
+      type = types.nullOr types.str;
+      default = "receiver-secret";
+    };
+    containerNames = mkOption {
+      type = types.bool;
+      default = true;
+      description = "container_name = service name (prevents running two copies of one network).";
+    };
+    publishPorts = mkOption {
+      type = types.bool;
+      default = true;
+    };
+    network = mkOption {
+      type = types.str;
+      default = "ilp-network";
+    };
+  };
+
+  config = {
+    assertions = [
+      {
+        assertion = !(cfg.nodes ? sender) || cfg.senderSecret == null;
+        message = "a node may not be called `sender`: that id is the child sender account";
+      }
+    ]
+    ++ map (l: {
+      assertion = cfg.nodes ? ${l.dialer} && cfg.nodes ? ${l.acceptor};
+      message = "link ${l.dialer} -> ${l.acceptor} names an unknown node";
+    }) cfg.links;
+
+    enableDefaultNetwork = false;
+    networks.${cfg.network}.driver = "bridge";
+
+    # A function, not an attrset: arion's services are types.submodule,
+    # which reads a plain attrset as config only (no `imports`).
+    services = lib.mapAttrs (name: node: _: {
+      imports = [ ./connector.nix ];
+      ilp = {
+        inherit (node) index routes;
+        btpPort = cfg.basePort + node.index;
+        healthPort = cfg.baseHealthPort + node.index;
+        peers = peersOf name;
+        inherit (cfg)
+          image
+          imagePackage
+          logLevel
+          receiverSecret
+          publishPorts
+          network
+          ;
+        containerName = cfg.containerNames;
+      };
+    }) cfg.nodes;
+  };
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Static check of rendered Compose files against the connector's env contract.
+
+Usage: check-compose-routing.py FILE.yml...
+
+For every file: each BTP link has the same secret on both ends, exactly one
+end dials (its URL names the other service and that service's
+BTP_SERVER_PORT) and depends on it being healthy; and a packet for
+g.<node>.receiver sent from any node reaches that node, hop by hop, using
+direct peers and ILP_ROUTES (longest prefix wins), without a loop.
+Needs PyYAML.
+"""
+import re
+import sys
+
+import yaml
+
+
+def env_id(node):
+    return node.upper().replace("-", "_")
+
+
+def check(path):
+    doc = yaml.safe_load(open(path, encoding="utf-8"))
+    services = doc["services"]
+    env = {name: svc["environment"] for name, svc in services.items()}
+    ids = {e["NODE_ID"]: name for name, e in env.items()}
+    errors = []
+
+    def peers(node):
+        out = {}
+        for key, value in env[ids[node]].items():
+            m = re.fullmatch(r"BTP_PEER_([A-Z0-9_]+)_(URL|SECRET|SECRET_FILE|RELATION)", key)
+            if m:
+                out.setdefault(m.group(1), {})[m.group(2)] = value
+        return out
+
+    for a in ids:
+        for pid, p in peers(a).items():
+            b = next((n for n in ids if env_id(n) == pid), None)
+            if b is None:
+                if p.get("RELATION") != "child":
+                    errors.append(f"{a}: peer {pid} is not a node and not a child")
+                continue
+            q = peers(b).get(env_id(a))
+            if q is None:
+                errors.append(f"{a} peers with {b}, but {b} does not know {a}")
+                continue
+            if p.get("SECRET") != q.get("SECRET"):
+                errors.append(f"{a}<->{b}: secrets differ")
+            if ("URL" in p) == ("URL" in q):
+                errors.append(f"{a}<->{b}: exactly one side must dial")
+            if "URL" in p:
+                port = env[ids[b]]["BTP_SERVER_PORT"]
+                if p["URL"] != f"ws://{ids[b]}:{port}":
+                    errors.append(f"{a}: URL {p['URL']} is not ws://{ids[b]}:{port}")
+                dep = services[ids[a]].get("depends_on", {}).get(ids[b], {})
+                if dep.get("condition") != "service_healthy":
+                    errors.append(f"{a} dials {b} but does not wait for it to be healthy")
+
+    def next_hop(node, dest):
+        direct = {n for n in ids if env_id(n) in peers(node)}
+        for n in direct:
+            if dest == f"g.{n}" or dest.startswith(f"g.{n}."):
+                return n
+        best = None
+        routes = env[ids[node]].get("ILP_ROUTES", "")
+        for r in filter(None, routes.split(",")):
+            prefix, peer = r.split("=")
+            if dest == prefix or dest.startswith(prefix + "."):
+                if best is None or len(prefix) > len(best[0]):
+                    best = (prefix, peer)
+        return best[1] if best else None
+
+    for src in ids:
+        for dst in ids:
+            if src == dst:
+                continue
+            dest, node, seen = f"g.{dst}.receiver", src, []
+            while node != dst:
+                seen.append(node)
+                node = next_hop(node, dest)
+                if node is None or node in seen:
+                    errors.append(f"{src} -> {dst}: no route (path {' -> '.join(seen)})")
+                    break
+    return errors
+
+
+def main():
+    failed = False
+    for path in sys.argv[1:]:
+        errors = check(path)
+        n = len(yaml.safe_load(open(path, encoding="utf-8"))["services"])
+        if errors:
+            failed = True
+            print(f"FAIL {path}")
+            for e in errors:
+                print("  " + e)
+        else:
+            print(f"OK   {path}: {n} nodes, links consistent, every node reaches every receiver")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Write the Compose files from the JSON that `nix eval --json .#lib.composeFiles` prints.
+
+Usage: compose-yaml.py OUTDIR < files.json
+
+Each file gets a comment header naming the arion module it was rendered from
+and the command that regenerates it, then the Compose document as YAML with
+sorted keys (PyYAML, safe_dump). Used by scripts/render-compose.sh and by the
+flake (packages.compose-files, checks.render-*), so both write the same bytes.
+"""
+import json
+import os
+import sys
+
+import yaml
+
+
+class Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper, value):
+    # Quote anything with a colon (ports "3000:3000", "10001:10001", URLs):
+    # YAML 1.1 readers may take short "a:b" for base-60 numbers.
+    style = '"' if ":" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+Dumper.add_representer(str, _str)
+
+
+def render(name, entry):
+    header = [
+        f"# {name}: {entry['topology']} network, rendered from the arion module",
+        f"#   {entry['module']} ({entry['parameter']} = {entry['value']}).",
+        "# Do not edit by hand. Regenerate: scripts/render-compose.sh (or: nix run .#render)",
+        "# Verify: scripts/check-compose-rendered.sh",
+    ]
+    body = yaml.dump(
+        entry["compose"],
+        Dumper=Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        width=4096,
+    )
+    return "\n".join(header) + "\n" + body
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    outdir = sys.argv[1]
+    files = json.load(sys.stdin)
+    for name in sorted(files):
+        path = os.path.join(outdir, name)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render(name, files[name]))
+
+
+if __name__ == "__main__":
+    main()
