@@ -89,6 +89,15 @@ pub enum Relation {
     Child,
 }
 
+impl std::fmt::Display for Relation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Peer => "peer",
+            Self::Child => "child",
+        })
+    }
+}
+
 impl std::str::FromStr for Relation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

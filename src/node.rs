@@ -16,7 +16,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::address::Address;
 use crate::condition::FulfillmentKey;
-use crate::config::{Config, PeerConfig};
+use crate::config::{Config, PeerConfig, Relation};
 use crate::link::{Direction, Handler, Link};
 use crate::routing::{NextHop, RoutingTable};
 use crate::transport::{self, ConnectError, FIRST_REQUEST_ID};
@@ -169,7 +169,7 @@ impl Node {
             event = "btp_connection_established",
             peerId = %slot.id,
             direction = %link.direction(),
-            relation = ?slot.config.relation,
+            relation = %slot.config.relation,
             "BTP connection established"
         );
         self.notify_change();
@@ -412,7 +412,12 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
             _ = node.shutdown.cancelled() => {}
         }
         if node.clear_link(&slot, &link) && !node.is_stopping() {
-            warn!(event = "btp_connection_lost", peerId = %slot.id, direction = "inbound", "BTP connection lost; waiting for the peer to dial again");
+            // Children (clients) come and go; a peer connector going away matters.
+            if slot.config.relation == Relation::Child {
+                info!(event = "btp_connection_lost", peerId = %slot.id, direction = "inbound", "BTP connection closed");
+            } else {
+                warn!(event = "btp_connection_lost", peerId = %slot.id, direction = "inbound", "BTP connection lost; waiting for the peer to dial again");
+            }
         }
     }
     .instrument(span)
