@@ -27,6 +27,12 @@ pub const DEFAULT_EXPIRY_MARGIN_MS: u64 = 1_000;
 pub const DEFAULT_MAX_HOLD_TIME_MS: u64 = 30_000;
 /// Default least time the next hop must be given; less is answered with R02.
 pub const DEFAULT_MIN_EXPIRY_WINDOW_MS: u64 = 500;
+/// Default most sockets open at once (authenticated or not); more are closed on accept.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// Default most packets a link may have in flight through this node (T03 beyond).
+pub const DEFAULT_MAX_INFLIGHT_PER_LINK: usize = 8_192;
+/// Default time a new socket has for the WebSocket handshake and BTP auth.
+pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 5_000;
 /// Longest node id accepted, so that derived addresses stay well under the limit.
 pub const MAX_NODE_ID_LEN: usize = 64;
 /// The segment under the node's own address where the test receiver answers.
@@ -122,6 +128,10 @@ pub struct PeerConfig {
     pub relation: Relation,
     /// The peer's ILP address (a route to it is added automatically).
     pub address: Address,
+    /// Largest amount accepted in one packet from this peer (F08 beyond).
+    pub max_packet_amount: Option<u64>,
+    /// Most packets per second accepted from this peer (T05 beyond).
+    pub max_packets_per_second: Option<u32>,
 }
 
 /// Limits and timings of the forwarding core.
@@ -145,6 +155,27 @@ impl Default for Timing {
     }
 }
 
+/// Limits that protect the node from busy or hostile peers.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most sockets open at once.
+    pub max_connections: usize,
+    /// Most packets one link may have in flight through this node (T03 beyond).
+    pub max_inflight_per_link: usize,
+    /// Time a new socket has for the handshake and BTP auth.
+    pub auth_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_inflight_per_link: DEFAULT_MAX_INFLIGHT_PER_LINK,
+            auth_timeout: Duration::from_millis(DEFAULT_AUTH_TIMEOUT_MS),
+        }
+    }
+}
+
 /// A node's whole, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -164,6 +195,8 @@ pub struct Config {
     pub receiver_secret: Option<Secret>,
     /// Forwarding timings.
     pub timing: Timing,
+    /// Connection and load limits.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -181,6 +214,7 @@ impl Config {
             routes: BTreeMap::new(),
             receiver_secret: None,
             timing: Timing::default(),
+            limits: Limits::default(),
         })
     }
 
@@ -388,9 +422,29 @@ struct RawPeer {
     secret_file: Option<PathBuf>,
     relation: Option<String>,
     address: Option<String>,
+    max_packet_amount: Option<String>,
+    max_packets_per_second: Option<String>,
 }
 
-const PEER_KEYS: [&str; 5] = ["SECRET_FILE", "SECRET", "URL", "RELATION", "ADDRESS"];
+const PEER_KEYS: [&str; 7] = [
+    "SECRET_FILE",
+    "SECRET",
+    "URL",
+    "RELATION",
+    "ADDRESS",
+    "MAX_PACKET_AMOUNT",
+    "MAX_PACKETS_PER_SECOND",
+];
+
+fn parse_number<T: std::str::FromStr>(variable: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| ConfigError::new(variable, format!("`{value}` is not a valid number: {e}")))
+}
 
 /// Reads `BTP_PEER_<ID>_{URL,SECRET,SECRET_FILE,RELATION,ADDRESS}` from the
 /// given variables and adds those peers to `config`.
@@ -410,7 +464,7 @@ where
         }) else {
             return Err(ConfigError::new(
                 &name,
-                "unknown peer variable; expected BTP_PEER_<ID>_URL, _SECRET, _SECRET_FILE, _RELATION or _ADDRESS",
+                "unknown peer variable; expected BTP_PEER_<ID>_URL, _SECRET, _SECRET_FILE, _RELATION, _ADDRESS, _MAX_PACKET_AMOUNT or _MAX_PACKETS_PER_SECOND",
             ));
         };
         if id_part.is_empty()
@@ -430,6 +484,8 @@ where
             "SECRET" => entry.secret = Some(value),
             "SECRET_FILE" => entry.secret_file = Some(PathBuf::from(value)),
             "RELATION" => entry.relation = Some(value),
+            "MAX_PACKET_AMOUNT" => entry.max_packet_amount = Some(value),
+            "MAX_PACKETS_PER_SECOND" => entry.max_packets_per_second = Some(value),
             _ => entry.address = Some(value),
         }
     }
@@ -468,12 +524,24 @@ where
                 .default_peer_address(&id, relation)
                 .map_err(|m| ConfigError::new(env_name(&id, "SECRET"), m))?,
         };
+        let max_packet_amount = r
+            .max_packet_amount
+            .as_deref()
+            .map(|v| parse_number(&env_name(&id, "MAX_PACKET_AMOUNT"), v))
+            .transpose()?;
+        let max_packets_per_second = r
+            .max_packets_per_second
+            .as_deref()
+            .map(|v| parse_number(&env_name(&id, "MAX_PACKETS_PER_SECOND"), v))
+            .transpose()?;
         config.add_peer(PeerConfig {
             id,
             url,
             secret,
             relation,
             address,
+            max_packet_amount,
+            max_packets_per_second,
         })?;
     }
     Ok(())
@@ -536,6 +604,10 @@ pub struct FilePeer {
     pub relation: Option<Relation>,
     /// The peer's ILP address.
     pub address: Option<String>,
+    /// Largest amount accepted in one packet from this peer.
+    pub max_packet_amount: Option<u64>,
+    /// Most packets per second accepted from this peer.
+    pub max_packets_per_second: Option<u32>,
 }
 
 /// Reads the TOML config file and adds its peers and routes.
@@ -572,6 +644,8 @@ pub fn add_file(config: &mut Config, variable: &str, path: &Path) -> Result<(), 
             secret,
             relation,
             address,
+            max_packet_amount: p.max_packet_amount,
+            max_packets_per_second: p.max_packets_per_second,
         })?;
     }
     let routes_key = format!("{}: routes", path.display());
@@ -626,6 +700,23 @@ pub struct NodeArgs {
     /// Least time, in milliseconds, the next hop must be given (else R02).
     #[arg(long, env = "MIN_EXPIRY_WINDOW_MS", default_value_t = DEFAULT_MIN_EXPIRY_WINDOW_MS)]
     pub min_expiry_window_ms: u64,
+    /// Most sockets open at once; more are closed as they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Most packets one link may have in flight through this node (T03 beyond).
+    #[arg(long, env = "MAX_INFLIGHT_PER_LINK", default_value_t = DEFAULT_MAX_INFLIGHT_PER_LINK)]
+    pub max_inflight_per_link: usize,
+    /// Milliseconds a new socket has for the WebSocket handshake and BTP auth.
+    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = DEFAULT_AUTH_TIMEOUT_MS)]
+    pub auth_timeout_ms: u64,
+    /// Largest amount accepted in one packet from any peer without its own
+    /// BTP_PEER_<ID>_MAX_PACKET_AMOUNT (F08 beyond) [default: no limit].
+    #[arg(long, env = "MAX_PACKET_AMOUNT")]
+    pub max_packet_amount: Option<u64>,
+    /// Most packets per second accepted from any peer without its own
+    /// BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND (T05 beyond) [default: no limit].
+    #[arg(long, env = "MAX_PACKETS_PER_SECOND")]
+    pub max_packets_per_second: Option<u32>,
 }
 
 impl NodeArgs {
@@ -665,9 +756,39 @@ impl NodeArgs {
             "RECEIVER_SECRET_FILE",
             self.receiver_secret_file.as_deref(),
         )?;
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.max_inflight_per_link == 0 {
+            return Err(ConfigError::new(
+                "MAX_INFLIGHT_PER_LINK",
+                "must be at least 1",
+            ));
+        }
+        if self.max_packets_per_second == Some(0) {
+            return Err(ConfigError::new(
+                "MAX_PACKETS_PER_SECOND",
+                "must be at least 1 (unset it for no limit)",
+            ));
+        }
+        config.limits = Limits {
+            max_connections: self.max_connections,
+            max_inflight_per_link: self.max_inflight_per_link,
+            auth_timeout: Duration::from_millis(self.auth_timeout_ms.max(1)),
+        };
         add_env_peers(&mut config, vars)?;
         if let Some(path) = &self.config_file {
             add_file(&mut config, "CONFIG_FILE", path)?;
+        }
+        for p in &mut config.peers {
+            p.max_packet_amount = p.max_packet_amount.or(self.max_packet_amount);
+            p.max_packets_per_second = p.max_packets_per_second.or(self.max_packets_per_second);
+            if p.max_packets_per_second == Some(0) {
+                return Err(ConfigError::new(
+                    env_name(&p.id, "MAX_PACKETS_PER_SECOND"),
+                    "must be at least 1 (unset it for no limit)",
+                ));
+            }
         }
         add_route_list(&mut config, "ILP_ROUTES", &self.routes)?;
         Ok(config)

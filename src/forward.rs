@@ -40,12 +40,17 @@ pub fn outgoing_expiry(
 }
 
 impl Node {
-    fn reject(&self, code: ErrorCode, message: &str) -> Bytes {
+    /// A Reject from this node.
+    pub(crate) fn reject(&self, code: ErrorCode, message: &str) -> Bytes {
+        self.reject_with_data(code, message, Bytes::new())
+    }
+
+    fn reject_with_data(&self, code: ErrorCode, message: &str, data: Bytes) -> Bytes {
         Reject {
             code,
             triggered_by: Some(self.config.ilp_address.clone()),
             message: Bytes::copy_from_slice(message.as_bytes()),
-            data: Bytes::new(),
+            data,
         }
         .encode()
     }
@@ -68,6 +73,20 @@ impl Node {
     }
 
     async fn handle_prepare(&self, from: &PeerSlot, prepare: Prepare) -> (Bytes, Outcome) {
+        if let Some(max) = from.config.max_packet_amount {
+            if prepare.amount > max {
+                let code = ErrorCode::F08_AMOUNT_TOO_LARGE;
+                let data = packet::amount_too_large_data(prepare.amount, max);
+                let message = format!(
+                    "packet amount {} exceeds the maximum of {max}",
+                    prepare.amount
+                );
+                return (
+                    self.reject_with_data(code, &message, data),
+                    Outcome::Rejected(code),
+                );
+            }
+        }
         let destination = prepare.destination.as_str();
         if destination == ildcp::ILDCP_DESTINATION {
             return self.answer_ildcp(from, &prepare);

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -18,6 +19,7 @@ use crate::address::Address;
 use crate::condition::FulfillmentKey;
 use crate::config::{Config, PeerConfig, Relation};
 use crate::link::{Direction, Handler, Link};
+use crate::packet::ErrorCode;
 use crate::routing::{NextHop, RoutingTable};
 use crate::transport::{self, ConnectError, FIRST_REQUEST_ID};
 
@@ -39,6 +41,49 @@ pub struct PeerSlot {
     pub id: Arc<str>,
     link: RwLock<Option<Arc<Link>>>,
     since: Mutex<DateTime<Utc>>,
+    inflight: AtomicUsize,
+    bucket: Option<Mutex<TokenBucket>>,
+}
+
+/// A token bucket holding up to one second of a peer's packet rate.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_second: u32) -> Self {
+        let rate = f64::from(per_second);
+        Self {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Decrements a slot's in-flight count when a packet is answered.
+struct InflightGuard(Arc<PeerSlot>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PeerSlot {
@@ -54,6 +99,11 @@ impl PeerSlot {
     /// Since when the link has been in its current state (up or down).
     pub fn since(&self) -> DateTime<Utc> {
         *self.since.lock().expect("since lock")
+    }
+
+    /// Packets from this peer being handled now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
     }
 
     /// Which side dials this link.
@@ -209,12 +259,34 @@ impl Handler for Node {
         let Some(slot) = self.peers.get(link.peer_id().as_ref()).cloned() else {
             return;
         };
+        if let Some(bucket) = &slot.bucket {
+            if !bucket.lock().expect("bucket lock").take() {
+                let reply = self.reject(
+                    ErrorCode::T05_RATE_LIMITED,
+                    "packet rate limit of this link exceeded",
+                );
+                link.respond(request_id, &reply);
+                return;
+            }
+        }
+        if slot.inflight.fetch_add(1, Ordering::Relaxed) >= self.config.limits.max_inflight_per_link
+        {
+            slot.inflight.fetch_sub(1, Ordering::Relaxed);
+            let reply = self.reject(
+                ErrorCode::T03_CONNECTOR_BUSY,
+                "too many packets in flight on this link",
+            );
+            link.respond(request_id, &reply);
+            return;
+        }
+        let guard = InflightGuard(slot);
         let link = link.clone();
         let node = self.clone();
         self.inflight.spawn(
             async move {
-                let reply = node.handle_packet(&slot, ilp).await;
+                let reply = node.handle_packet(&guard.0, ilp).await;
                 link.respond(request_id, &reply);
+                drop(guard);
             }
             .in_current_span(),
         );
@@ -300,6 +372,10 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
             id: id.clone(),
             link: RwLock::new(None),
             since: Mutex::new(Utc::now()),
+            inflight: AtomicUsize::new(0),
+            bucket: p
+                .max_packets_per_second
+                .map(|r| Mutex::new(TokenBucket::new(r))),
         };
         peers.insert(id, Arc::new(slot));
     }
@@ -328,7 +404,8 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     });
 
     let tasks = TaskTracker::new();
-    tasks.spawn(accept_loop(node.clone(), btp).in_current_span());
+    let connections = Arc::new(Semaphore::new(node.config.limits.max_connections));
+    tasks.spawn(accept_loop(node.clone(), btp, connections).in_current_span());
     tasks.spawn(crate::health::serve(node.clone(), health).in_current_span());
     for slot in node
         .peers
@@ -359,7 +436,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     })
 }
 
-async fn accept_loop(node: Arc<Node>, listener: TcpListener) {
+async fn accept_loop(node: Arc<Node>, listener: TcpListener, connections: Arc<Semaphore>) {
     loop {
         let accepted = tokio::select! {
             _ = node.shutdown.cancelled() => return,
@@ -367,8 +444,19 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) {
         };
         match accepted {
             Ok((tcp, remote)) => {
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    warn!(event = "connection_refused", remote = %remote, limit = node.config.limits.max_connections, "too many connections (MAX_CONNECTIONS); closing the new one");
+                    drop(tcp);
+                    continue;
+                };
                 let node = node.clone();
-                tokio::spawn(inbound(node, tcp, remote).in_current_span());
+                tokio::spawn(
+                    async move {
+                        inbound(node, tcp, remote).await;
+                        drop(permit);
+                    }
+                    .in_current_span(),
+                );
             }
             Err(e) => {
                 error!(error = %e, "accepting a BTP connection failed");
@@ -381,7 +469,7 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener) {
 async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     let accepted = tokio::select! {
         _ = node.shutdown.cancelled() => return,
-        r = transport::accept(tcp, |user, token| node.authenticate(user, token)) => r,
+        r = transport::accept(tcp, node.config.limits.auth_timeout, |user, token| node.authenticate(user, token)) => r,
     };
     let (ws, slot) = match accepted {
         Ok(x) => x,

@@ -1,7 +1,7 @@
 //! WebSocket transport: accepting and dialing BTP links, with RFC 23 auth.
 //!
 //! The server reads one auth Message (`auth`, `auth_username`, `auth_token`)
-//! within [`AUTH_TIMEOUT`], answers Response, or Error and closes. The client
+//! within the auth timeout, answers Response, or Error and closes. The client
 //! sends that Message first and waits for the Response.
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::btp::{self, Frame};
 
-/// Time a new socket has to complete the WebSocket handshake and BTP auth.
+/// Time a dialer waits for the answer to its auth Message.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a dial has to open the TCP connection and WebSocket.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,8 +37,8 @@ pub fn ws_config() -> WebSocketConfig {
 /// Why an inbound socket did not become a link.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
-    /// Handshake or auth took longer than [`AUTH_TIMEOUT`].
-    #[error("no BTP auth within {AUTH_TIMEOUT:?}")]
+    /// Handshake and auth took longer than the auth timeout.
+    #[error("no BTP auth in time")]
     Timeout,
     /// The WebSocket handshake failed.
     #[error("WebSocket handshake failed: {0}")]
@@ -73,21 +73,24 @@ pub enum ConnectError {
     Timeout(Duration),
 }
 
-/// Upgrades an inbound TCP connection and runs BTP auth. `authenticate` gets
-/// `(username, token)` and returns who the peer is, or why it is refused.
+/// Upgrades an inbound TCP connection and runs BTP auth, all within
+/// `auth_timeout`. `authenticate` gets `(username, token)` and returns who the
+/// peer is, or why it is refused.
 pub async fn accept<T>(
     tcp: TcpStream,
+    auth_timeout: Duration,
     authenticate: impl FnOnce(&str, &str) -> Result<T, String>,
 ) -> Result<(WebSocketStream<TcpStream>, T), AcceptError> {
+    let deadline = tokio::time::Instant::now() + auth_timeout;
     let _ = tcp.set_nodelay(true);
-    let mut ws = tokio::time::timeout(
-        AUTH_TIMEOUT,
+    let mut ws = tokio::time::timeout_at(
+        deadline,
         tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())),
     )
     .await
     .map_err(|_| AcceptError::Timeout)?
     .map_err(|e| AcceptError::Handshake(e.to_string()))?;
-    let first = match tokio::time::timeout(AUTH_TIMEOUT, next_binary(&mut ws)).await {
+    let first = match tokio::time::timeout_at(deadline, next_binary(&mut ws)).await {
         Err(_) => {
             refuse(&mut ws, 0, "no auth message in time").await;
             return Err(AcceptError::Timeout);

@@ -131,6 +131,8 @@ impl Net {
                 secret: Secret::new(link_secret(dialer, listener)),
                 relation: Relation::Peer,
                 address: format!("g.{other}").parse().unwrap(),
+                max_packet_amount: None,
+                max_packets_per_second: None,
             })
             .unwrap();
         }
@@ -141,6 +143,8 @@ impl Net {
             secret: Secret::new(SENDER_SECRET),
             relation: Relation::Child,
             address: sender_address,
+            max_packet_amount: None,
+            max_packets_per_second: None,
         })
         .unwrap();
         for (prefix, peer) in spec.routes.get(id).into_iter().flatten() {
