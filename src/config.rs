@@ -490,61 +490,76 @@ where
         }
     }
     for (id, r) in raw {
-        validate_node_id(&env_name(&id, "SECRET"), &id)?;
+        let peer = r.build(config, &id, |key| env_name(&id, key))?;
+        config.add_peer(peer)?;
+    }
+    Ok(())
+}
+
+impl RawPeer {
+    /// Checks the settings of peer `id`; `name(KEY)` names the variable or file
+    /// key of a setting (`KEY` as in `BTP_PEER_<ID>_<KEY>`) in error messages.
+    fn build(
+        self,
+        config: &Config,
+        id: &str,
+        name: impl Fn(&str) -> String,
+    ) -> Result<PeerConfig, ConfigError> {
+        validate_node_id(&name("SECRET"), id)?;
         let secret = secret_from(
-            &env_name(&id, "SECRET"),
-            r.secret.as_deref(),
-            &env_name(&id, "SECRET_FILE"),
-            r.secret_file.as_deref(),
+            &name("SECRET"),
+            self.secret.as_deref(),
+            &name("SECRET_FILE"),
+            self.secret_file.as_deref(),
         )?
         .ok_or_else(|| {
             ConfigError::new(
-                env_name(&id, "SECRET"),
+                name("SECRET"),
                 format!(
                     "peer `{id}` has no secret: set {} (the same value on both ends of the link)",
-                    env_name(&id, "SECRET")
+                    name("SECRET")
                 ),
             )
         })?;
-        let url = r
+        let url = self
             .url
             .as_deref()
-            .map(|u| parse_peer_url(&env_name(&id, "URL"), u))
+            .map(|u| parse_peer_url(&name("URL"), u))
             .transpose()?;
-        let relation = match r.relation.as_deref() {
+        let relation = match self.relation.as_deref() {
             None => Relation::Peer,
             Some(v) => v
                 .parse()
-                .map_err(|m: String| ConfigError::new(env_name(&id, "RELATION"), m))?,
+                .map_err(|m: String| ConfigError::new(name("RELATION"), m))?,
         };
-        let address = match r.address.as_deref() {
-            Some(a) => Address::new(a)
-                .map_err(|e| ConfigError::new(env_name(&id, "ADDRESS"), e.to_string()))?,
+        let address = match self.address.as_deref() {
+            Some(a) => {
+                Address::new(a).map_err(|e| ConfigError::new(name("ADDRESS"), e.to_string()))?
+            }
             None => config
-                .default_peer_address(&id, relation)
-                .map_err(|m| ConfigError::new(env_name(&id, "SECRET"), m))?,
+                .default_peer_address(id, relation)
+                .map_err(|m| ConfigError::new(name("SECRET"), m))?,
         };
-        let max_packet_amount = r
+        let max_packet_amount = self
             .max_packet_amount
             .as_deref()
-            .map(|v| parse_number(&env_name(&id, "MAX_PACKET_AMOUNT"), v))
+            .map(|v| parse_number(&name("MAX_PACKET_AMOUNT"), v))
             .transpose()?;
-        let max_packets_per_second = r
+        let max_packets_per_second = self
             .max_packets_per_second
             .as_deref()
-            .map(|v| parse_number(&env_name(&id, "MAX_PACKETS_PER_SECOND"), v))
+            .map(|v| parse_number(&name("MAX_PACKETS_PER_SECOND"), v))
             .transpose()?;
-        config.add_peer(PeerConfig {
-            id,
+        Ok(PeerConfig {
+            id: id.to_string(),
             url,
             secret,
             relation,
             address,
             max_packet_amount,
             max_packets_per_second,
-        })?;
+        })
     }
-    Ok(())
 }
 
 /// Parses `prefix=peer,prefix=peer` route lists (as in `ILP_ROUTES`).
@@ -617,36 +632,23 @@ pub fn add_file(config: &mut Config, variable: &str, path: &Path) -> Result<(), 
     let file: FileConfig = toml::from_str(&text)
         .map_err(|e| ConfigError::new(variable, format!("{}: {e}", path.display())))?;
     for (i, p) in file.peers.into_iter().enumerate() {
-        let key = format!("{}: peers[{i}]", path.display());
-        validate_node_id(&key, &p.id)?;
-        let secret = secret_from(&key, p.secret.as_deref(), &key, p.secret_file.as_deref())?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    &key,
-                    format!("peer `{}` needs `secret` or `secret_file`", p.id),
-                )
-            })?;
-        let url = p
-            .url
-            .as_deref()
-            .map(|u| parse_peer_url(&key, u))
-            .transpose()?;
-        let relation = p.relation.unwrap_or(Relation::Peer);
-        let address = match p.address {
-            Some(a) => Address::new(a).map_err(|e| ConfigError::new(&key, e.to_string()))?,
-            None => config
-                .default_peer_address(&p.id, relation)
-                .map_err(|m| ConfigError::new(&key, m))?,
+        let raw = RawPeer {
+            url: p.url,
+            secret: p.secret,
+            secret_file: p.secret_file,
+            relation: p.relation.map(|r| r.to_string()),
+            address: p.address,
+            max_packet_amount: p.max_packet_amount.map(|v| v.to_string()),
+            max_packets_per_second: p.max_packets_per_second.map(|v| v.to_string()),
         };
-        config.add_peer(PeerConfig {
-            id: p.id,
-            url,
-            secret,
-            relation,
-            address,
-            max_packet_amount: p.max_packet_amount,
-            max_packets_per_second: p.max_packets_per_second,
-        })?;
+        let name = |key: &str| {
+            format!(
+                "{}: peers[{i}].{}",
+                path.display(),
+                key.to_ascii_lowercase()
+            )
+        };
+        config.add_peer(raw.build(config, &p.id, name)?)?;
     }
     let routes_key = format!("{}: routes", path.display());
     for (prefix, peer) in &file.routes {
