@@ -38,11 +38,17 @@ pub struct Spec {
     pub routes: BTreeMap<String, Vec<(String, String)>>,
 }
 
+/// `node-a`, `node-b`, ... (at most 26).
+fn node_names(n: usize) -> Vec<String> {
+    assert!(n <= 26, "at most 26 nodes");
+    (0..n)
+        .map(|i| format!("node-{}", (b'a' + i as u8) as char))
+        .collect()
+}
+
 impl Spec {
     pub fn linear(n: usize) -> Spec {
-        let nodes: Vec<String> = (0..n)
-            .map(|i| format!("node-{}", (b'a' + i as u8) as char))
-            .collect();
+        let nodes = node_names(n);
         let mut spec = Spec {
             nodes: nodes.clone(),
             ..Default::default()
@@ -65,9 +71,7 @@ impl Spec {
     }
 
     pub fn mesh(n: usize) -> Spec {
-        let nodes: Vec<String> = (0..n)
-            .map(|i| format!("node-{}", (b'a' + i as u8) as char))
-            .collect();
+        let nodes = node_names(n);
         let mut spec = Spec {
             nodes: nodes.clone(),
             ..Default::default()
