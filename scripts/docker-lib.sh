@@ -7,8 +7,9 @@
 # containers FILE        the ids of the project's containers (compose ps -q)
 # cenv ID VAR            VAR from the container's environment
 # cnetwork ID            the (first) Docker network the container is on
-# wait_healthy FILE SECONDS   polls `docker inspect` until every container is
-#                        healthy; prints the time it took, fails at the deadline
+# wait_healthy FILE SECONDS [START]   polls `docker inspect` until every
+#                        container is healthy; prints the time since START (epoch
+#                        seconds, default now), fails at the deadline
 # colours: c_green c_red c_yellow c_bold c_off (empty unless stdout is a terminal)
 
 ILP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,8 +62,7 @@ cnetwork() {
 cservice() { docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$1"; }
 
 wait_healthy() {
-  local file=$1 seconds=$2 start now ids id state states all
-  start=$(date +%s)
+  local file=$1 seconds=$2 start=${3:-$(date +%s)} now ids id state states all
   all=$(compose -f "$file" config --services | wc -l)
   while :; do
     mapfile -t ids < <(containers "$file")
@@ -73,7 +73,7 @@ wait_healthy() {
     done
     now=$(date +%s)
     if [ "$(grep -o ':healthy ' <<<"$states" | wc -l)" -eq "$all" ]; then
-      echo "all $all containers healthy after $((now - start)) s"
+      echo "all $all containers healthy $((now - start)) s after up -d"
       return 0
     fi
     if [ $((now - start)) -ge "$seconds" ]; then

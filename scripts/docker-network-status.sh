@@ -51,8 +51,10 @@ for id in "${ids[@]}"; do
       "$(jq -r .ilpAddress <<<"$json")" "$(colour "$(jq -r .status <<<"$json")")" \
       "$(jq -r '.uptimeSeconds | floor' <<<"$json")" "$(jq -r .version <<<"$json")"
     while IFS=$'\t' read -r lid rel dir conn since pending; do
-      [ "$conn" = true ] && conn=up || conn=down
-      printf '    link %-16s %-5s %-8s %s since %s, %s pending\n' "$lid" "$rel" "$dir" "$(colour "$conn")" "$since" "$pending"
+      if [ "$conn" = true ]; then conn=$(colour up)
+      elif [ "$dir" = inbound ]; then conn="${c_yellow}down${c_off} (waits for $lid to dial in)"
+      else conn=$(colour down); fi
+      printf '    link %-16s %-5s %-8s %s since %s, %s pending\n' "$lid" "$rel" "$dir" "$conn" "$since" "$pending"
     done < <(jq -r '.links[] | [.id, .relation, .direction, .connected, .since, .pendingRequests] | @tsv' <<<"$json")
   else
     printf '  %s\n' "$json"

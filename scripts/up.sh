@@ -18,8 +18,9 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 
 echo "== ${ILP_COMPOSE_CMD[*]} -f $rel up -d"
+start=$(date +%s)
 compose -f "$file" up -d
-wait_healthy "$file" "${WAIT_SECONDS:-120}"
+wait_healthy "$file" "${WAIT_SECONDS:-120}" "$start"
 echo
 "$ILP_ROOT/scripts/docker-network-status.sh" "$file"
 
@@ -32,21 +33,23 @@ host_port=$(docker port "$first" "${btp_port:-3000}/tcp" 2>/dev/null | head -n 1
 last_addr=$(cenv "$last" ILP_ADDRESS)
 last_addr=${last_addr:-g.$(cenv "$last" NODE_ID)}
 network=$(cnetwork "$first")
+sender_secret=$(cenv "$first" BTP_PEER_SENDER_SECRET)
+receiver_secret=$(cenv "$last" RECEIVER_SECRET)
 cat <<MSG
 
 ${c_bold}Send packets${c_off} from ${services[0]} to ${services[-1]}'s receiver:
 
   docker run --rm --network $network $ILP_IMAGE send \\
-    --url ws://${services[0]}:${btp_port:-3000} --secret sender-secret \\
-    --receiver-secret receiver-secret --destination $last_addr.receiver --count 100
+    --url ws://${services[0]}:${btp_port:-3000} --secret $sender_secret \\
+    --receiver-secret $receiver_secret --destination $last_addr.receiver --count 100
 MSG
 if [ -n "$host_port" ]; then
   cat <<MSG
 
 or from this host (the binary: docker/image/bin/ilp-connector):
 
-  docker/image/bin/ilp-connector send --url ws://127.0.0.1:$host_port --secret sender-secret \\
-    --receiver-secret receiver-secret --destination $last_addr.receiver --count 100
+  docker/image/bin/ilp-connector send --url ws://127.0.0.1:$host_port --secret $sender_secret \\
+    --receiver-secret $receiver_secret --destination $last_addr.receiver --count 100
 MSG
 fi
 cat <<MSG
