@@ -8,7 +8,7 @@
 #
 #   RUSTFLAGS='-C target-feature=+crt-static' \
 #     cargo build --release --locked --target x86_64-unknown-linux-gnu
-#   install -m 0755 target/x86_64-unknown-linux-gnu/release/ilp-connector docker/image/bin/ilp-connector
+#   install -D -m 0755 target/x86_64-unknown-linux-gnu/release/ilp-connector docker/image/bin/ilp-connector
 #   docker build -t ilp-connector .
 #
 # The build context is the repository root, but .dockerignore lets only
@@ -17,10 +17,13 @@
 # (nix/image.nix); the environment contract is in the README.
 FROM scratch
 
-# /etc/passwd and /etc/group for uid/gid 10001, /etc/nsswitch.conf
-# ("hosts: files dns", so service names resolve through Docker's embedded
-# DNS after /etc/hosts), and bin/ilp-connector staged by scripts/build-image.sh.
-COPY docker/image/ /
+# /etc/passwd and /etc/group for uid/gid 10001, and /etc/nsswitch.conf
+# ("hosts: files dns": /etc/hosts first, then Docker's embedded DNS, which
+# answers service names).
+COPY docker/image/etc/ /etc/
+# The static binary staged by scripts/build-image.sh. If this step fails with
+# "file not found", build and stage it first (see the top of this file).
+COPY docker/image/bin/ilp-connector /bin/ilp-connector
 
 USER 10001:10001
 ENV PATH=/bin

@@ -7,7 +7,7 @@
 #   1. cargo build --release --locked --target x86_64-unknown-linux-gnu
 #      with RUSTFLAGS='-C target-feature=+crt-static' (honours CARGO_TARGET_DIR);
 #   2. checks the result is static and stages it at docker/image/bin/ilp-connector
-#      (git-ignored; the Dockerfile copies docker/image/ to /);
+#      (git-ignored; the Dockerfile copies it to /bin/ilp-connector);
 #   3. docker build -t IMAGE . : .dockerignore sends only docker/image/.
 # --skip-cargo reuses the binary already staged.
 set -euo pipefail
