@@ -1,7 +1,36 @@
 #!/usr/bin/env bash
 # Runs every test tier: unit and vector tests, and the multi-node networks on
-# loopback (cargo nextest).
+# loopback (cargo nextest); then the Docker tier against the real engine:
+# builds ilp-connector:latest (scripts/build-image.sh: static binary, image
+# FROM scratch) and runs the ignored tests of tests/docker.rs one at a time.
+#
+# Without a Docker engine (or without docker compose / docker-compose) the
+# Docker tier is skipped with a message; on CI (CI=true) that is a failure.
+# ILP_COMPOSE=docker-compose makes the Docker tests use Compose 1.x even when
+# `docker compose` (v2) is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo nextest run --locked --no-fail-fast
+
+missing=''
+if ! docker info >/dev/null 2>&1; then
+  missing='no Docker engine answers (docker info)'
+elif ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+  missing='neither "docker compose" nor docker-compose is installed'
+fi
+if [ -n "$missing" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "error: Docker tier: $missing (CI=true: the Docker tier must run)" >&2
+    exit 1
+  fi
+  echo "SKIPPED Docker tier: $missing"
+  exit 0
+fi
+
+echo "== Docker tier"
+start=$(date +%s)
+scripts/build-image.sh
+cargo nextest run --locked --no-fail-fast --run-ignored only --test docker \
+  --test-threads 1 --success-output final
+echo "== Docker tier passed in $(($(date +%s) - start)) s (image build included)"

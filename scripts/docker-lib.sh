@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Shared by the scripts/docker-*.sh and scripts/up.sh helpers; sourced, not run.
+#
+# compose ARGS...        docker compose (v2) if present, else docker-compose (1.x);
+#                        ILP_COMPOSE="docker-compose" forces one.
+# compose_file [ARG]     the Compose file for ARG: linear|mesh|hub-spoke|template or a path
+# containers FILE        the ids of the project's containers (compose ps -q)
+# cenv ID VAR            VAR from the container's environment
+# cnetwork ID            the (first) Docker network the container is on
+# wait_healthy FILE SECONDS [START]   polls `docker inspect` until every
+#                        container is healthy; prints the time since START (epoch
+#                        seconds, default now), fails at the deadline
+# colours: c_green c_red c_yellow c_bold c_off (empty unless stdout is a terminal)
+
+ILP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ILP_IMAGE=${ILP_IMAGE:-ilp-connector:latest}
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  c_green=$'\e[32m' c_red=$'\e[31m' c_yellow=$'\e[33m' c_bold=$'\e[1m' c_off=$'\e[0m'
+else
+  c_green='' c_red='' c_yellow='' c_bold='' c_off=''
+fi
+export c_green c_red c_yellow c_bold c_off
+
+if [ -n "${ILP_COMPOSE:-}" ]; then
+  read -r -a ILP_COMPOSE_CMD <<<"$ILP_COMPOSE"
+elif docker compose version >/dev/null 2>&1; then
+  ILP_COMPOSE_CMD=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  ILP_COMPOSE_CMD=(docker-compose)
+else
+  echo "error: neither 'docker compose' nor 'docker-compose' is installed" >&2
+  exit 1
+fi
+
+compose() { "${ILP_COMPOSE_CMD[@]}" "$@"; }
+
+compose_file() {
+  case ${1:-linear} in
+    linear) echo "$ILP_ROOT/docker-compose.yml" ;;
+    mesh) echo "$ILP_ROOT/docker/docker-compose.mesh.yml" ;;
+    hub-spoke) echo "$ILP_ROOT/docker/docker-compose.hub-spoke.yml" ;;
+    template|custom) echo "$ILP_ROOT/docker/docker-compose.custom-template.yml" ;;
+    *)
+      [ -f "$1" ] || { echo "error: no such Compose file or topology: $1" >&2; return 2; }
+      echo "$1" ;;
+  esac
+}
+
+containers() { compose -f "$1" ps -q; }
+
+cenv() {
+  docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" \
+    | sed -n "s/^$2=//p" | head -n 1
+}
+
+cnetwork() {
+  docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{println $k}}{{end}}' "$1" | head -n 1
+}
+
+# The service name (compose label), e.g. connector-a.
+cservice() { docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$1"; }
+
+wait_healthy() {
+  local file=$1 seconds=$2 start=${3:-$(date +%s)} now ids id state states all
+  all=$(compose -f "$file" config --services | wc -l)
+  while :; do
+    mapfile -t ids < <(containers "$file")
+    states=''
+    for id in "${ids[@]}"; do
+      state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id" 2>/dev/null || echo gone)
+      states+="$(cservice "$id"):$state "
+    done
+    now=$(date +%s)
+    if [ "$(grep -o ':healthy ' <<<"$states" | wc -l)" -eq "$all" ]; then
+      echo "all $all containers healthy $((now - start)) s after up -d"
+      return 0
+    fi
+    if [ $((now - start)) -ge "$seconds" ]; then
+      echo "error: not healthy after $seconds s: $states" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}
