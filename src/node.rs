@@ -129,6 +129,36 @@ pub struct Node {
     started_at: DateTime<Utc>,
     btp_addr: SocketAddr,
     changes: watch::Sender<u64>,
+    auth_failures: RepeatFilter,
+}
+
+/// How long repeats of an auth failure (same username, or same address before
+/// auth) are logged at debug instead of warn.
+pub const AUTH_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Most usernames and addresses whose last warning is remembered.
+pub const AUTH_FAILURE_LOG_KEYS: usize = 1_024;
+
+/// Tells whether something is happening for the first time in
+/// [`AUTH_FAILURE_LOG_INTERVAL`], so a peer retrying with a wrong secret every
+/// second does not fill the logs. Bounded: forgets everything when full.
+#[derive(Debug, Default)]
+struct RepeatFilter(Mutex<HashMap<String, Instant>>);
+
+impl RepeatFilter {
+    fn first_in_a_while(&self, key: &str) -> bool {
+        let mut seen = self.0.lock().expect("repeat filter lock");
+        let now = Instant::now();
+        if let Some(last) = seen.get(key) {
+            if now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL {
+                return false;
+            }
+        }
+        if seen.len() >= AUTH_FAILURE_LOG_KEYS {
+            seen.clear();
+        }
+        seen.insert(key.to_string(), now);
+        true
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -400,6 +430,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
         started_at: Utc::now(),
         btp_addr,
         changes: watch::channel(0).0,
+        auth_failures: RepeatFilter::default(),
         config,
     });
 
@@ -474,11 +505,22 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     let (ws, slot) = match accepted {
         Ok(x) => x,
         Err(transport::AcceptError::Refused { username, reason }) => {
-            warn!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused");
+            if node.auth_failures.first_in_a_while(&username) {
+                warn!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
+            } else {
+                debug!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused");
+            }
             return;
         }
         Err(e) => {
-            warn!(event = "btp_auth_failed", remote = %remote, reason = %e, "BTP connection dropped before auth");
+            if node
+                .auth_failures
+                .first_in_a_while(&remote.ip().to_string())
+            {
+                warn!(event = "btp_auth_failed", remote = %remote, reason = %e, "BTP connection dropped before auth (repeats from this address are logged at debug for a minute)");
+            } else {
+                debug!(event = "btp_auth_failed", remote = %remote, reason = %e, "BTP connection dropped before auth");
+            }
             return;
         }
     };
@@ -585,4 +627,27 @@ fn jitter(backoff: Duration) -> Duration {
     let half = backoff / 2;
     let extra = (rand::random::<u64>() % (half.as_millis() as u64 + 1)) as u64;
     half + Duration::from_millis(extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_filtered_per_key_and_the_filter_stays_bounded() {
+        let f = RepeatFilter::default();
+        assert!(f.first_in_a_while("connector-b"));
+        assert!(!f.first_in_a_while("connector-b"));
+        assert!(f.first_in_a_while("connector-c"));
+        for i in 0..AUTH_FAILURE_LOG_KEYS * 2 {
+            f.first_in_a_while(&format!("k{i}"));
+        }
+        assert!(f.0.lock().unwrap().len() <= AUTH_FAILURE_LOG_KEYS);
+    }
+
+    #[test]
+    fn token_bucket_allows_a_second_of_burst_then_refuses() {
+        let mut b = TokenBucket::new(5);
+        assert_eq!((0..10).filter(|_| b.take()).count(), 5);
+    }
 }
