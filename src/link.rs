@@ -321,7 +321,19 @@ async fn read_loop<S>(
         let msg = match next {
             Err(_) => break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)"),
             Ok(None) => break "connection closed by peer".into(),
-            Ok(Some(Err(e))) => break format!("connection error: {e}"),
+            Ok(Some(Err(e))) => {
+                if let tokio_tungstenite::tungstenite::Error::Capacity(_) = e {
+                    // The frame's remaining bytes cannot be skipped: say why,
+                    // then close (the writer sends this before the Close).
+                    link.send_frame(&Frame::error(
+                        0,
+                        "F00",
+                        "NotAcceptedError",
+                        &format!("{e}; BTP frames are at most {} bytes", btp::MAX_FRAME_LEN),
+                    ));
+                }
+                break format!("connection error: {e}");
+            }
             Ok(Some(Ok(m))) => m,
         };
         match msg {
