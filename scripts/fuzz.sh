@@ -34,9 +34,10 @@ for t in "${targets[@]}"; do
   grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^SUMMARY|panicked at" "$log" || true
   execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo "?")
   corpus=$(find "fuzz/corpus/$t" -type f | wc -l)
+  kept=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | grep -oE "corp: [0-9]+/[0-9]+[a-zA-Z]*" || echo "corp: ?")
   crashes=$(find "fuzz/artifacts/$t" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' \) | wc -l)
   [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ] || status=1
-  summary+=("$t: ${secs}s, $execs executions, corpus $corpus files, $crashes crash/oom/timeout artifacts, exit $rc")
+  summary+=("$t: ${secs}s, $execs executions, corpus $corpus files ($kept kept by libFuzzer), $crashes crash/oom/timeout artifacts, exit $rc")
 done
 echo "== summary"
 printf '%s\n' "${summary[@]}"
