@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -94,6 +94,8 @@ pub struct Link {
     pending: Pending,
     next_request_id: AtomicU32,
     closed: CancellationToken,
+    written: CancellationToken,
+    unmatched: AtomicU64,
 }
 
 impl std::fmt::Debug for Link {
@@ -126,10 +128,15 @@ impl Link {
             pending: Mutex::new(HashMap::new()),
             next_request_id: AtomicU32::new(next_request_id),
             closed: CancellationToken::new(),
+            written: CancellationToken::new(),
+            unmatched: AtomicU64::new(0),
         });
         let (sink, stream) = ws.split();
         let span = tracing::Span::current();
-        tokio::spawn(write_loop(sink, rx, link.closed.clone()).instrument(span.clone()));
+        tokio::spawn(
+            write_loop(sink, rx, link.closed.clone(), link.written.clone())
+                .instrument(span.clone()),
+        );
         tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
         link
     }
@@ -154,7 +161,16 @@ impl Link {
         self.closed.cancelled().await
     }
 
+    /// Resolves when the writer has finished: after a close, the frames queued
+    /// before it (answers, most of all) have been written, or
+    /// [`CLOSE_TIMEOUT`] has passed, and the Close frame is sent.
+    pub async fn written(&self) {
+        self.written.cancelled().await
+    }
+
     /// Closes the link; pending requests fail with [`LinkError::Closed`].
+    /// Frames already queued (e.g. answers) are still written, within
+    /// [`CLOSE_TIMEOUT`].
     pub fn close(&self) {
         self.closed.cancel();
         self.fail_pending();
@@ -208,7 +224,10 @@ impl Link {
             Some(tx) => {
                 let _ = tx.send(reply);
             }
-            None => debug!(request_id, "reply to an unknown or expired request dropped"),
+            None => {
+                self.unmatched.fetch_add(1, Ordering::Relaxed);
+                debug!(request_id, "reply to an unknown or expired request dropped");
+            }
         }
     }
 
@@ -217,6 +236,12 @@ impl Link {
         for (_, tx) in drained {
             let _ = tx.send(Err(LinkError::Closed));
         }
+    }
+
+    /// Replies (Response or Error frames) received whose request id matched no
+    /// pending request: late replies to expired requests, or duplicates.
+    pub fn unmatched_replies(&self) -> u64 {
+        self.unmatched.load(Ordering::Relaxed)
     }
 
     /// Number of requests waiting for a reply.
@@ -229,6 +254,7 @@ async fn write_loop<S>(
     mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::UnboundedReceiver<Message>,
     closed: CancellationToken,
+    written: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -256,11 +282,27 @@ async fn write_loop<S>(
         }
     }
     .await;
+    let failed = result.is_err();
     if let Err(e) = result {
         debug!(error = %e, "link write failed");
     }
     closed.cancel();
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+    // Answers queued before the close still go out (a graceful shutdown
+    // answers what is in flight, then closes), unless the socket is broken.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        if !failed {
+            rx.close();
+            while let Some(m) = rx.recv().await {
+                if sink.feed(m).await.is_err() {
+                    return;
+                }
+            }
+            let _ = sink.flush().await;
+        }
+        let _ = sink.close().await;
+    })
+    .await;
+    written.cancel();
 }
 
 async fn read_loop<S>(
@@ -279,7 +321,19 @@ async fn read_loop<S>(
         let msg = match next {
             Err(_) => break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)"),
             Ok(None) => break "connection closed by peer".into(),
-            Ok(Some(Err(e))) => break format!("connection error: {e}"),
+            Ok(Some(Err(e))) => {
+                if let tokio_tungstenite::tungstenite::Error::Capacity(_) = e {
+                    // The frame's remaining bytes cannot be skipped: say why,
+                    // then close (the writer sends this before the Close).
+                    link.send_frame(&Frame::error(
+                        0,
+                        "F00",
+                        "NotAcceptedError",
+                        &format!("{e}; BTP frames are at most {} bytes", btp::MAX_FRAME_LEN),
+                    ));
+                }
+                break format!("connection error: {e}");
+            }
             Ok(Some(Ok(m))) => m,
         };
         match msg {
@@ -339,5 +393,84 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
                 message: String::from_utf8_lossy(&data).into_owned(),
             }),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    struct Silent;
+    impl Handler for Silent {
+        fn on_request(self: Arc<Self>, _: &Arc<Link>, _: u32, _: Bytes) {}
+    }
+
+    /// Answers queued just before a close (a graceful shutdown answers its
+    /// in-flight packets, then closes every link) still reach the peer. The
+    /// writer used to stop at the close and drop them.
+    #[tokio::test]
+    async fn answers_queued_before_close_are_written() {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let config = Some(crate::transport::ws_config());
+        let ws = WebSocketStream::from_raw_socket(ours, Role::Server, config).await;
+        let mut peer = WebSocketStream::from_raw_socket(theirs, Role::Client, config).await;
+        let link = Link::start(ws, Arc::from("p"), Direction::Inbound, 2, Arc::new(Silent));
+        for id in 0..100 {
+            link.respond(id, b"answer");
+        }
+        link.close();
+        let mut answers = 0;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), peer.next()).await
+        {
+            if let Message::Binary(b) = m {
+                let (kind, id, ilp) = btp::decode_ilp(&b).expect("an ILP response");
+                assert_eq!(
+                    (kind, id, &ilp[..]),
+                    (BTP_RESPONSE, answers, &b"answer"[..])
+                );
+                answers += 1;
+            }
+        }
+        assert_eq!(answers, 100);
+        link.written().await;
+    }
+
+    /// A reply whose request id matches nothing pending is counted.
+    #[tokio::test]
+    async fn unmatched_replies_are_counted() {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let config = Some(crate::transport::ws_config());
+        let ws = WebSocketStream::from_raw_socket(ours, Role::Client, config).await;
+        let mut peer = WebSocketStream::from_raw_socket(theirs, Role::Server, config).await;
+        let link = Link::start(ws, Arc::from("p"), Direction::Outbound, 2, Arc::new(Silent));
+        let request = {
+            let link = link.clone();
+            tokio::spawn(async move { link.request(b"x", Duration::from_secs(5)).await })
+        };
+        let frame = loop {
+            match peer.next().await.unwrap().unwrap() {
+                Message::Binary(b) => break b,
+                _ => continue,
+            }
+        };
+        let (_, id, _) = btp::decode_ilp(&frame).unwrap();
+        // Answered twice, and once more to an id never used.
+        for reply_id in [id, id, 999] {
+            peer.send(Message::Binary(btp::encode_ilp(
+                BTP_RESPONSE,
+                reply_id,
+                b"r",
+            )))
+            .await
+            .unwrap();
+        }
+        assert_eq!(&request.await.unwrap().unwrap()[..], b"r");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while link.unmatched_replies() < 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(link.unmatched_replies(), 2);
+        link.close();
     }
 }

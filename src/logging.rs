@@ -11,7 +11,9 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,15 +39,34 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
+    let frames = tracing_subscriber::filter::filter_fn(allowed);
     let result = if json {
         builder
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
+            .finish()
+            .with(frames)
             .try_init()
     } else {
-        builder.with_target(false).try_init()
+        builder.with_target(false).finish().with(frames).try_init()
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+/// The WebSocket crates log every frame's payload at `trace` (as hex, and as
+/// text when it happens to be UTF-8): BTP auth frames carry the link's secret.
+/// Their targets are capped at `debug` whatever `LOG_LEVEL` asks for.
+pub const FRAME_DUMPING_TARGETS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
+/// Whether an event may be logged: nothing below `debug` from the
+/// [`FRAME_DUMPING_TARGETS`].
+pub fn allowed(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::DEBUG
+        || !FRAME_DUMPING_TARGETS.iter().any(|t| {
+            meta.target()
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 
 /// The JSON line format.

@@ -361,6 +361,10 @@ impl NodeHandle {
     /// (up to [`SHUTDOWN_GRACE`]), links closed.
     pub async fn shutdown(self) {
         let node = &self.node;
+        // Every live link, inbound ones included (their tasks clear them from
+        // the slots as soon as the shutdown starts), to close once the
+        // in-flight packets are answered.
+        let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
         node.shutdown.cancel();
         node.notify_change();
         node.inflight.close();
@@ -374,9 +378,14 @@ impl NodeHandle {
             );
         }
         for slot in node.peers.values() {
-            if let Some(link) = slot.link.write().expect("link lock").take() {
-                link.close();
-            }
+            slot.link.write().expect("link lock").take();
+        }
+        for link in &links {
+            link.close();
+        }
+        // The answers queued on them are written before the process exits.
+        for link in &links {
+            let _ = tokio::time::timeout(crate::link::CLOSE_TIMEOUT * 2, link.written()).await;
         }
         self.tasks.close();
         self.tasks.wait().await;

@@ -223,3 +223,22 @@ secret = "s"
     assert!(msg.contains("secrit"), "{msg}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Fuzzing regression (fuzz target `config`): a host that the opaque
+/// `btp+ws` scheme allows but `ws` does not panicked while the scheme was
+/// rewritten. It is a configuration error naming the variable.
+#[test]
+fn a_btp_ws_url_whose_host_is_invalid_under_ws_is_an_error_not_a_panic() {
+    for url in [
+        "btp+ws://hER_AWAc\u{1}RESSub:3000/path",
+        "btp+ws://a b:1",
+        "btp+ws://[x:1",
+    ] {
+        let (var, msg) = error_of(&[
+            ("NODE_ID", "n"),
+            ("BTP_PEER_HUB_URL", url),
+            ("BTP_PEER_HUB_SECRET", "x"),
+        ]);
+        assert_eq!(var, "BTP_PEER_HUB_URL", "{url}: {msg}");
+    }
+}

@@ -1,14 +1,24 @@
 //! A network of nodes in one process on loopback ports from `127.0.0.1:0`.
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use chrono::{TimeDelta, Utc};
+use ilp_connector::condition::FulfillmentKey;
 use ilp_connector::config::{Config, PeerConfig, Relation, Secret, Timing};
+use ilp_connector::link::{Direction, Handler, Link};
 use ilp_connector::node::{self, NodeHandle};
+use ilp_connector::packet::{Fulfill, Packet, Prepare};
 use ilp_connector::send::{self, SendArgs, Summary};
+use ilp_connector::transport::{self, FIRST_REQUEST_ID};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub const SENDER: &str = "sender";
 pub const SENDER_SECRET: &str = "sender-secret";
@@ -100,10 +110,14 @@ impl Spec {
     }
 }
 
+/// Changes a node's configuration before it starts (limits, extra accounts).
+pub type Customize = Arc<dyn Fn(&str, &mut Config) + Send + Sync>;
+
 pub struct Net {
     pub spec: Spec,
     pub nodes: BTreeMap<String, NodeHandle>,
     pub btp_addrs: BTreeMap<String, SocketAddr>,
+    pub customize: Option<Customize>,
 }
 
 pub async fn loopback() -> TcpListener {
@@ -159,6 +173,26 @@ impl Net {
 
     /// Starts every node and waits until all are healthy.
     pub async fn start(spec: Spec) -> Net {
+        Self::start_with(spec, None).await
+    }
+
+    /// Like [`Net::start`], with each node's configuration changed by `customize`.
+    pub async fn start_custom(
+        spec: Spec,
+        customize: impl Fn(&str, &mut Config) + Send + Sync + 'static,
+    ) -> Net {
+        Self::start_with(spec, Some(Arc::new(customize))).await
+    }
+
+    fn configure(&self, id: &str) -> Config {
+        let mut c = Self::config_for(&self.spec, id, &self.btp_addrs);
+        if let Some(f) = &self.customize {
+            f(id, &mut c);
+        }
+        c
+    }
+
+    async fn start_with(spec: Spec, customize: Option<Customize>) -> Net {
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         for id in &spec.nodes {
@@ -166,16 +200,17 @@ impl Net {
             addrs.insert(id.clone(), l.local_addr().unwrap());
             listeners.insert(id.clone(), l);
         }
-        let mut nodes = BTreeMap::new();
-        for (id, btp) in listeners {
-            let config = Self::config_for(&spec, &id, &addrs);
-            nodes.insert(id, node::start(config, btp, loopback().await).unwrap());
-        }
-        let net = Net {
+        let mut net = Net {
             spec,
-            nodes,
+            nodes: BTreeMap::new(),
             btp_addrs: addrs,
+            customize,
         };
+        for (id, btp) in listeners {
+            let config = net.configure(&id);
+            net.nodes
+                .insert(id, node::start(config, btp, loopback().await).unwrap());
+        }
         net.wait_all_links().await;
         net
     }
@@ -205,7 +240,7 @@ impl Net {
     pub async fn restart(&mut self, id: &str) {
         let addr = self.btp_addrs[id];
         let btp = TcpListener::bind(addr).await.expect("rebind the same port");
-        let config = Self::config_for(&self.spec, id, &self.btp_addrs);
+        let config = self.configure(id);
         self.nodes.insert(
             id.to_string(),
             node::start(config, btp, loopback().await).unwrap(),
@@ -244,5 +279,213 @@ pub fn only_reject(summary: &Summary) -> (&str, &str) {
             code, triggered_by, ..
         } => (code.as_str(), triggered_by.as_str()),
         other => panic!("expected a reject, got {other:?}"),
+    }
+}
+
+/// Adds a child account `id` (secret `<id>-secret`) to a node's configuration.
+pub fn add_child(c: &mut Config, id: &str) {
+    let address = c.ilp_address.with_suffix(id).unwrap();
+    c.add_peer(PeerConfig {
+        id: id.into(),
+        url: None,
+        secret: Secret::new(format!("{id}-secret")),
+        relation: Relation::Child,
+        address,
+        max_packet_amount: None,
+        max_packets_per_second: None,
+    })
+    .unwrap();
+}
+
+/// Dials `url` as account `username` and runs `handler` on what the node sends.
+pub async fn connect_as(
+    url: &str,
+    username: &str,
+    secret: &str,
+    handler: Arc<dyn Handler>,
+) -> Arc<Link> {
+    let url = url.parse().unwrap();
+    let ws = transport::connect(&url, username, secret)
+        .await
+        .unwrap_or_else(|e| panic!("{username} cannot connect: {e}"));
+    Link::start(
+        ws,
+        Arc::from("node"),
+        Direction::Outbound,
+        FIRST_REQUEST_ID,
+        handler,
+    )
+}
+
+/// One Prepare a [`Holder`] took and has not answered.
+pub struct Held {
+    pub link: Arc<Link>,
+    pub request_id: u32,
+    pub prepare: Prepare,
+}
+
+impl Held {
+    /// The Fulfill the test receiver would give (condition from [`RECEIVER_SECRET`]).
+    pub fn fulfill(&self) -> Bytes {
+        let key = FulfillmentKey::from_secret(RECEIVER_SECRET.as_bytes());
+        Packet::from(Fulfill {
+            fulfillment: key.fulfillment(&self.prepare.data),
+            data: Bytes::new(),
+        })
+        .encode()
+    }
+
+    pub fn answer(&self, reply: &[u8]) {
+        self.link.respond(self.request_id, reply);
+    }
+}
+
+/// A receiving account that holds every Prepare until the test answers it.
+pub struct Holder {
+    held: Mutex<Vec<Held>>,
+    count: watch::Sender<usize>,
+}
+
+impl Holder {
+    pub fn new() -> Arc<Holder> {
+        Arc::new(Holder {
+            held: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+        })
+    }
+
+    /// Packets received so far.
+    pub fn received(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    /// Waits until `n` packets have arrived in all.
+    pub async fn wait_for(&self, n: usize, within: Duration) {
+        let mut rx = self.count.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|c| *c >= n))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the holder got {} packets, not {n}, within {within:?}",
+                    self.received()
+                )
+            })
+            .unwrap();
+    }
+
+    /// Takes the packets held so far.
+    pub fn take(&self) -> Vec<Held> {
+        std::mem::take(&mut *self.held.lock().unwrap())
+    }
+}
+
+impl Handler for Holder {
+    fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes) {
+        let prepare = Prepare::decode(ilp).expect("the node forwards valid Prepares");
+        self.held.lock().unwrap().push(Held {
+            link: link.clone(),
+            request_id,
+            prepare,
+        });
+        self.count.send_modify(|c| *c += 1);
+    }
+}
+
+/// A Prepare to `destination` whose condition the test receiver can fulfil.
+pub fn prepare_to(destination: &str, amount: u64, expiry: Duration, data: &[u8]) -> Prepare {
+    let key = FulfillmentKey::from_secret(RECEIVER_SECRET.as_bytes());
+    Prepare {
+        amount,
+        expires_at: Utc::now() + TimeDelta::from_std(expiry).unwrap(),
+        execution_condition: key.condition(data),
+        destination: destination.parse().unwrap(),
+        data: Bytes::copy_from_slice(data),
+    }
+}
+
+/// Waits for `cond` to hold, re-checking every 20 ms; panics after `within`.
+pub async fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Counts of a [`Flow`].
+#[derive(Debug, Default, Clone)]
+pub struct FlowCounts {
+    pub sent: u64,
+    pub fulfilled: u64,
+    pub rejected: BTreeMap<String, u64>,
+    /// No answer (link closed or timed out) or a bad one.
+    pub failed: Vec<String>,
+}
+
+/// Packets sent continuously over a link by a few workers until stopped.
+pub struct Flow {
+    counts: Arc<Mutex<FlowCounts>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Flow {
+    pub fn start(link: Arc<Link>, destination: &str, workers: usize, expiry: Duration) -> Flow {
+        let counts = Arc::new(Mutex::new(FlowCounts::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers = (0..workers)
+            .map(|w| {
+                let (link, counts, stop) = (link.clone(), counts.clone(), stop.clone());
+                let destination = destination.to_string();
+                tokio::spawn(async move {
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        i += 1;
+                        let data = format!("flow-{w}-{i}");
+                        let prepare = prepare_to(&destination, 1, expiry, data.as_bytes());
+                        let condition = prepare.execution_condition;
+                        counts.lock().unwrap().sent += 1;
+                        let reply = link
+                            .request(&Packet::from(prepare).encode(), expiry + send::REPLY_GRACE)
+                            .await;
+                        let mut c = counts.lock().unwrap();
+                        match reply.map(Packet::decode) {
+                            Ok(Ok(Packet::Fulfill(f)))
+                                if ilp_connector::condition::sha256(&f.fulfillment)
+                                    == condition =>
+                            {
+                                c.fulfilled += 1
+                            }
+                            Ok(Ok(Packet::Reject(r))) => {
+                                *c.rejected.entry(r.code.to_string()).or_default() += 1
+                            }
+                            other => c.failed.push(format!("{other:?}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Flow {
+            counts,
+            stop,
+            workers,
+        }
+    }
+
+    pub fn counts(&self) -> FlowCounts {
+        self.counts.lock().unwrap().clone()
+    }
+
+    /// Stops sending, waits for the answers still due, returns the counts.
+    pub async fn finish(self) -> FlowCounts {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in self.workers {
+            w.await.unwrap();
+        }
+        let counts = self.counts.lock().unwrap();
+        counts.clone()
     }
 }

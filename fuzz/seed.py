@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets from tests/vectors/*.json
+(every published vector, valid or not) and a few configurations."""
+import json
+import pathlib
+
+root = pathlib.Path(__file__).resolve().parent.parent
+vectors = root / "tests" / "vectors"
+corpus = root / "fuzz" / "corpus"
+
+seeds = {"ilp_packet": [], "btp_frame": [], "config": []}
+for name in ["ilp_packet", "ildcp", "btp_packet", "interledger_rs"]:
+    for case in json.loads((vectors / f"{name}.json").read_text())["cases"]:
+        if "hex" not in case:
+            continue
+        kind = case.get("kind", "btp" if name == "btp_packet" else "")
+        target = "btp_frame" if kind == "btp" else "ilp_packet"
+        seeds[target].append(bytes.fromhex(case["hex"]))
+
+for case in json.loads((vectors / "addresses.json").read_text())["cases"]:
+    seeds["config"].append(
+        f"g.x={case['address'][:40]}\nBTP_PEER_A_SECRET=s\nBTP_PEER_A_ADDRESS={case['address']}\n".encode()
+    )
+seeds["config"] += [
+    b"g.connector-c=connector-b,g=connector-b\n"
+    b"BTP_PEER_CONNECTOR_B_URL=ws://connector-b:3001\nBTP_PEER_CONNECTOR_B_SECRET=secret-a-b\n"
+    b"BTP_PEER_SENDER_SECRET=sender-secret\nBTP_PEER_SENDER_RELATION=child\n"
+    b"BTP_PEER_SENDER_MAX_PACKET_AMOUNT=1000\nBTP_PEER_SENDER_MAX_PACKETS_PER_SECOND=5\n",
+    b"\nBTP_PEER_HUB_URL=btp+ws://hub:3000/path\nBTP_PEER_HUB_SECRET=x\nBTP_PEER_HUB_ADDRESS=g.hub\n"
+    b"---\n"
+    b'[[peers]]\nid = "connector-b"\nurl = "ws://connector-b:3001"\nsecret = "s"\nrelation = "peer"\n'
+    b'max_packet_amount = 10\nmax_packets_per_second = 3\n\n[routes]\n"g.connector-c" = "connector-b"\n',
+    b"g=hub\n---\n[[peers]]\nid = \"hub\"\nsecret = \"s\"\nrelation = \"child\"\naddress = \"g.x.hub\"\n",
+]
+
+for target, items in seeds.items():
+    d = corpus / target
+    d.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(items):
+        (d / f"seed-{i:03}").write_bytes(data)
+    print(f"{target}: {len(items)} seeds")
