@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Built on the same stack as the connector: tokio (multi-thread runtime, as
-//! `ilp-connector` builds it), tokio-tungstenite, the same WebSocket limits,
+//! `ilp-connector` builds it), the same allocator (mimalloc), tokio-tungstenite, the same WebSocket limits,
 //! TCP_NODELAY, and per-socket writer tasks fed by an unbounded channel that
 //! write up to [`ilp_connector::link::WRITE_BATCH`] frames per flush, as
 //! `src/link.rs` does. A relay forwards each binary frame to the other side
@@ -37,6 +37,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+
+// The same allocator as `ilp-connector` (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn usage() -> ! {
     eprintln!(
@@ -140,14 +144,11 @@ async fn pipe<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(Ok(msg)) = stream.next().await {
-        match msg {
-            Message::Binary(_) => {
-                if to.send(msg).is_err() {
-                    return;
-                }
-            }
-            Message::Close(_) => return,
-            _ => {}
+        if msg.is_close() {
+            return;
+        }
+        if msg.is_binary() && to.send(msg).is_err() {
+            return;
         }
     }
 }

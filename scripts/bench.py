@@ -173,8 +173,11 @@ def port_open(port: int) -> bool:
         return False
 
 
+EXTRA_ENV: dict[str, str] = {}
+
+
 def base_env() -> dict:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **EXTRA_ENV}
 
 
 def node_envs(ports: dict) -> dict[str, dict]:
@@ -522,10 +525,17 @@ def main() -> int:
     ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCIES)))
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--skip-codec", action="store_true")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for every process (e.g. TOKIO_WORKER_THREADS=1)")
+    ap.add_argument("--bin-dir", help="take ilp-connector and examples/relay from here instead")
     args = ap.parse_args()
+    for kv in args.env:
+        k, v = kv.split("=", 1)
+        EXTRA_ENV[k] = v
 
     target = Path(args.target_dir)
-    bins = {"connector": target / "release" / "ilp-connector", "relay": target / "release" / "examples" / "relay"}
+    bdir = Path(args.bin_dir) if args.bin_dir else target / "release"
+    bins = {"connector": bdir / "ilp-connector", "relay": bdir / "examples" / "relay"}
     for b in bins.values():
         if not b.is_file():
             log(f"missing {b}; run scripts/bench.sh (it builds first)")

@@ -211,13 +211,17 @@ impl Handler for Node {
         };
         let link = link.clone();
         let node = self.clone();
-        self.inflight.spawn(
-            async move {
-                let reply = node.handle_packet(&slot, ilp).await;
-                link.respond(request_id, &reply);
-            }
-            .in_current_span(),
-        );
+        let task = async move {
+            let reply = node.handle_packet(&slot, ilp).await;
+            link.respond(request_id, &reply);
+        };
+        // The packet path logs at debug only: without debug logging the span
+        // would never be used, and entering it at each poll costs.
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.inflight.spawn(task.in_current_span());
+        } else {
+            self.inflight.spawn(task);
+        }
     }
 }
 
