@@ -260,13 +260,19 @@ async fn write_loop<S>(
 {
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let cancelled = closed.cancelled();
+    tokio::pin!(cancelled);
     let result: Result<(), tokio_tungstenite::tungstenite::Error> = async {
         loop {
             tokio::select! {
                 biased;
-                _ = closed.cancelled() => return Ok(()),
+                _ = &mut cancelled => return Ok(()),
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
+                    // Let the tasks that are ready to run (packet handlers
+                    // answering the frames just read) queue their frames
+                    // first, so one flush (one write syscall) carries many.
+                    tokio::task::yield_now().await;
                     sink.feed(msg).await?;
                     let mut n = 1;
                     while n < WRITE_BATCH {
@@ -312,16 +318,30 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // One timer for the keepalive, moved only when it fires: a timer per
+    // message read costs more than the reading.
+    let mut last_received = tokio::time::Instant::now();
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    let cancelled = link.closed.cancelled();
+    tokio::pin!(idle, cancelled);
     let reason: String = loop {
         let next = tokio::select! {
             biased;
-            _ = link.closed.cancelled() => break "closed locally".into(),
-            next = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => next,
+            _ = &mut cancelled => break "closed locally".into(),
+            next = stream.next() => next,
+            _ = &mut idle => {
+                let deadline = last_received + IDLE_TIMEOUT;
+                if deadline <= tokio::time::Instant::now() {
+                    break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)");
+                }
+                idle.as_mut().reset(deadline);
+                continue;
+            }
         };
+        last_received = tokio::time::Instant::now();
         let msg = match next {
-            Err(_) => break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)"),
-            Ok(None) => break "connection closed by peer".into(),
-            Ok(Some(Err(e))) => {
+            None => break "connection closed by peer".into(),
+            Some(Err(e)) => {
                 if let tokio_tungstenite::tungstenite::Error::Capacity(_) = e {
                     // The frame's remaining bytes cannot be skipped: say why,
                     // then close (the writer sends this before the Close).
@@ -334,7 +354,7 @@ async fn read_loop<S>(
                 }
                 break format!("connection error: {e}");
             }
-            Ok(Some(Ok(m))) => m,
+            Some(Ok(m)) => m,
         };
         match msg {
             Message::Binary(data) => on_frame(&link, &handler, data),
@@ -353,6 +373,17 @@ async fn read_loop<S>(
 }
 
 fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
+    // Fast path: a Message or Response with just an `ilp` entry (what every
+    // BTP implementation sends for packets), without allocating.
+    match btp::decode_ilp(&data) {
+        Some((btp::TYPE_MESSAGE, request_id, ilp)) => {
+            return handler.clone().on_request(link, request_id, ilp);
+        }
+        Some((btp::TYPE_RESPONSE, request_id, ilp)) => {
+            return link.complete(request_id, Ok(ilp));
+        }
+        _ => {}
+    }
     let frame = match Frame::decode(data.clone()) {
         Ok(f) => f,
         Err(e) => {

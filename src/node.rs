@@ -312,14 +312,18 @@ impl Handler for Node {
         let guard = InflightGuard(slot);
         let link = link.clone();
         let node = self.clone();
-        self.inflight.spawn(
-            async move {
-                let reply = node.handle_packet(&guard.0, ilp).await;
-                link.respond(request_id, &reply);
-                drop(guard);
-            }
-            .in_current_span(),
-        );
+        let task = async move {
+            let reply = node.handle_packet(&guard.0, ilp).await;
+            link.respond(request_id, &reply);
+            drop(guard);
+        };
+        // The packet path logs at debug only: without debug logging the span
+        // would never be used, and entering it at each poll costs.
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.inflight.spawn(task.in_current_span());
+        } else {
+            self.inflight.spawn(task);
+        }
     }
 }
 

@@ -1,0 +1,601 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of ilp-connector against a plain WebSocket relay chain.
+
+Run by scripts/bench.sh after it has built the binaries. Standard library
+only. Writes bench/results.json, bench/chart.svg and the generated part of
+BENCHMARKS.md (between the BEGIN/END GENERATED markers).
+
+Both chains run as separate processes on 127.0.0.1, on this machine, in one
+run, interleaved per concurrency (connector, relay, connector, relay ...):
+
+  connector: send  -> connector-a -> connector-b -> connector-c (test receiver)
+  relay:     client -> relay      -> relay       -> echo
+
+Per point: fulfilled packets/s and latency p50/p99/max (from the client's own
+summary, the `ilp-connector send --json` format), VmRSS of every node sampled
+every 50 ms (max reported; VmHWM also kept), CPU seconds (utime+stime from
+/proc/<pid>/stat, before/after) per node, and the client's CPU (rusage of the
+child process). Before any measurement the 1-minute load average must be
+below --max-load; before each point the CPU used by processes other than
+ours, over one second, must be below --max-foreign cores. Both are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CONCURRENCIES = [1, 64, 256]
+SENDER_SECRET = "sender-secret"
+RECEIVER_SECRET = "receiver-secret"
+DESTINATION = "g.connector-c.receiver"
+DATA_SIZE = 32
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    # After "(comm)": state is field 3; utime is 14 and stime 15 (1-based).
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def mem_kb(pid: int) -> tuple[int, int]:
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return rss, hwm
+
+
+def system_busy_seconds() -> float:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest counted in user)
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+def loadavg1() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def wait_for_load(max_load: float, max_wait: float) -> dict:
+    start = time.monotonic()
+    load = loadavg1()
+    announced = False
+    while load >= max_load and time.monotonic() - start < max_wait:
+        if not announced:
+            log(f"1-minute load {load:.2f} >= {max_load}: waiting for the machine to be quiet")
+            announced = True
+        time.sleep(5)
+        load = loadavg1()
+    waited = time.monotonic() - start
+    ok = load < max_load
+    if not ok:
+        log(f"load still {load:.2f} after {waited:.0f} s; measuring anyway (flagged)")
+    return {"loadavg1": load, "waitedSeconds": round(waited, 1), "quiet": ok}
+
+
+def foreign_cpu(our_pids: list[int], seconds: float = 1.0) -> float:
+    """Cores used by everything but `our_pids` over `seconds`."""
+    b0, o0 = system_busy_seconds(), sum(cpu_seconds(p) for p in our_pids)
+    time.sleep(seconds)
+    b1, o1 = system_busy_seconds(), sum(cpu_seconds(p) for p in our_pids)
+    return max(0.0, (b1 - b0) - (o1 - o0)) / seconds
+
+
+def wait_for_quiet_cpu(our_pids, max_foreign: float, max_wait: float) -> dict:
+    start = time.monotonic()
+    f = foreign_cpu(our_pids)
+    while f >= max_foreign and time.monotonic() - start < max_wait:
+        log(f"other processes use {f:.2f} cores: waiting")
+        time.sleep(2)
+        f = foreign_cpu(our_pids)
+    return {
+        "foreignCoresBefore": round(f, 3),
+        "loadavg1": loadavg1(),
+        "waitedSeconds": round(time.monotonic() - start, 1),
+        "quiet": f < max_foreign,
+    }
+
+
+class MemSampler(threading.Thread):
+    """Max VmRSS (and last VmHWM) of each process, every `interval` s."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.pids, self.interval = pids, interval
+        self.max_rss = {n: 0 for n in pids}
+        self.hwm = {n: 0 for n in pids}
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        for n, p in self.pids.items():
+            rss, hwm = mem_kb(p)
+            self.max_rss[n] = max(self.max_rss[n], rss)
+            self.hwm[n] = hwm
+        self.samples += 1
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.sample()
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+        self.sample()
+
+
+# ---------------------------------------------------------------- processes
+
+
+def http_health(port: int, timeout: float = 0.5) -> int | None:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head = s.recv(64)
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+EXTRA_ENV: dict[str, str] = {}
+
+
+def base_env() -> dict:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **EXTRA_ENV}
+
+
+def node_envs(ports: dict) -> dict[str, dict]:
+    common = {"BIND_ADDRESS": "127.0.0.1", "LOG_LEVEL": "info", "LOG_FORMAT": "json"}
+    return {
+        "connector-a": {
+            **common,
+            "NODE_ID": "connector-a",
+            "BTP_SERVER_PORT": str(ports["a"]),
+            "HEALTH_PORT": str(ports["ha"]),
+            "BTP_PEER_SENDER_SECRET": SENDER_SECRET,
+            "BTP_PEER_SENDER_RELATION": "child",
+            "BTP_PEER_CONNECTOR_B_SECRET": "secret-a-b",
+            "ILP_ROUTES": "g.connector-c=connector-b",
+        },
+        "connector-b": {
+            **common,
+            "NODE_ID": "connector-b",
+            "BTP_SERVER_PORT": str(ports["b"]),
+            "HEALTH_PORT": str(ports["hb"]),
+            "BTP_PEER_CONNECTOR_A_URL": f"ws://127.0.0.1:{ports['a']}",
+            "BTP_PEER_CONNECTOR_A_SECRET": "secret-a-b",
+            "BTP_PEER_CONNECTOR_C_SECRET": "secret-b-c",
+        },
+        "connector-c": {
+            **common,
+            "NODE_ID": "connector-c",
+            "BTP_SERVER_PORT": str(ports["c"]),
+            "HEALTH_PORT": str(ports["hc"]),
+            "BTP_PEER_CONNECTOR_B_URL": f"ws://127.0.0.1:{ports['b']}",
+            "BTP_PEER_CONNECTOR_B_SECRET": "secret-b-c",
+            "RECEIVER_SECRET": RECEIVER_SECRET,
+        },
+    }
+
+
+class Chain:
+    def __init__(self, kind: str, procs: dict[str, subprocess.Popen], logs: list):
+        self.kind, self.procs, self.logs = kind, procs, logs
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.procs.items()}
+
+    def check_alive(self) -> None:
+        for n, p in self.procs.items():
+            if p.poll() is not None:
+                raise RuntimeError(f"{self.kind} node {n} exited with {p.returncode}")
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for f in self.logs:
+            f.close()
+
+
+def start_connector_chain(binary: Path, ports: dict, logdir: Path) -> Chain:
+    procs, logs = {}, []
+    envs = node_envs(ports)
+    for name in ["connector-a", "connector-b", "connector-c"]:
+        f = open(logdir / f"{name}.log", "w")
+        logs.append(f)
+        procs[name] = subprocess.Popen(
+            [str(binary)], env={**base_env(), **envs[name]}, stdout=f, stderr=subprocess.STDOUT
+        )
+    chain = Chain("connector", procs, logs)
+    deadline = time.monotonic() + 20
+    health = [ports["ha"], ports["hb"], ports["hc"]]
+    while not all(http_health(p) == 200 for p in health):
+        chain.check_alive()
+        if time.monotonic() > deadline:
+            chain.stop()
+            raise RuntimeError("connector chain not healthy within 20 s")
+        time.sleep(0.05)
+    return chain
+
+
+def start_relay_chain(relay: Path, ports: dict, logdir: Path) -> Chain:
+    procs, logs = {}, []
+    specs = [
+        ("echo", ["echo", "--port", str(ports["rc"])], ports["rc"]),
+        ("relay-b", ["relay", "--port", str(ports["rb"]), "--upstream", f"ws://127.0.0.1:{ports['rc']}"], ports["rb"]),
+        ("relay-a", ["relay", "--port", str(ports["ra"]), "--upstream", f"ws://127.0.0.1:{ports['rb']}"], ports["ra"]),
+    ]
+    for name, args, port in specs:
+        f = open(logdir / f"{name}.log", "w")
+        logs.append(f)
+        procs[name] = subprocess.Popen([str(relay), *args], env=base_env(), stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not port_open(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not listening on {port}")
+            time.sleep(0.02)
+    # Present nodes in chain order, as for the connector.
+    return Chain("relay", {n: procs[n] for n in ["relay-a", "relay-b", "echo"]}, logs)
+
+
+def run_client(cmd: list[str]) -> tuple[dict, float, float, int]:
+    """Runs a client; returns (summary, wall seconds, CPU seconds, exit code)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - t0
+    try:
+        summary = json.loads(out)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"client printed no JSON (exit {p.returncode}): {err.decode()[-2000:]}")
+    return summary, wall, ru.ru_utime + ru.ru_stime, p.returncode
+
+
+def client_cmd(kind: str, bins: dict, ports: dict, count: int, c: int) -> list[str]:
+    if kind == "connector":
+        return [
+            str(bins["connector"]), "send",
+            "--url", f"ws://127.0.0.1:{ports['a']}",
+            "--secret", SENDER_SECRET,
+            "--receiver-secret", RECEIVER_SECRET,
+            "--destination", DESTINATION,
+            "--count", str(count), "--concurrency", str(c),
+            "--data-size", str(DATA_SIZE), "--json",
+        ]
+    return [
+        str(bins["relay"]), "client",
+        "--url", f"ws://127.0.0.1:{ports['ra']}",
+        "--count", str(count), "--concurrency", str(c),
+        "--data-size", str(DATA_SIZE), "--json",
+    ]
+
+
+def clean(summary: dict, count: int) -> list[str]:
+    problems = []
+    if summary["sent"] != count:
+        problems.append(f"sent {summary['sent']} of {count}")
+    if summary["fulfilled"] != count:
+        problems.append(f"fulfilled {summary['fulfilled']} of {count}")
+    if summary.get("rejected"):
+        problems.append(f"rejected {summary['rejected']}")
+    if summary.get("invalidFulfillments"):
+        problems.append(f"invalid fulfillments {summary['invalidFulfillments']}")
+    if summary.get("failed"):
+        problems.append(f"failed {summary['failed']}")
+    return problems
+
+
+def measure_point(chain: Chain, bins, ports, c: int, args, all_pids) -> dict:
+    kind = chain.kind
+    # Warm-up and calibration: about a second's worth, then size the run.
+    guess = 2000 if c == 1 else 20000
+    s, wall, _, rc = run_client(client_cmd(kind, bins, ports, guess, c))
+    if rc != 0 or clean(s, guess):
+        raise RuntimeError(f"{kind} c={c} warm-up failed: {clean(s, guess)}")
+    count = int(min(max(s["packetsPerSecond"] * args.seconds, 2000), args.max_count))
+    quiet = wait_for_quiet_cpu(all_pids, args.max_foreign, args.max_wait)
+    chain.check_alive()
+    before = {n: cpu_seconds(p) for n, p in chain.pids.items()}
+    busy0 = system_busy_seconds()
+    sampler = MemSampler(chain.pids)
+    sampler.start()
+    summary, wall, client_cpu, rc = run_client(client_cmd(kind, bins, ports, count, c))
+    sampler.stop()
+    busy1 = system_busy_seconds()
+    after = {n: cpu_seconds(p) for n, p in chain.pids.items()}
+    chain.check_alive()
+    problems = clean(summary, count)
+    if rc != 0:
+        problems.append(f"client exit code {rc}")
+    node_cpu = {n: after[n] - before[n] for n in before}
+    fulfilled = max(summary["fulfilled"], 1)
+    per_k = lambda x: x / fulfilled * 1000  # noqa: E731
+    ours = sum(node_cpu.values()) + client_cpu
+    point = {
+        "concurrency": c,
+        "count": count,
+        "fulfilled": summary["fulfilled"],
+        "rejected": summary.get("rejected", {}),
+        "invalidFulfillments": summary.get("invalidFulfillments", 0),
+        "failed": summary.get("failed", 0),
+        "packetsPerSecond": summary["packetsPerSecond"],
+        "latencyMs": summary["latencyMs"],
+        "elapsedSeconds": summary["elapsedSeconds"],
+        "clientWallSeconds": wall,
+        "rssKbMax": sampler.max_rss,
+        "vmHwmKb": sampler.hwm,
+        "rssSamples": sampler.samples,
+        "cpuSeconds": {**node_cpu, "client": client_cpu},
+        "cpuSecondsPer1000": {
+            **{n: per_k(v) for n, v in node_cpu.items()},
+            "nodes": per_k(sum(node_cpu.values())),
+            "client": per_k(client_cpu),
+            "all": per_k(ours),
+        },
+        # CPU used by anything else during the point (other users, kernel
+        # work not charged to our processes, this script's sampler).
+        "foreignCoresDuring": max(0.0, (busy1 - busy0) - ours) / max(wall, 1e-9),
+        "quiet": quiet,
+        "problems": problems,
+    }
+    lat = summary["latencyMs"]
+    log(
+        f"{kind:9} c={c:<3} {summary['packetsPerSecond']:>9.0f} pkt/s  p50 {lat['p50']:.3f} ms  "
+        f"p99 {lat['p99']:.3f} ms  max {lat['max']:.3f} ms  n={count}  "
+        f"cpu/1k nodes {point['cpuSecondsPer1000']['nodes']:.3f}s client {point['cpuSecondsPer1000']['client']:.3f}s"
+        + (f"  PROBLEMS: {problems}" if problems else "")
+    )
+    return point
+
+
+def idle_rss(chain: Chain, seconds: float = 1.0) -> dict:
+    s = MemSampler(chain.pids)
+    s.start()
+    time.sleep(seconds)
+    s.stop()
+    return s.max_rss
+
+
+def startup_times(binary: Path, ports: dict, runs: int) -> dict:
+    """Process start to first HTTP 200 from /health, polled tightly."""
+    single = []
+    env = {**base_env(), **node_envs(ports)["connector-a"]}
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while http_health(ports["ha"], timeout=0.2) != 200:
+            if p.poll() is not None:
+                raise RuntimeError("node exited during start-up run")
+            time.sleep(0.0005)
+        single.append((time.perf_counter() - t0) * 1000)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+    chain = []
+    envs = node_envs(ports)
+    health = [ports["ha"], ports["hb"], ports["hc"]]
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        procs = [
+            subprocess.Popen([str(binary)], env={**base_env(), **envs[n]},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for n in ["connector-a", "connector-b", "connector-c"]
+        ]
+        pending = set(health)
+        while pending:
+            pending = {h for h in pending if http_health(h, timeout=0.2) != 200}
+            time.sleep(0.0005)
+        chain.append((time.perf_counter() - t0) * 1000)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=10)
+    return {
+        "singleNodeMs": {"median": statistics.median(single), "min": min(single), "max": max(single), "runs": single},
+        "chainOf3Ms": {"median": statistics.median(chain), "min": min(chain), "max": max(chain), "runs": chain},
+    }
+
+
+def image_size() -> dict:
+    try:
+        out = subprocess.run(
+            ["docker", "image", "inspect", "ilp-connector:latest", "--format",
+             "{{.Size}} {{.Created}} {{.Id}}"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"present": False, "note": f"docker not usable: {e}"}
+    if out.returncode != 0:
+        return {"present": False, "note": out.stderr.strip()[:300]}
+    size, created, iid = out.stdout.split()
+    return {"present": True, "bytes": int(size), "created": created, "id": iid[:19]}
+
+
+def criterion_results(target_dir: Path) -> list[dict]:
+    rows = []
+    base = target_dir / "criterion"
+    for group in ["ilp", "btp", "condition"]:
+        gdir = base / group
+        if not gdir.is_dir():
+            continue
+        for bdir in sorted(gdir.iterdir()):
+            est = bdir / "new" / "estimates.json"
+            if not est.is_file():
+                continue
+            e = json.loads(est.read_text())
+            rows.append({
+                "group": group,
+                "name": bdir.name,
+                "medianNs": e["median"]["point_estimate"],
+                "meanNs": e["mean"]["point_estimate"],
+                "ciLowNs": e["mean"]["confidence_interval"]["lower_bound"],
+                "ciHighNs": e["mean"]["confidence_interval"]["upper_bound"],
+            })
+    return rows
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb_total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb_total = int(line.split()[1])
+    def cmd(*a):
+        try:
+            return subprocess.run(a, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return ""
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memGiB": round(mem_kb_total / 1024 / 1024, 1),
+        "kernel": os.uname().release,
+        "os": cmd("sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"),
+        "rustc": cmd("rustc", "--version"),
+        "commit": cmd("git", "rev-parse", "--short", "HEAD"),
+        "dirty": bool(cmd("git", "status", "--porcelain", "--untracked-files=no")),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each measured point")
+    ap.add_argument("--max-count", type=int, default=2_000_000)
+    ap.add_argument("--max-load", type=float, default=0.5)
+    ap.add_argument("--max-foreign", type=float, default=0.3, help="cores others may use before a point")
+    ap.add_argument("--max-wait", type=float, default=1800)
+    ap.add_argument("--port-base", type=int, default=47100)
+    ap.add_argument("--startup-runs", type=int, default=10)
+    ap.add_argument("--stacks", default="connector,relay")
+    ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCIES)))
+    ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--skip-codec", action="store_true")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for every process (e.g. TOKIO_WORKER_THREADS=1)")
+    ap.add_argument("--bin-dir", help="take ilp-connector and examples/relay from here instead")
+    args = ap.parse_args()
+    for kv in args.env:
+        k, v = kv.split("=", 1)
+        EXTRA_ENV[k] = v
+
+    target = Path(args.target_dir)
+    bdir = Path(args.bin_dir) if args.bin_dir else target / "release"
+    bins = {"connector": bdir / "ilp-connector", "relay": bdir / "examples" / "relay"}
+    for b in bins.values():
+        if not b.is_file():
+            log(f"missing {b}; run scripts/bench.sh (it builds first)")
+            return 2
+    pb = args.port_base
+    ports = {"a": pb, "b": pb + 1, "c": pb + 2, "ha": pb + 10, "hb": pb + 11, "hc": pb + 12,
+             "ra": pb + 20, "rb": pb + 21, "rc": pb + 22}
+    logdir = ROOT / "bench" / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+
+    results = {"machine": machine(), "settings": vars(args)}
+    results["loadAtStart"] = wait_for_load(args.max_load, args.max_wait)
+    log(f"load {results['loadAtStart']['loadavg1']:.2f}; starting")
+
+    stacks = args.stacks.split(",")
+    concs = [int(x) for x in args.concurrency.split(",")]
+    chains: dict[str, Chain] = {}
+    failed = False
+    try:
+        if "connector" in stacks:
+            chains["connector"] = start_connector_chain(bins["connector"], ports, logdir)
+        if "relay" in stacks:
+            chains["relay"] = start_relay_chain(bins["relay"], ports, logdir)
+        time.sleep(1.0)
+        all_pids = [p for ch in chains.values() for p in ch.pids.values()]
+        results["idleRssKb"] = {k: idle_rss(ch) for k, ch in chains.items()}
+        log(f"idle RSS kB: {results['idleRssKb']}")
+        results["points"] = {k: [] for k in chains}
+        for c in concs:
+            for k in stacks:
+                pt = measure_point(chains[k], bins, ports, c, args, all_pids)
+                failed |= bool(pt["problems"])
+                results["points"][k].append(pt)
+        results["idleRssAfterKb"] = {k: idle_rss(ch, 0.5) for k, ch in chains.items()}
+    finally:
+        for ch in chains.values():
+            ch.stop()
+
+    if not args.skip_startup and "connector" in stacks:
+        results["startup"] = startup_times(bins["connector"], ports, args.startup_runs)
+        log(f"start-up median {results['startup']['singleNodeMs']['median']:.1f} ms (single node), "
+            f"{results['startup']['chainOf3Ms']['median']:.1f} ms (chain of 3)")
+    results["image"] = image_size()
+    if not args.skip_codec:
+        quiet = wait_for_quiet_cpu([], args.max_foreign, args.max_wait)
+        log("codec micro-benchmarks (criterion)")
+        r = subprocess.run(["cargo", "bench", "--bench", "codec", "--", "--noplot"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            log(r.stderr[-2000:])
+            failed = True
+        results["codecQuiet"] = quiet
+        results["codec"] = criterion_results(target)
+    results["loadAtEnd"] = loadavg1()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
