@@ -4,17 +4,47 @@
 //! authenticated link; replies relay unchanged except a Fulfill whose
 //! fulfillment does not hash to the condition, which becomes an F05 Reject.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
 use tracing::debug;
 
 use crate::condition::sha256;
 use crate::config::Relation;
 use crate::ildcp::{self, IldcpResponse};
-use crate::link::LinkError;
-use crate::node::{Node, PeerSlot};
+use crate::link::{Link, LinkError};
+use crate::node::{Node, PeerSlot, Responder};
 use crate::packet::{self, ErrorCode, Fulfill, Packet, Prepare, Reject};
 use crate::routing::NextHop;
+
+/// What a node does with one Prepare.
+enum Step {
+    /// Answer it with this packet.
+    Answer(Bytes, Outcome),
+    /// Send it on over `link` and relay the checked answer.
+    Forward {
+        link: Arc<Link>,
+        next: Arc<str>,
+        outgoing: Bytes,
+        deadline: Instant,
+        condition: [u8; 32],
+    },
+}
+
+impl Step {
+    fn rejected(node: &Node, code: ErrorCode, message: &str) -> Step {
+        let (reply, outcome) = node.rejected(code, message);
+        Step::Answer(reply, outcome)
+    }
+}
+
+impl From<(Bytes, Outcome)> for Step {
+    fn from((reply, outcome): (Bytes, Outcome)) -> Step {
+        Step::Answer(reply, outcome)
+    }
+}
 
 /// The outcome of one Prepare, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,90 +85,141 @@ impl Node {
         .encode()
     }
 
-    /// Handles one ILP packet from the peer of `from`; returns the reply to send back.
-    pub async fn handle_packet(&self, from: &PeerSlot, ilp: Bytes) -> Bytes {
+    /// Handles one ILP packet from the link of `responder` and answers it
+    /// there: at once when this node decides, or from the next hop's reply
+    /// (checked), its expiry or its loss. No task, channel or timer per packet.
+    pub(crate) fn handle_packet(self: &Arc<Self>, ilp: Bytes, responder: Responder) {
+        let from = responder.slot().clone();
         let prepare = match Prepare::decode(ilp) {
             Ok(p) => p,
             Err(e) => {
                 debug!(peerId = %from.id, error = %e, "malformed Prepare");
-                return self.reject(
+                let reply = self.reject(
                     ErrorCode::F01_INVALID_PACKET,
                     &format!("invalid Prepare: {e}"),
                 );
+                responder.send(&reply);
+                return;
             }
         };
-        let (reply, outcome) = self.handle_prepare(from, prepare).await;
-        debug!(peerId = %from.id, outcome = ?outcome, "packet handled");
-        reply
+        match self.route_prepare(&from, prepare) {
+            Step::Answer(reply, outcome) => {
+                debug!(peerId = %from.id, outcome = ?outcome, "packet answered");
+                responder.send(&reply);
+            }
+            Step::Forward {
+                link,
+                next,
+                outgoing,
+                deadline,
+                condition,
+            } => {
+                let node = self.clone();
+                let on_reply = Box::new(move |answer: Result<Bytes, LinkError>| {
+                    let (reply, outcome) = node.finish_forward(answer, &condition, &next);
+                    debug!(peerId = %from.id, to = %next, outcome = ?outcome, "packet forwarded");
+                    responder.send(&reply);
+                });
+                link.request_with(&outgoing, deadline, on_reply);
+            }
+        }
     }
 
-    async fn handle_prepare(&self, from: &PeerSlot, prepare: Prepare) -> (Bytes, Outcome) {
-        if let Some(max) = from.config.max_packet_amount {
-            if prepare.amount > max {
-                let code = ErrorCode::F08_AMOUNT_TOO_LARGE;
-                let data = packet::amount_too_large_data(prepare.amount, max);
-                let message = format!(
-                    "packet amount {} exceeds the maximum of {max}",
-                    prepare.amount
-                );
-                return (
-                    self.reject_with_data(code, &message, data),
-                    Outcome::Rejected(code),
-                );
-            }
+    /// What to do with a Prepare from `from`: answer it here, or forward it.
+    fn route_prepare(&self, from: &PeerSlot, prepare: Prepare) -> Step {
+        if let Some(max) = from.config.max_packet_amount
+            && prepare.amount > max
+        {
+            let code = ErrorCode::F08_AMOUNT_TOO_LARGE;
+            let data = packet::amount_too_large_data(prepare.amount, max);
+            let message = format!(
+                "packet amount {} exceeds the maximum of {max}",
+                prepare.amount
+            );
+            return Step::Answer(
+                self.reject_with_data(code, &message, data),
+                Outcome::Rejected(code),
+            );
         }
         let destination = prepare.destination.as_str();
         if destination == ildcp::ILDCP_DESTINATION {
-            return self.answer_ildcp(from, &prepare);
+            return self.answer_ildcp(from, &prepare).into();
         }
         if destination.starts_with("peer.") {
-            return self.rejected(
+            return Step::rejected(
+                self,
                 ErrorCode::F02_UNREACHABLE,
                 "peer.* addresses are handled locally; only peer.config is served",
             );
         }
         if self.is_stopping() {
-            return self.rejected(
+            return Step::rejected(
+                self,
                 ErrorCode::T01_PEER_UNREACHABLE,
                 "connector is shutting down",
             );
         }
         let next = match self.routes.lookup(destination) {
-            Some((_, NextHop::Local)) => return self.deliver_locally(&prepare),
+            Some((_, NextHop::Local)) => return self.deliver_locally(&prepare).into(),
             Some((_, NextHop::Peer(id))) => id.clone(),
-            None => return self.rejected(ErrorCode::F02_UNREACHABLE, "no route to destination"),
+            None => {
+                return Step::rejected(self, ErrorCode::F02_UNREACHABLE, "no route to destination");
+            }
         };
         if next == from.id {
-            return self.rejected(
+            return Step::rejected(
+                self,
                 ErrorCode::F02_UNREACHABLE,
                 "the route leads back to the link the packet came from",
             );
         }
         let Some(slot) = self.peers.get(&next) else {
-            return self.rejected(ErrorCode::T00_INTERNAL_ERROR, "route to an unknown peer");
+            return Step::rejected(
+                self,
+                ErrorCode::T00_INTERNAL_ERROR,
+                "route to an unknown peer",
+            );
         };
         let Some(link) = slot.link() else {
-            return self.rejected(
+            return Step::rejected(
+                self,
                 ErrorCode::T01_PEER_UNREACHABLE,
                 &format!("link to next hop {next} is down"),
             );
         };
         let now = Utc::now();
         let Some(expires_at) = outgoing_expiry(prepare.expires_at, now, &self.config.timing) else {
-            return self.rejected(
+            return Step::rejected(
+                self,
                 ErrorCode::R02_INSUFFICIENT_TIMEOUT,
                 "too little time left before expiry to forward",
             );
         };
-        let timeout = (expires_at - now).to_std().unwrap_or_default();
+        let deadline = Instant::now() + (expires_at - now).to_std().unwrap_or_default();
         let condition = prepare.execution_condition;
         let outgoing = Prepare {
             expires_at,
             ..prepare
         }
         .encode();
-        match link.request(&outgoing, timeout).await {
-            Ok(reply) => self.check_reply(reply, &condition),
+        Step::Forward {
+            link,
+            next,
+            outgoing,
+            deadline,
+            condition,
+        }
+    }
+
+    /// The answer to send upstream for the next hop's answer.
+    fn finish_forward(
+        &self,
+        answer: Result<Bytes, LinkError>,
+        condition: &[u8; 32],
+        next: &str,
+    ) -> (Bytes, Outcome) {
+        match answer {
+            Ok(reply) => self.check_reply(reply, condition),
             Err(LinkError::Timeout) => self.rejected(
                 ErrorCode::R00_TRANSFER_TIMED_OUT,
                 "no reply from the next hop before expiry",

@@ -3,6 +3,12 @@
 //!
 //! A request is registered as pending *before* its frame is queued, so a fast
 //! reply can never arrive unmatched (interledger-rs loses such replies).
+//!
+//! A request is answered exactly once: by the reply (on the reader task), by
+//! its deadline (on the link's sweeper task), or by the link closing. The
+//! answer is either sent to a waiting task or handed to a callback, which lets
+//! the forwarding core relay a reply without a task, channel or timer per
+//! packet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +19,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +36,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 pub const WRITE_BATCH: usize = 128;
 /// How long a closing link waits to send its WebSocket Close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest the deadline sweeper sleeps when nothing is pending.
+pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
 /// BTP frame type of a Response.
 pub const BTP_RESPONSE: u8 = 1;
@@ -84,14 +93,45 @@ pub trait Handler: Send + Sync + 'static {
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes);
 }
 
-type Pending = Mutex<HashMap<u32, oneshot::Sender<Result<Bytes, LinkError>>>>;
+/// A continuation given the answer to a request: the reply, or why there is none.
+pub type OnReply = Box<dyn FnOnce(Result<Bytes, LinkError>) + Send>;
+
+/// Who gets the answer to a pending request.
+enum Waiter {
+    Task(oneshot::Sender<Result<Bytes, LinkError>>),
+    Callback(OnReply),
+}
+
+impl Waiter {
+    fn complete(self, answer: Result<Bytes, LinkError>) {
+        match self {
+            Waiter::Task(tx) => {
+                let _ = tx.send(answer);
+            }
+            Waiter::Callback(f) => f(answer),
+        }
+    }
+}
+
+struct Entry {
+    waiter: Waiter,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct Pending {
+    entries: HashMap<u32, Entry>,
+    /// When the sweeper will next look; a request due earlier wakes it.
+    sweep_at: Option<Instant>,
+}
 
 /// A live, authenticated BTP link.
 pub struct Link {
     peer_id: Arc<str>,
     direction: Direction,
     outgoing: mpsc::UnboundedSender<Message>,
-    pending: Pending,
+    pending: Mutex<Pending>,
+    sweep: Notify,
     next_request_id: AtomicU32,
     closed: CancellationToken,
     written: CancellationToken,
@@ -125,7 +165,8 @@ impl Link {
             peer_id,
             direction,
             outgoing: tx,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+            sweep: Notify::new(),
             next_request_id: AtomicU32::new(next_request_id),
             closed: CancellationToken::new(),
             written: CancellationToken::new(),
@@ -137,6 +178,7 @@ impl Link {
             write_loop(sink, rx, link.closed.clone(), link.written.clone())
                 .instrument(span.clone()),
         );
+        tokio::spawn(sweep_loop(link.clone()).instrument(span.clone()));
         tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
         link
     }
@@ -178,27 +220,54 @@ impl Link {
 
     /// Sends an ILP packet and waits up to `timeout` for the peer's reply.
     pub async fn request(&self, ilp: &[u8], timeout: Duration) -> Result<Bytes, LinkError> {
-        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("pending lock").insert(id, tx);
+        self.send_request(ilp, Instant::now() + timeout, Waiter::Task(tx));
+        rx.await.unwrap_or(Err(LinkError::Closed))
+    }
+
+    /// Sends an ILP packet; `on_reply` gets the reply, or [`LinkError::Timeout`]
+    /// at `deadline`, or [`LinkError::Closed`], exactly once. It runs on the
+    /// task that learns the answer, so it must be quick and must not block.
+    pub fn request_with(&self, ilp: &[u8], deadline: Instant, on_reply: OnReply) {
+        self.send_request(ilp, deadline, Waiter::Callback(on_reply));
+    }
+
+    fn send_request(&self, ilp: &[u8], deadline: Instant, waiter: Waiter) {
+        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let wake_sweeper = {
+            let mut p = self.pending.lock().expect("pending lock");
+            p.entries.insert(id, Entry { waiter, deadline });
+            let earlier = p.sweep_at.is_none_or(|at| deadline < at);
+            if earlier {
+                p.sweep_at = Some(deadline);
+            }
+            earlier
+        };
+        if wake_sweeper {
+            self.sweep.notify_one();
+        }
         // The closing side cancels first and drains after, so either it sees
         // this entry or this check sees the cancellation.
         if self.closed.is_cancelled() {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(LinkError::Closed);
+            self.fail(id, LinkError::Closed);
+            return;
         }
         let frame = btp::encode_ilp(BTP_MESSAGE, id, ilp);
         if self.outgoing.send(Message::Binary(frame)).is_err() {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(LinkError::Closed);
+            self.fail(id, LinkError::Closed);
         }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(LinkError::Closed),
-            Err(_) => {
-                self.pending.lock().expect("pending lock").remove(&id);
-                Err(LinkError::Timeout)
-            }
+    }
+
+    /// Answers pending request `id` with `error`, unless someone already did.
+    fn fail(&self, id: u32, error: LinkError) {
+        let entry = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .entries
+            .remove(&id);
+        if let Some(e) = entry {
+            e.waiter.complete(Err(error));
         }
     }
 
@@ -215,15 +284,14 @@ impl Link {
     }
 
     fn complete(&self, request_id: u32, reply: Result<Bytes, LinkError>) {
-        let waiter = self
+        let entry = self
             .pending
             .lock()
             .expect("pending lock")
+            .entries
             .remove(&request_id);
-        match waiter {
-            Some(tx) => {
-                let _ = tx.send(reply);
-            }
+        match entry {
+            Some(e) => e.waiter.complete(reply),
             None => {
                 self.unmatched.fetch_add(1, Ordering::Relaxed);
                 debug!(request_id, "reply to an unknown or expired request dropped");
@@ -232,9 +300,12 @@ impl Link {
     }
 
     fn fail_pending(&self) {
-        let drained: Vec<_> = self.pending.lock().expect("pending lock").drain().collect();
-        for (_, tx) in drained {
-            let _ = tx.send(Err(LinkError::Closed));
+        let drained: Vec<Entry> = {
+            let mut p = self.pending.lock().expect("pending lock");
+            p.entries.drain().map(|(_, e)| e).collect()
+        };
+        for e in drained {
+            e.waiter.complete(Err(LinkError::Closed));
         }
     }
 
@@ -246,7 +317,36 @@ impl Link {
 
     /// Number of requests waiting for a reply.
     pub fn pending_requests(&self) -> usize {
-        self.pending.lock().expect("pending lock").len()
+        self.pending.lock().expect("pending lock").entries.len()
+    }
+}
+
+/// Answers requests whose deadline has passed with [`LinkError::Timeout`].
+/// Sleeps until the earliest deadline; a request due earlier wakes it.
+async fn sweep_loop(link: Arc<Link>) {
+    loop {
+        let now = Instant::now();
+        let (expired, wake_at) = {
+            let mut p = link.pending.lock().expect("pending lock");
+            let expired: Vec<Entry> = p
+                .entries
+                .extract_if(|_, e| e.deadline <= now)
+                .map(|(_, e)| e)
+                .collect();
+            let earliest = p.entries.values().map(|e| e.deadline).min();
+            let wake_at = earliest.unwrap_or(now + SWEEP_IDLE);
+            p.sweep_at = Some(wake_at);
+            (expired, wake_at)
+        };
+        for e in expired {
+            e.waiter.complete(Err(LinkError::Timeout));
+        }
+        tokio::select! {
+            biased;
+            _ = link.closed.cancelled() => return,
+            _ = link.sweep.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
     }
 }
 

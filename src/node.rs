@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -43,6 +43,34 @@ pub struct PeerSlot {
     since: Mutex<DateTime<Utc>>,
     inflight: AtomicUsize,
     bucket: Option<Mutex<TokenBucket>>,
+    total: Arc<Inflight>,
+}
+
+/// Packets being handled by the whole node, so a shutdown can wait for none.
+#[derive(Debug, Default)]
+pub(crate) struct Inflight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Inflight {
+    /// Packets being handled now.
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Resolves when no packet is being handled.
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
 }
 
 /// A token bucket holding up to one second of a peer's packet rate.
@@ -77,12 +105,32 @@ impl TokenBucket {
     }
 }
 
-/// Decrements a slot's in-flight count when a packet is answered.
-struct InflightGuard(Arc<PeerSlot>);
+/// Where the answer to one incoming Prepare goes. Sending it (or dropping
+/// the responder) ends the packet's in-flight count on its link and node.
+pub(crate) struct Responder {
+    link: Arc<Link>,
+    request_id: u32,
+    slot: Arc<PeerSlot>,
+}
 
-impl Drop for InflightGuard {
+impl Responder {
+    /// The link the Prepare came from.
+    pub(crate) fn slot(&self) -> &Arc<PeerSlot> {
+        &self.slot
+    }
+
+    /// Answers the Prepare with an ILP Fulfill or Reject.
+    pub(crate) fn send(self, reply: &[u8]) {
+        self.link.respond(self.request_id, reply);
+    }
+}
+
+impl Drop for Responder {
     fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+        self.slot.inflight.fetch_sub(1, Ordering::Relaxed);
+        if self.slot.total.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.slot.total.idle.notify_waiters();
+        }
     }
 }
 
@@ -123,7 +171,7 @@ pub struct Node {
     pub(crate) peers: HashMap<Arc<str>, Arc<PeerSlot>>,
     pub(crate) receiver: Option<FulfillmentKey>,
     pub(crate) receiver_address: Address,
-    pub(crate) inflight: TaskTracker,
+    pub(crate) inflight: Arc<Inflight>,
     pub(crate) shutdown: CancellationToken,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -148,10 +196,10 @@ impl RepeatFilter {
     fn first_in_a_while(&self, key: &str) -> bool {
         let mut seen = self.0.lock().expect("repeat filter lock");
         let now = Instant::now();
-        if let Some(last) = seen.get(key) {
-            if now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL {
-                return false;
-            }
+        if let Some(last) = seen.get(key)
+            && now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL
+        {
+            return false;
         }
         if seen.len() >= AUTH_FAILURE_LOG_KEYS {
             seen.clear();
@@ -289,15 +337,15 @@ impl Handler for Node {
         let Some(slot) = self.peers.get(link.peer_id().as_ref()).cloned() else {
             return;
         };
-        if let Some(bucket) = &slot.bucket {
-            if !bucket.lock().expect("bucket lock").take() {
-                let reply = self.reject(
-                    ErrorCode::T05_RATE_LIMITED,
-                    "packet rate limit of this link exceeded",
-                );
-                link.respond(request_id, &reply);
-                return;
-            }
+        if let Some(bucket) = &slot.bucket
+            && !bucket.lock().expect("bucket lock").take()
+        {
+            let reply = self.reject(
+                ErrorCode::T05_RATE_LIMITED,
+                "packet rate limit of this link exceeded",
+            );
+            link.respond(request_id, &reply);
+            return;
         }
         if slot.inflight.fetch_add(1, Ordering::Relaxed) >= self.config.limits.max_inflight_per_link
         {
@@ -309,21 +357,13 @@ impl Handler for Node {
             link.respond(request_id, &reply);
             return;
         }
-        let guard = InflightGuard(slot);
-        let link = link.clone();
-        let node = self.clone();
-        let task = async move {
-            let reply = node.handle_packet(&guard.0, ilp).await;
-            link.respond(request_id, &reply);
-            drop(guard);
+        slot.total.count.fetch_add(1, Ordering::AcqRel);
+        let responder = Responder {
+            link: link.clone(),
+            request_id,
+            slot,
         };
-        // The packet path logs at debug only: without debug logging the span
-        // would never be used, and entering it at each poll costs.
-        if tracing::level_enabled!(tracing::Level::DEBUG) {
-            self.inflight.spawn(task.in_current_span());
-        } else {
-            self.inflight.spawn(task);
-        }
+        self.handle_packet(ilp, responder);
     }
 }
 
@@ -371,8 +411,7 @@ impl NodeHandle {
         let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
         node.shutdown.cancel();
         node.notify_change();
-        node.inflight.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, node.inflight.wait())
+        if tokio::time::timeout(SHUTDOWN_GRACE, node.inflight.wait_idle())
             .await
             .is_err()
         {
@@ -406,6 +445,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
 
     let mut routes = RoutingTable::new();
     routes.insert(config.ilp_address.as_str(), NextHop::Local);
+    let inflight = Arc::new(Inflight::default());
     let mut peers = HashMap::new();
     for p in &config.peers {
         let id: Arc<str> = Arc::from(p.id.as_str());
@@ -416,6 +456,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
             link: RwLock::new(None),
             since: Mutex::new(Utc::now()),
             inflight: AtomicUsize::new(0),
+            total: inflight.clone(),
             bucket: p
                 .max_packets_per_second
                 .map(|r| Mutex::new(TokenBucket::new(r))),
@@ -437,7 +478,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
         receiver_address: config.receiver_address(),
         routes,
         peers,
-        inflight: TaskTracker::new(),
+        inflight,
         shutdown: CancellationToken::new(),
         started: Instant::now(),
         started_at: Utc::now(),

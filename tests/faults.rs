@@ -72,12 +72,11 @@ async fn wait_neighbours_linked(net: &mut Cluster, within: Duration) -> (Duratio
             "neighbours not linked to node-b within {within:?} (a: {a_at:?}, c: {c_at:?})"
         );
         for (id, at) in [("node-a", &mut a_at), ("node-c", &mut c_at)] {
-            if at.is_none() {
-                if let Some(h) = net.node(id).health().await {
-                    if connected(&h, "node-b") {
-                        *at = Some(started.elapsed());
-                    }
-                }
+            if at.is_none()
+                && let Some(h) = net.node(id).health().await
+                && connected(&h, "node-b")
+            {
+                *at = Some(started.elapsed());
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -410,17 +410,16 @@ async fn max_connections_closes_the_extra_socket_at_once_and_serves_the_others()
     drop(third);
     let deadline = Instant::now() + WITHIN;
     loop {
-        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
-            if ws
+        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await
+            && ws
                 .send(Message::Binary(
                     Frame::auth(1, MALLORY, MALLORY_SECRET).encode(),
                 ))
                 .await
                 .is_ok()
-                && matches!(next_frame(&mut ws).await, Some(Frame::Response { .. }))
-            {
-                break;
-            }
+            && matches!(next_frame(&mut ws).await, Some(Frame::Response { .. }))
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "the freed slot was never reused");
         tokio::time::sleep(Duration::from_millis(50)).await;
