@@ -10,14 +10,14 @@
 //! the forwarding core relay a reply without a task, channel or timer per
 //! packet.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use rustc_hash::FxHashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
@@ -32,6 +32,8 @@ use crate::btp::{self, Frame};
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// A link that receives nothing (not even a pong) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
+/// Keepalive checks per [`IDLE_TIMEOUT`]; silence is detected within one check.
+pub const IDLE_TICKS: u32 = 3;
 /// Most frames written before one flush.
 pub const WRITE_BATCH: usize = 128;
 /// How long a closing link waits to send its WebSocket Close frame.
@@ -120,7 +122,8 @@ struct Entry {
 
 #[derive(Default)]
 struct Pending {
-    entries: HashMap<u32, Entry>,
+    /// Keyed by our own request ids, so a fast non-keyed hash is safe.
+    entries: FxHashMap<u32, Entry>,
     /// When the sweeper will next look; a request due earlier wakes it.
     sweep_at: Option<Instant>,
 }
@@ -134,6 +137,9 @@ pub struct Link {
     sweep: Notify,
     next_request_id: AtomicU32,
     closed: CancellationToken,
+    /// Set by [`Link::close`] before it drains the pending requests; read on
+    /// the packet path instead of the token, which takes a lock.
+    is_closed: AtomicBool,
     written: CancellationToken,
     unmatched: AtomicU64,
 }
@@ -169,6 +175,7 @@ impl Link {
             sweep: Notify::new(),
             next_request_id: AtomicU32::new(next_request_id),
             closed: CancellationToken::new(),
+            is_closed: AtomicBool::new(false),
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
         });
@@ -195,7 +202,7 @@ impl Link {
 
     /// Whether the link has closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.is_closed.load(Ordering::SeqCst)
     }
 
     /// Resolves when the link has closed.
@@ -214,6 +221,7 @@ impl Link {
     /// Frames already queued (e.g. answers) are still written, within
     /// [`CLOSE_TIMEOUT`].
     pub fn close(&self) {
+        self.is_closed.store(true, Ordering::SeqCst);
         self.closed.cancel();
         self.fail_pending();
     }
@@ -248,7 +256,7 @@ impl Link {
         }
         // The closing side cancels first and drains after, so either it sees
         // this entry or this check sees the cancellation.
-        if self.closed.is_cancelled() {
+        if self.is_closed() {
             self.fail(id, LinkError::Closed);
             return;
         }
@@ -418,27 +426,30 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // One timer for the keepalive, moved only when it fires: a timer per
-    // message read costs more than the reading.
-    let mut last_received = tokio::time::Instant::now();
-    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    // Keepalive without a clock read per message: every tick, look whether
+    // anything arrived since the last one. Silence for IDLE_TICKS ticks in a
+    // row (IDLE_TIMEOUT, give or take a tick) closes the link.
+    let mut idle = tokio::time::interval(IDLE_TIMEOUT / IDLE_TICKS);
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    idle.reset();
+    let mut received = false;
+    let mut silent_ticks = 0;
     let cancelled = link.closed.cancelled();
-    tokio::pin!(idle, cancelled);
+    tokio::pin!(cancelled);
     let reason: String = loop {
         let next = tokio::select! {
             biased;
             _ = &mut cancelled => break "closed locally".into(),
             next = stream.next() => next,
-            _ = &mut idle => {
-                let deadline = last_received + IDLE_TIMEOUT;
-                if deadline <= tokio::time::Instant::now() {
+            _ = idle.tick() => {
+                silent_ticks = if std::mem::take(&mut received) { 0 } else { silent_ticks + 1 };
+                if silent_ticks >= IDLE_TICKS {
                     break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)");
                 }
-                idle.as_mut().reset(deadline);
                 continue;
             }
         };
-        last_received = tokio::time::Instant::now();
+        received = true;
         let msg = match next {
             None => break "connection closed by peer".into(),
             Some(Err(e)) => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -168,7 +169,7 @@ impl PeerSlot {
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) routes: RoutingTable,
-    pub(crate) peers: HashMap<Arc<str>, Arc<PeerSlot>>,
+    pub(crate) peers: FxHashMap<Arc<str>, Arc<PeerSlot>>,
     pub(crate) receiver: Option<FulfillmentKey>,
     pub(crate) receiver_address: Address,
     pub(crate) inflight: Arc<Inflight>,
@@ -446,7 +447,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     let mut routes = RoutingTable::new();
     routes.insert(config.ilp_address.as_str(), NextHop::Local);
     let inflight = Arc::new(Inflight::default());
-    let mut peers = HashMap::new();
+    let mut peers = FxHashMap::default();
     for p in &config.peers {
         let id: Arc<str> = Arc::from(p.id.as_str());
         routes.insert(p.address.as_str(), NextHop::Peer(id.clone()));

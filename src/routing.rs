@@ -1,7 +1,8 @@
 //! The routing table: longest-prefix match on segment boundaries. Pure.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// Where a packet goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,8 @@ pub enum NextHop {
 /// Maps address prefixes to next hops.
 #[derive(Debug, Clone, Default)]
 pub struct RoutingTable {
-    routes: HashMap<String, NextHop>,
+    /// Only configuration inserts keys, so a fast non-keyed hash is safe.
+    routes: FxHashMap<String, NextHop>,
 }
 
 impl RoutingTable {
