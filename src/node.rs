@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,8 @@ pub struct Node {
     pub(crate) receiver_address: Address,
     pub(crate) inflight: Arc<Inflight>,
     pub(crate) shutdown: CancellationToken,
+    /// Set with `shutdown`; read per packet instead of the token, which locks.
+    stopping: AtomicBool,
     started: Instant,
     started_at: DateTime<Utc>,
     btp_addr: SocketAddr,
@@ -250,7 +252,7 @@ impl Node {
 
     /// Whether the node is shutting down.
     pub fn is_stopping(&self) -> bool {
-        self.shutdown.is_cancelled()
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Healthy: serving, and every link this node dials is up. Inbound links do
@@ -410,6 +412,7 @@ impl NodeHandle {
         // the slots as soon as the shutdown starts), to close once the
         // in-flight packets are answered.
         let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
+        node.stopping.store(true, Ordering::SeqCst);
         node.shutdown.cancel();
         node.notify_change();
         if tokio::time::timeout(SHUTDOWN_GRACE, node.inflight.wait_idle())
@@ -481,6 +484,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
         peers,
         inflight,
         shutdown: CancellationToken::new(),
+        stopping: AtomicBool::new(false),
         started: Instant::now(),
         started_at: Utc::now(),
         btp_addr,
