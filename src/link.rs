@@ -30,9 +30,10 @@ use crate::btp::{self, Frame};
 
 /// Interval between WebSocket pings on an idle or busy link.
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
-/// A link that receives nothing (not even a pong) for this long is closed.
+/// A link that receives nothing (not even a pong) for this long is closed,
+/// noticed at the next keepalive check (so after 6 to 8 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
-/// Keepalive checks per [`IDLE_TIMEOUT`]; silence is detected within one check.
+/// Keepalive checks per [`IDLE_TIMEOUT`].
 pub const IDLE_TICKS: u32 = 3;
 /// Most frames written before one flush.
 pub const WRITE_BATCH: usize = 128;
