@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tracing::{debug, error};
+use tracing::{Instrument, debug, error};
 
 use crate::config::Relation;
 use crate::link::Direction;
@@ -146,19 +146,22 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
             },
         };
         let node = node.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let resp = respond(&node, &req);
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service);
-            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                Ok(Err(e)) => debug!(error = %e, "health connection error"),
-                Err(_) => debug!("health connection timed out"),
-                Ok(Ok(())) => {}
+        tokio::spawn(
+            async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let resp = respond(&node, &req);
+                    async move { Ok::<_, Infallible>(resp) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service);
+                match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                    Ok(Err(e)) => debug!(error = %e, "health connection error"),
+                    Err(_) => debug!("health connection timed out"),
+                    Ok(Ok(())) => {}
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 

@@ -376,6 +376,7 @@ pub struct NodeHandle {
     node: Arc<Node>,
     health_addr: SocketAddr,
     tasks: TaskTracker,
+    span: tracing::Span,
 }
 
 impl NodeHandle {
@@ -407,6 +408,11 @@ impl NodeHandle {
     /// Graceful stop: no new connections or packets, in-flight packets answered
     /// (up to [`SHUTDOWN_GRACE`]), links closed.
     pub async fn shutdown(self) {
+        let span = self.span.clone();
+        self.stop().instrument(span).await
+    }
+
+    async fn stop(self) {
         let node = &self.node;
         // Every live link, inbound ones included (their tasks clear them from
         // the slots as soon as the shutdown starts), to close once the
@@ -520,6 +526,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     );
     drop(_enter);
     Ok(NodeHandle {
+        span,
         node,
         health_addr,
         tasks,

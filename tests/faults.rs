@@ -99,6 +99,24 @@ async fn sender(net: &mut Cluster) -> Arc<Link> {
         .expect("sender connects")
 }
 
+/// Sends `count` packets from node-a's sender to node-c's receiver; all must
+/// be fulfilled.
+async fn assert_all_fulfilled(
+    link: &Arc<Link>,
+    url: &str,
+    count: u64,
+    concurrency: usize,
+    expiry_ms: u64,
+) {
+    let s = send::run_on(
+        link.clone(),
+        &args(url, "g.node-c.receiver", count, concurrency, expiry_ms),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.fulfilled, count, "{s:?}");
+}
+
 /// Every packet answered (fulfilled or rejected, never failed for lack of an
 /// answer, never a bad fulfillment).
 fn assert_all_answered(s: &Summary, count: u64) {
@@ -236,13 +254,7 @@ async fn a_peer_down_for_two_minutes_is_still_reconnected() {
     );
     let link = sender(&mut net).await;
     let url = net.node("node-a").url();
-    let s = send::run_on(
-        link.clone(),
-        &args(&url, "g.node-c.receiver", 20, 4, 10_000),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.fulfilled, 20, "{s:?}");
+    assert_all_fulfilled(&link, &url, 20, 4, 10_000).await;
     link.close();
 }
 
@@ -295,13 +307,7 @@ async fn sigstop_middle_gives_r00_keepalive_marks_it_down_and_sigcont_recovers()
     let resumed = Instant::now();
     wait_neighbours_linked(&mut net, Duration::from_secs(30)).await;
     let relinked = resumed.elapsed();
-    let s = send::run_on(
-        link.clone(),
-        &args(&url, "g.node-c.receiver", 20, 4, 10_000),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.fulfilled, 20, "{s:?}");
+    assert_all_fulfilled(&link, &url, 20, 4, 10_000).await;
     println!("FIGURE sigcont: relinked {relinked:?} after SIGCONT, 20/20 fulfilled");
     assert_eq!(link.unmatched_replies(), 0);
     link.close();
@@ -514,13 +520,7 @@ async fn a_thousand_unauthenticated_sockets_stay_bounded_and_close_at_the_auth_t
     // Bounded: under 32 KiB per pending socket (75 KiB before READ_BUFFER_SIZE).
     assert!(grew < 32 * 1000, "RSS grew by {grew} KiB for 1000 sockets");
     // And node-b serves as before.
-    let s = send::run_on(
-        link.clone(),
-        &args(&url, "g.node-c.receiver", 20, 4, 10_000),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.fulfilled, 20, "{s:?}");
+    assert_all_fulfilled(&link, &url, 20, 4, 10_000).await;
     link.close();
 }
 
@@ -542,13 +542,7 @@ async fn trace_logs_hold_no_secret_and_a_secret_file_is_read() {
     // Packets.
     let link = sender(&mut net).await;
     let url = net.node("node-a").url();
-    let s = send::run_on(
-        link.clone(),
-        &args(&url, "g.node-c.receiver", 20, 4, 10_000),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.fulfilled, 20, "{s:?}");
+    assert_all_fulfilled(&link, &url, 20, 4, 10_000).await;
     link.close();
     // Wrong-secret dials, to a dialed-in peer's username and to a child's.
     let b_url = net.node("node-b").url().parse().unwrap();
@@ -587,6 +581,11 @@ async fn trace_logs_hold_no_secret_and_a_secret_file_is_read() {
             *levels
                 .entry(v["level"].as_str().unwrap_or("?").to_string())
                 .or_default() += 1;
+            assert_eq!(
+                v["nodeId"],
+                n.id.as_str(),
+                "every line names its node: {line}"
+            );
             for secret in secrets {
                 let hex = hex::encode(secret);
                 assert!(
