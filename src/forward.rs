@@ -76,10 +76,16 @@ impl Node {
     }
 
     fn reject_with_data(&self, code: ErrorCode, message: &str, data: Bytes) -> Bytes {
+        // Messages can quote a peer's words (a BTP error); keep within the
+        // limit, cut on a character boundary.
+        let mut end = message.len().min(packet::MAX_REJECT_MESSAGE_LEN);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
         Reject {
             code,
             triggered_by: Some(self.config.ilp_address.clone()),
-            message: Bytes::copy_from_slice(message.as_bytes()),
+            message: Bytes::copy_from_slice(&message.as_bytes()[..end]),
             data,
         }
         .encode()

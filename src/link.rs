@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug};
+use tracing::{Instrument, debug, warn};
 
 use crate::btp::{self, Frame};
 
@@ -39,6 +39,10 @@ pub const IDLE_TICKS: u32 = 3;
 pub const WRITE_BATCH: usize = 128;
 /// How long a closing link waits to send its WebSocket Close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Most frames queued for writing on one link; a peer that stops reading
+/// while it keeps sending would otherwise grow them without bound. Past it
+/// the link is closed.
+pub const MAX_QUEUED_FRAMES: usize = 65_536;
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
@@ -141,6 +145,8 @@ pub struct Link {
     /// Set by [`Link::close`] before it drains the pending requests; read on
     /// the packet path instead of the token, which takes a lock.
     is_closed: AtomicBool,
+    /// Frames queued for the writer and not yet handed to the socket.
+    queued: Arc<AtomicUsize>,
     written: CancellationToken,
     unmatched: AtomicU64,
 }
@@ -177,14 +183,21 @@ impl Link {
             next_request_id: AtomicU32::new(next_request_id),
             closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
+            queued: Arc::new(AtomicUsize::new(0)),
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
         });
         let (sink, stream) = ws.split();
         let span = tracing::Span::current();
         tokio::spawn(
-            write_loop(sink, rx, link.closed.clone(), link.written.clone())
-                .instrument(span.clone()),
+            write_loop(
+                sink,
+                rx,
+                link.closed.clone(),
+                link.written.clone(),
+                link.queued.clone(),
+            )
+            .instrument(span.clone()),
         );
         tokio::spawn(sweep_loop(link.clone()).instrument(span.clone()));
         tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
@@ -261,10 +274,38 @@ impl Link {
             self.fail(id, LinkError::Closed);
             return;
         }
-        let frame = btp::encode_ilp(BTP_MESSAGE, id, ilp);
-        if self.outgoing.send(Message::Binary(frame)).is_err() {
+        if !self.queue(btp::encode_ilp(BTP_MESSAGE, id, ilp)) {
             self.fail(id, LinkError::Closed);
         }
+    }
+
+    /// Hands a frame to the writer; false when the link is closed, or is
+    /// closed now because its peer has stopped reading.
+    fn queue(&self, frame: Bytes) -> bool {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_FRAMES {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            if !self.is_closed() {
+                warn!(
+                    peerId = %self.peer_id,
+                    limit = MAX_QUEUED_FRAMES,
+                    "the peer is not reading what this node writes; closing the link"
+                );
+                self.close();
+            }
+            return false;
+        }
+        if self.outgoing.send(Message::Binary(frame)).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Answers every pending request with [`LinkError::Closed`] now, leaving
+    /// the link open (a shutdown does this before closing, so the answers
+    /// can still be written on the other links).
+    pub fn fail_pending_requests(&self) {
+        self.fail_pending();
     }
 
     /// Answers pending request `id` with `error`, unless someone already did.
@@ -282,14 +323,13 @@ impl Link {
 
     /// Answers the peer's request `request_id` with an ILP packet.
     pub fn respond(&self, request_id: u32, ilp: &[u8]) {
-        let frame = btp::encode_ilp(BTP_RESPONSE, request_id, ilp);
         // A closed link drops the answer; the peer fails the request itself.
-        let _ = self.outgoing.send(Message::Binary(frame));
+        self.queue(btp::encode_ilp(BTP_RESPONSE, request_id, ilp));
     }
 
     /// Sends a BTP frame as it is.
     pub fn send_frame(&self, frame: &Frame) {
-        let _ = self.outgoing.send(Message::Binary(frame.encode()));
+        self.queue(frame.encode());
     }
 
     fn complete(&self, request_id: u32, reply: Result<Bytes, LinkError>) {
@@ -300,6 +340,12 @@ impl Link {
             .entries
             .remove(&request_id);
         match entry {
+            // Arrived after its deadline but before the sweeper ran: too late.
+            Some(e) if Instant::now() >= e.deadline => {
+                self.unmatched.fetch_add(1, Ordering::Relaxed);
+                debug!(request_id, "reply after the request's deadline dropped");
+                e.waiter.complete(Err(LinkError::Timeout));
+            }
             Some(e) => e.waiter.complete(reply),
             None => {
                 self.unmatched.fetch_add(1, Ordering::Relaxed);
@@ -364,6 +410,7 @@ async fn write_loop<S>(
     mut rx: mpsc::UnboundedReceiver<Message>,
     closed: CancellationToken,
     written: CancellationToken,
+    queued: Arc<AtomicUsize>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -378,6 +425,7 @@ async fn write_loop<S>(
                 _ = &mut cancelled => return Ok(()),
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
+                    queued.fetch_sub(1, Ordering::Relaxed);
                     // Let the tasks that are ready to run (packet handlers
                     // answering the frames just read) queue their frames
                     // first, so one flush (one write syscall) carries many.
@@ -386,7 +434,11 @@ async fn write_loop<S>(
                     let mut n = 1;
                     while n < WRITE_BATCH {
                         match rx.try_recv() {
-                            Ok(m) => { sink.feed(m).await?; n += 1; }
+                            Ok(m) => {
+                                queued.fetch_sub(1, Ordering::Relaxed);
+                                sink.feed(m).await?;
+                                n += 1;
+                            }
                             Err(_) => break,
                         }
                     }

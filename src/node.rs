@@ -296,6 +296,11 @@ impl Node {
         if let Some(old) = old {
             old.close();
         }
+        if self.is_stopping() {
+            // Came up after the shutdown took its snapshot of the links.
+            link.close();
+            return;
+        }
         info!(
             event = "btp_connection_established",
             peerId = %slot.id,
@@ -417,8 +422,10 @@ impl NodeHandle {
         // Every live link, inbound ones included (their tasks clear them from
         // the slots as soon as the shutdown starts), to close once the
         // in-flight packets are answered.
-        let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
+        // `stopping` first: a link installed after this snapshot sees it and
+        // closes itself (set_link).
         node.stopping.store(true, Ordering::SeqCst);
+        let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
         node.shutdown.cancel();
         node.notify_change();
         if tokio::time::timeout(SHUTDOWN_GRACE, node.inflight.wait_idle())
@@ -431,7 +438,14 @@ impl NodeHandle {
             );
         }
         for slot in node.peers.values() {
-            slot.link.write().expect("link lock").take();
+            if let Some(late) = slot.link.write().expect("link lock").take() {
+                late.close();
+            }
+        }
+        // Answer what is still pending (T01) while every link can still carry
+        // the answers, then close them all.
+        for link in &links {
+            link.fail_pending_requests();
         }
         for link in &links {
             link.close();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
+use ilp_connector::btp::Frame;
 use ilp_connector::link::{Direction, Handler, Link};
 use ilp_connector::send;
 use ilp_connector::transport::{self, ConnectError, FIRST_REQUEST_ID};
@@ -195,5 +196,97 @@ async fn health_reports_links_live() {
     assert_eq!(status, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "unhealthy");
+    net.shutdown().await;
+}
+
+/// A child that answers every packet with a BTP Error carrying 8,190 bytes.
+struct Verbose;
+impl Handler for Verbose {
+    fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, _ilp: Bytes) {
+        let long = "x".repeat(8_190);
+        link.send_frame(&Frame::error(request_id, "T00", "InternalError", &long));
+    }
+}
+
+#[tokio::test]
+async fn a_long_btp_error_from_the_next_hop_becomes_a_valid_t01() {
+    let net = Net::start(Spec::linear(2)).await;
+    let url = net.url("node-b").parse().unwrap();
+    let ws = transport::connect(&url, SENDER, SENDER_SECRET)
+        .await
+        .unwrap();
+    let _verbose = Link::start(
+        ws,
+        Arc::from("node-b"),
+        Direction::Outbound,
+        FIRST_REQUEST_ID,
+        Arc::new(Verbose),
+    );
+    net.nodes["node-b"].connected(SENDER).await;
+    // node-b quotes the peer's error in its T01; the message must stay within
+    // the 8191 bytes a Reject may carry, or upstream could not decode it.
+    let s = net.send("node-a", "g.node-b.sender.x", 1, 5_000).await;
+    assert_eq!(only_reject(&s), ("T01", "g.node-b"));
+    match &s.packets[0].result {
+        send::PacketResult::Rejected { message, .. } => {
+            assert!(
+                message.len() <= 8_191 && message.contains("xxxx"),
+                "{}",
+                message.len()
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_disconnected_not_buffered_forever() {
+    use futures_util::SinkExt;
+    use ilp_connector::link::MAX_QUEUED_FRAMES;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let net = Net::start(Spec::linear(2)).await;
+    let url = net.url("node-a").parse().unwrap();
+    let mut ws = transport::connect(&url, SENDER, SENDER_SECRET)
+        .await
+        .unwrap();
+    let node = net.nodes["node-a"].node().clone();
+    node.wait_until(|n| n.is_connected(SENDER)).await;
+    // Prepares to nowhere (each answered at once with F02) that this client
+    // never reads: the answers pile up until the node gives the link up.
+    let prepare = ilp_connector::packet::Prepare {
+        amount: 1,
+        expires_at: chrono::Utc::now() + chrono::TimeDelta::seconds(30),
+        execution_condition: [0; 32],
+        destination: "g.nowhere".parse().unwrap(),
+        data: Bytes::new(),
+    }
+    .encode();
+    let mut sent = 0u32;
+    let limit = (MAX_QUEUED_FRAMES as u32) * 20;
+    while node.is_connected(SENDER) && sent < limit {
+        sent += 1;
+        let frame = Frame::ilp_message(FIRST_REQUEST_ID + sent, prepare.clone()).encode();
+        if ws.feed(Message::Binary(frame)).await.is_err() {
+            break;
+        }
+        if sent.is_multiple_of(1_000) && ws.flush().await.is_err() {
+            break;
+        }
+    }
+    assert!(
+        sent < limit,
+        "the node kept buffering after {sent} unread answers"
+    );
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        node.wait_until(|n| !n.is_connected(SENDER)),
+    )
+    .await
+    .expect("the link of the peer that does not read is closed");
+    // Everyone else is served, and the account can link again.
+    let s = net.send("node-a", "g.node-b.receiver", 3, 5_000).await;
+    assert_eq!(s.fulfilled, 3, "{s:?}");
     net.shutdown().await;
 }
