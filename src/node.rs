@@ -586,9 +586,9 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
         Ok(x) => x,
         Err(transport::AcceptError::Refused { username, reason }) => {
             if node.auth_failures.first_in_a_while(&username) {
-                warn!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
+                warn!(event = "btp_auth_failed", peerId = %username.escape_debug(), remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
             } else {
-                debug!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused");
+                debug!(event = "btp_auth_failed", peerId = %username.escape_debug(), remote = %remote, reason = %reason, "BTP auth refused");
             }
             return;
         }
