@@ -27,19 +27,25 @@ pub fn condition_of(fulfillment: &[u8; 32]) -> [u8; 32] {
 }
 
 /// A receiver's fulfillment key, derived from its secret as STREAM derives it:
-/// HMAC-SHA256(secret, "ilp_stream_fulfillment").
+/// HMAC-SHA256(secret, "ilp_stream_fulfillment"). Kept as an HMAC already
+/// keyed with it, so each fulfillment hashes only the packet data.
 #[derive(Clone)]
-pub struct FulfillmentKey([u8; 32]);
+pub struct FulfillmentKey(Hmac<Sha256>);
 
 impl FulfillmentKey {
     /// Derives the key from a shared secret.
     pub fn from_secret(secret: &[u8]) -> Self {
-        Self(hmac_sha256(secret, FULFILLMENT_GENERATION_STRING))
+        let key = hmac_sha256(secret, FULFILLMENT_GENERATION_STRING);
+        Self(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC takes keys of any length"),
+        )
     }
 
     /// The fulfillment of a packet carrying `data`: HMAC-SHA256(key, data).
     pub fn fulfillment(&self, data: &[u8]) -> [u8; 32] {
-        hmac_sha256(&self.0, data)
+        let mut mac = self.0.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// The condition of a packet carrying `data`.
@@ -75,6 +81,14 @@ mod tests {
             hex::encode(mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn fulfillment_is_hmac_of_data_under_the_stream_key() {
+        let key = hmac_sha256(b"secret", FULFILLMENT_GENERATION_STRING);
+        let f = FulfillmentKey::from_secret(b"secret");
+        assert_eq!(f.fulfillment(b"data"), hmac_sha256(&key, b"data"));
+        assert_eq!(f.fulfillment(b"data"), f.fulfillment(b"data"));
     }
 
     #[test]

@@ -250,7 +250,8 @@ async fn send_one(
     destination: &Address,
     key: Option<&FulfillmentKey>,
 ) -> PacketResult {
-    let data: Vec<u8> = (0..args.data_size).map(|_| rand::random::<u8>()).collect();
+    let mut data = vec![0u8; args.data_size];
+    rand::fill(&mut data[..]);
     let condition = match key {
         Some(k) => k.condition(&data),
         None => sha256(&rand::random::<[u8; 32]>()),
