@@ -349,6 +349,11 @@ impl Frame {
         }
     }
 
+    /// The Error for refused or malformed input: RFC 23 `F00 NotAcceptedError`.
+    pub fn not_accepted(request_id: u32, message: &str) -> Frame {
+        Frame::error(request_id, "F00", "NotAcceptedError", message)
+    }
+
     /// An Error frame triggered now, its data the message (cut to
     /// [`MAX_ERROR_DATA_LEN`] bytes on a character boundary), no entries.
     /// `code` should be 3 ASCII characters (see [`Frame::encode`]).

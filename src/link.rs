@@ -46,11 +46,6 @@ pub const MAX_QUEUED_FRAMES: usize = 65_536;
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
-/// BTP frame type of a Response.
-pub const BTP_RESPONSE: u8 = 1;
-/// BTP frame type of a Message.
-pub const BTP_MESSAGE: u8 = 6;
-
 /// Which side opened the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -274,7 +269,7 @@ impl Link {
             self.fail(id, LinkError::Closed);
             return;
         }
-        if !self.queue(btp::encode_ilp(BTP_MESSAGE, id, ilp)) {
+        if !self.queue(btp::encode_ilp(btp::TYPE_MESSAGE, id, ilp)) {
             self.fail(id, LinkError::Closed);
         }
     }
@@ -324,7 +319,7 @@ impl Link {
     /// Answers the peer's request `request_id` with an ILP packet.
     pub fn respond(&self, request_id: u32, ilp: &[u8]) {
         // A closed link drops the answer; the peer fails the request itself.
-        self.queue(btp::encode_ilp(BTP_RESPONSE, request_id, ilp));
+        self.queue(btp::encode_ilp(btp::TYPE_RESPONSE, request_id, ilp));
     }
 
     /// Sends a BTP frame as it is.
@@ -509,10 +504,8 @@ async fn read_loop<S>(
                 if let tokio_tungstenite::tungstenite::Error::Capacity(_) = e {
                     // The frame's remaining bytes cannot be skipped: say why,
                     // then close (the writer sends this before the Close).
-                    link.send_frame(&Frame::error(
+                    link.send_frame(&Frame::not_accepted(
                         0,
-                        "F00",
-                        "NotAcceptedError",
                         &format!("{e}; BTP frames are at most {} bytes", btp::MAX_FRAME_LEN),
                     ));
                 }
@@ -522,10 +515,8 @@ async fn read_loop<S>(
         };
         match msg {
             Message::Binary(data) => on_frame(&link, &handler, data),
-            Message::Text(_) => link.send_frame(&Frame::error(
+            Message::Text(_) => link.send_frame(&Frame::not_accepted(
                 0,
-                "F00",
-                "NotAcceptedError",
                 "BTP frames must be binary WebSocket messages",
             )),
             Message::Close(_) => break "peer sent close".into(),
@@ -555,10 +546,8 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
                 .get(1..5)
                 .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             debug!(error = %e, "malformed BTP frame");
-            link.send_frame(&Frame::error(
+            link.send_frame(&Frame::not_accepted(
                 request_id,
-                "F00",
-                "NotAcceptedError",
                 &format!("malformed BTP frame: {e}"),
             ));
             return;
@@ -622,7 +611,7 @@ mod tests {
                 let (kind, id, ilp) = btp::decode_ilp(&b).expect("an ILP response");
                 assert_eq!(
                     (kind, id, &ilp[..]),
-                    (BTP_RESPONSE, answers, &b"answer"[..])
+                    (btp::TYPE_RESPONSE, answers, &b"answer"[..])
                 );
                 answers += 1;
             }
@@ -653,7 +642,7 @@ mod tests {
         // Answered twice, and once more to an id never used.
         for reply_id in [id, id, 999] {
             peer.send(Message::Binary(btp::encode_ilp(
-                BTP_RESPONSE,
+                btp::TYPE_RESPONSE,
                 reply_id,
                 b"r",
             )))

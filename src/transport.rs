@@ -24,8 +24,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const AUTH_REQUEST_ID: u32 = 1;
 /// First request id a link uses after auth.
 pub const FIRST_REQUEST_ID: u32 = 2;
-/// BTP error code used for refused or malformed input (RFC 23 `F00 NotAcceptedError`).
-pub const NOT_ACCEPTED: (&str, &str) = ("F00", "NotAcceptedError");
 
 /// Bytes read from a socket at once. tungstenite's default (128 KiB) is
 /// zero-filled, so resident, for every socket from its handshake on: 1,000
@@ -155,7 +153,7 @@ async fn refuse<S>(ws: &mut WebSocketStream<S>, request_id: u32, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = Frame::error(request_id, NOT_ACCEPTED.0, NOT_ACCEPTED.1, reason);
+    let frame = Frame::not_accepted(request_id, reason);
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = ws.send(Message::Binary(frame.encode())).await;
         let _ = ws.close(None).await;

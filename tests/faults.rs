@@ -130,15 +130,21 @@ fn assert_all_answered(s: &Summary, count: u64) {
     );
 }
 
+/// Links the child `hold` to node-c: it holds what it is sent until told.
+async fn link_holder(net: &mut Cluster) -> (Arc<Holder>, Arc<Link>) {
+    let hold = Holder::new();
+    let link = connect_as(&net.node("node-c").url(), "hold", HOLD_SECRET, hold.clone()).await;
+    net.node("node-c")
+        .wait_health(LINK_UP, "hold linked", |h| connected(h, "hold"))
+        .await;
+    (hold, link)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_middle_with_256_in_flight_answers_each_once_and_restart_relinks_within_2s() {
     let dir = Scratch::new("kill9");
     let mut net = start_chain(&dir.0, &|_| {}).await;
-    let hold = Holder::new();
-    let _hold_link = connect_as(&net.node("node-c").url(), "hold", HOLD_SECRET, hold.clone()).await;
-    net.node("node-c")
-        .wait_health(LINK_UP, "hold linked", |h| connected(h, "hold"))
-        .await;
+    let (hold, _hold_link) = link_holder(&mut net).await;
 
     let link = sender(&mut net).await;
     const N: u64 = 256;
@@ -282,7 +288,7 @@ async fn sigstop_middle_gives_r00_keepalive_marks_it_down_and_sigcont_recovers()
     assert_eq!(s.rejected.get("R00"), Some(&20), "{s:?}");
     assert!(s.latency_ms.max <= (EXPIRY_MS + 1_000) as f64, "{s:?}");
     assert_eq!(
-        only_code_by(&s),
+        rejected_by(&s),
         "g.node-a",
         "node-a times out on the frozen hop"
     );
@@ -313,29 +319,11 @@ async fn sigstop_middle_gives_r00_keepalive_marks_it_down_and_sigcont_recovers()
     link.close();
 }
 
-/// The `triggeredBy` of the listed packets, which must all agree.
-fn only_code_by(s: &Summary) -> String {
-    let by: Vec<String> = s
-        .packets
-        .iter()
-        .map(|p| match &p.result {
-            send::PacketResult::Rejected { triggered_by, .. } => triggered_by.clone(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert!(by.windows(2).all(|w| w[0] == w[1]), "{by:?}");
-    by[0].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_middle_under_load_answers_in_flight_then_exits_0() {
     let dir = Scratch::new("sigterm");
     let mut net = start_chain(&dir.0, &|_| {}).await;
-    let hold = Holder::new();
-    let _hold_link = connect_as(&net.node("node-c").url(), "hold", HOLD_SECRET, hold.clone()).await;
-    net.node("node-c")
-        .wait_health(LINK_UP, "hold linked", |h| connected(h, "hold"))
-        .await;
+    let (hold, _hold_link) = link_holder(&mut net).await;
     let url = net.node("node-a").url();
     let held_link = sender(&mut net).await;
     const HELD: u64 = 64;

@@ -272,6 +272,22 @@ impl Net {
     }
 }
 
+/// The `triggeredBy` of the listed packets, which must all be rejects by
+/// the same node.
+pub fn rejected_by(s: &Summary) -> String {
+    let by: Vec<&str> = s
+        .packets
+        .iter()
+        .map(|p| match &p.result {
+            send::PacketResult::Rejected { triggered_by, .. } => triggered_by.as_str(),
+            other => panic!("expected a reject, got {other:?}"),
+        })
+        .collect();
+    assert!(!by.is_empty(), "{s:?}");
+    assert!(by.windows(2).all(|w| w[0] == w[1]), "{by:?}");
+    by[0].to_string()
+}
+
 pub fn only_reject(summary: &Summary) -> (&str, &str) {
     assert_eq!(summary.packets.len(), 1, "{summary:?}");
     match &summary.packets[0].result {
