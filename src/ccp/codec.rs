@@ -613,6 +613,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn peer_protocol_condition_and_fulfillment_match_the_sources() {
+        // interledgerjs/interledgerjs packages/ilp-protocol-ccp/src/index.ts:
+        // PEER_PROTOCOL_CONDITION = base64 "Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU=",
+        // PEER_PROTOCOL_FULFILLMENT = Buffer.alloc(32); interledger/interledger-rs
+        // crates/interledger-ccp/src/packet.rs: PEER_PROTOCOL_CONDITION =
+        // [102, 104, 122, 173, ...], PEER_PROTOCOL_FULFILLMENT = [0; 32].
+        assert_eq!(
+            hex::encode(peer_protocol_condition()),
+            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+        );
+        assert_eq!(&peer_protocol_condition()[..4], &[102, 104, 122, 173]);
+        assert_eq!(response_fulfill().fulfillment, [0u8; 32]);
+        assert!(response_fulfill().data.is_empty());
+        let p = ControlRequest {
+            mode: Mode::Sync,
+            last_known_routing_table_id: RoutingTableId::UNKNOWN,
+            last_known_epoch: 0,
+            features: vec![],
+        }
+        .to_prepare(DateTime::from_timestamp_millis(0).unwrap());
+        assert_eq!(
+            (p.amount, p.destination.as_str()),
+            (0, CCP_CONTROL_DESTINATION)
+        );
+        assert_eq!(p.execution_condition, peer_protocol_condition());
+    }
+
+    #[test]
     fn uuid_text_round_trips() {
         let id = RoutingTableId::parse_uuid("70d1a134-a0df-4f47-964f-6e19e2ab3790").unwrap();
         assert_eq!(id.to_string(), "70d1a134-a0df-4f47-964f-6e19e2ab3790");
