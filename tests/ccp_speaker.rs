@@ -606,6 +606,33 @@ fn per_peer_switches_stop_sending_or_receiving() {
 }
 
 #[test]
+fn a_parent_gets_no_routes_through_peers() {
+    // p is a's parent (p holds a as a child that exchanges routes); q is a's peer.
+    let mut net = Net::new(&["p", "a", "q"]);
+    net.links.insert(Net::key("a", "p"));
+    net.node("a")
+        .link_up("p", PeerLink::new(Relation::Parent), 0);
+    let mut child = PeerLink::new(Relation::Child);
+    (child.send_routes, child.receive_routes) = (true, true);
+    net.node("p").link_up("a", child, 0);
+    net.collect();
+    net.link("a", "q");
+    net.run();
+    assert_eq!(net.hop("p", "g.a").as_deref(), Some("a"));
+    assert_eq!(
+        net.hop("p", "g.q"),
+        None,
+        "q's route is not exported to the parent"
+    );
+    assert_eq!(
+        net.hop("q", "g.p").as_deref(),
+        Some("a"),
+        "the parent's is, to a peer"
+    );
+    assert_eq!(net.hop("a", "g.q").as_deref(), Some("q"));
+}
+
+#[test]
 fn a_control_rejected_before_the_peer_knows_the_link_is_retried() {
     let mut net = Net::new(&["a", "b"]);
     net.links.insert(Net::key("a", "b"));

@@ -98,9 +98,12 @@
 //!   order); a packet caught in one expires (R02/R00), or in a two-node one
 //!   is refused by the forwarding core (never sent back on the link it came
 //!   from). Settled states are loop-free (tested on a flapping 6-ring).
-//! - Not done: the JS connector's relation-based export filter (no peer or
-//!   parent routes to a parent) and its DRAGON filtering; route properties
-//!   are decoded and re-encoded but never acted upon.
+//! - As the JS connector, a parent gets no routes through our peers or
+//!   parents (withdrawn instead), only ours and our children's.
+//! - Not done: the JS connector's DRAGON filtering and its relation
+//!   weighting of learned routes (parent < peer < child before path
+//!   length); route properties are decoded and re-encoded but never acted
+//!   upon.
 
 pub mod codec;
 pub mod speaker;

@@ -968,9 +968,24 @@ impl Speaker {
 
     /// The update for `peer` covering our log from epoch `from`, bounded by
     /// [`UPDATE_BATCH_ROUTES`] and [`MAX_UPDATE_DATA_LEN`]. Split horizon: a
-    /// prefix whose best route goes through `peer` is sent to it as withdrawn.
+    /// prefix whose best route goes through `peer` is sent to it as withdrawn,
+    /// and so is one through a peer or parent when `peer` is our parent.
     fn build_update(&self, peer: &PeerId, from: u32) -> UpdateRequest {
         let own = &self.cfg.own_address;
+        let to_parent = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.link.relation == Relation::Parent);
+        // Valley-free export (as the JS connector): a parent gets no routes
+        // through our peers or parents, only ours and our children's.
+        let exported = |a: &Advert| match &a.next_hop {
+            Some(hop) if hop == peer => false,
+            Some(hop) if to_parent => !self
+                .peers
+                .get(hop)
+                .is_some_and(|h| matches!(h.link.relation, Relation::Peer | Relation::Parent)),
+            _ => true,
+        };
         // Counts are at most UPDATE_BATCH_ROUTES: 3 bytes each is an upper bound.
         let mut size = codec::update_base_len(own, 1 << 16, 1 << 16);
         let mut new_routes = Vec::new();
@@ -980,7 +995,7 @@ impl Speaker {
             let route = self
                 .adverts
                 .get(prefix)
-                .filter(|a| a.next_hop.as_ref() != Some(peer))
+                .filter(|a| exported(a))
                 .map(|a| Route {
                     prefix: prefix.clone(),
                     path: a.path.clone(),
