@@ -73,7 +73,8 @@
 //!   table id marks that peer's routes stale: they keep forwarding until the
 //!   peer's update reaches its current epoch, then the stale ones go.
 //! - Learned routes expire after the hold-down the peer announced (bumped
-//!   on every update); then we ask again with a route control.
+//!   on every update, at least [`speaker::MIN_HOLD_DOWN`]); then we ask
+//!   again with a route control.
 //! - Routes are refused when their path holds our address, when their
 //!   prefix is our address or under it, when the prefix is a bare scheme
 //!   (`g`: a default route is only configured), or when the path is empty.

@@ -29,6 +29,9 @@ pub const DEFAULT_BROADCAST_INTERVAL: Duration = Duration::from_secs(30);
 /// Default hold-down time we announce: how long a peer may keep our routes
 /// without hearing from us. The JS connector's `routeExpiry` default.
 pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(45);
+/// Shortest hold-down we honour: a shorter one announced by a peer is raised
+/// to this, so that it cannot make us drop and re-ask its routes on every tick.
+pub const MIN_HOLD_DOWN: Duration = Duration::from_secs(5);
 /// Most routes plus withdrawals in one update we send (the rest follows in
 /// the next update, sent as soon as this one is answered).
 pub const UPDATE_BATCH_ROUTES: usize = 100;
@@ -654,7 +657,7 @@ impl Speaker {
             note_hostile(p, peer, &msg);
             return Err(bad(&msg));
         }
-        let hold = now.saturating_add(u64::from(u.hold_down_time));
+        let hold = now.saturating_add(u64::from(u.hold_down_time).max(ms(MIN_HOLD_DOWN)));
         p.rx_expires = Some(p.rx_expires.map_or(hold, |e| e.max(hold)));
         if u.routing_table_id != p.rx_table {
             tracing::debug!(peer, old = %p.rx_table, new = %u.routing_table_id, "ccp: new routing table from peer");
