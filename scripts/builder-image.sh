@@ -15,7 +15,8 @@
 #      configured with (/etc/apt/sources.list*; DEBIAN_MIRROR overrides), and
 #   2. copying this machine's rustup toolchain (`rustup show active-toolchain`)
 #      into it (rustc, cargo, rust-std; no docs), with rustup as the proxy,
-#   3. `docker import` with the official image's ENV.
+#   3. adding the host's own CA certificates (/usr/local/share/ca-certificates),
+#   4. `docker import` with the official image's ENV.
 # The tag names the toolchain (ilp-connector-builder:<rustc version>-bookworm),
 # so a new toolchain makes a new image; --force rebuilds it anyway.
 # Needs root (debootstrap), debootstrap (apt-get install debootstrap), docker.
@@ -61,6 +62,14 @@ debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates \
   bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+# The CA certificates this host added to its trust store (e.g. of a proxy
+# that inspects TLS): without them cargo cannot reach crates.io from inside
+# the build here. None on an ordinary machine.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  log "adding this host's local CA certificates ($(ls /usr/local/share/ca-certificates/*.crt | wc -l))"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null
+fi
 
 log "copying the toolchain $toolchain_dir (rustc $rust_version)"
 tc=$root/usr/local/rustup/toolchains/$rust_version-x86_64-unknown-linux-gnu
