@@ -66,7 +66,7 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 # that inspects TLS): without them cargo cannot reach crates.io from inside
 # the build here. None on an ordinary machine.
 if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
-  log "adding this host's local CA certificates ($(ls /usr/local/share/ca-certificates/*.crt | wc -l))"
+  log "adding this host's local CA certificates"
   cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
   chroot "$root" update-ca-certificates >/dev/null
 fi

@@ -44,8 +44,10 @@ debian_mirror() {
 }
 
 install_nix() {
-  command -v apt-get >/dev/null && command -v dpkg >/dev/null \
-    || { log "needs apt-get and dpkg (a Debian-like host) to download nix-bin"; exit 1; }
+  if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+    log "needs apt-get and dpkg (a Debian-like host) to download nix-bin"
+    exit 1
+  fi
   local mirror apt tmp keyring
   mirror=$(debian_mirror)
   keyring=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -74,7 +76,7 @@ install_nix() {
     n=$((n + 1))
   done
   [ -x "$tmp/root/usr/bin/nix" ] || { log "nix-bin unpacked, but no usr/bin/nix in it"; exit 1; }
-  ls "$tmp"/cache/archives/*.deb | sed 's|.*/||' > "$tmp/root/PACKAGES"
+  (cd "$tmp/cache/archives" && printf '%s\n' *.deb) > "$tmp/root/PACKAGES"
   mkdir -p "$(dirname "$dir")"
   rm -rf "$dir"
   mv "$tmp/root" "$dir"
