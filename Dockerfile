@@ -24,6 +24,9 @@
 ARG BUILDER_IMAGE=rust:1-bookworm
 
 FROM ${BUILDER_IMAGE} AS build
+# Lets scripts remove this stage's image after a build (docker image prune
+# --filter label=ilp-connector.stage=build); the final image does not inherit it.
+LABEL ilp-connector.stage=build
 WORKDIR /src
 # Dependencies first (the manifest needs its targets to exist: empty stubs).
 COPY Cargo.toml Cargo.lock ./

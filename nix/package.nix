@@ -4,18 +4,11 @@
 let
   inherit (pkgs) lib;
   craneLib = crane.mkLib pkgs;
-  root = ../.;
 
-  # Cargo sources (Cargo.toml/lock, *.rs, *.toml) plus the JSON test vectors
-  # the tests read (tests/vectors/*.json; absent is fine).
-  src = lib.fileset.toSource {
-    inherit root;
-    fileset = lib.fileset.unions [
-      (craneLib.fileset.commonCargoSources root)
-      (lib.fileset.intersection (lib.fileset.maybeMissing ../tests/vectors) (
-        lib.fileset.fileFilter (f: f.hasExt "json") root
-      ))
-    ];
+  # nix/source.nix: Cargo sources plus every file a test reads.
+  src = import ./source.nix {
+    inherit lib;
+    craneFileset = craneLib.fileset;
   };
 
   commonArgs = {
