@@ -44,7 +44,12 @@
         system:
         import ./nix/outputs.nix {
           pkgs = pkgsFor system;
-          inherit lib crane render;
+          inherit
+            lib
+            system
+            crane
+            render
+            ;
         }
       );
     in

@@ -76,6 +76,10 @@ rec {
       };
     };
 
+  # The OCI configuration both images have (docker/deployment.json):
+  #   nix eval --json .#lib.imageConfig
+  imageConfig = import ./image-config.nix { inherit lib; };
+
   # The crate's source set (nix/source.nix), evaluated with lib only:
   #   nix eval --raw .#lib.source    (a store path holding exactly those files)
   source = import ./source.nix {

@@ -35,3 +35,25 @@ echo "== built $image in $(($(date +%s) - start)) s: $(docker image inspect -f '
 cd "$root"
 ILP_IMAGE_UNDER_TEST=$image cargo nextest run --locked --run-ignored only --test docker \
   built_image_matches_the_deployment_description
+
+# The Nix image's configuration (nix/image-config.nix, lib only) against the
+# image docker built: one description, both images.
+# shellcheck source=scripts/nix-lib.sh
+. "$root/scripts/nix-lib.sh"
+if [ "${#NIX_CMD[@]}" -eq 0 ] || ! "${NIX_CMD[@]}" eval --json "$root#lib.imageConfig" > "$tmp/nix.json" 2> "$tmp/nix.err"; then
+  why=${NIX_MISSING:-$(grep -E '^error' "$tmp/nix.err" | tail -n1 || true)}
+  if [ -n "${ILP_REQUIRE_NIX_INPUTS:-}" ]; then echo "FAILED: Nix image config: $why" >&2; exit 1; fi
+  echo "SKIPPED: the Nix image's configuration vs $image: $why"
+  exit 0
+fi
+docker image inspect -f '{{json .Config}}' "$image" > "$tmp/docker.json"
+python3 - "$tmp/nix.json" "$tmp/docker.json" "$image" <<'PY'
+import json, sys
+nix, docker = (json.load(open(p)) for p in sys.argv[1:3])
+bad = [k for k in sorted(nix) if nix[k] != docker.get(k)]
+for k in bad:
+    print(f"DIFFERS {k}: Nix {json.dumps(nix[k])} vs {sys.argv[3]} {json.dumps(docker.get(k))}")
+if bad:
+    sys.exit(1)
+print(f"OK: the Nix image's configuration ({', '.join(sorted(nix))}) equals {sys.argv[3]}'s")
+PY

@@ -9,8 +9,8 @@
 # Prints "SKIPPED: <why>" and exits 0 when it cannot evaluate the source set
 # (no Nix 2.18+, or the locked crane/nixpkgs-lib inputs are not in the store
 # and cannot be fetched); with ILP_REQUIRE_NIX_INPUTS set that is a failure.
-# The copy is built with this checkout's target directory (dependencies are
-# shared; the crate itself builds once more, under the copy's path).
+# The copy is built in its own target directory (target/source-set): sharing
+# the checkout's would let cargo reuse test binaries that point at the copy.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,4 +33,4 @@ cp -r "$src" "$tmp/src"
 chmod -R u+w "$tmp/src"
 echo "== the source set: $src ($(find "$tmp/src" -type f | wc -l) files), copied to $tmp/src"
 cd "$tmp/src"
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target} cargo nextest run --locked --no-fail-fast "$@"
+CARGO_TARGET_DIR=${ILP_SOURCE_SET_TARGET_DIR:-$root/target/source-set} cargo nextest run --locked --no-fail-fast "$@"
