@@ -22,7 +22,10 @@ deadline=${ILP_STARTUP_DEADLINE:-120}
 tmp=$(mktemp -d)
 project=''
 cleanup() {
-  [ -z "$project" ] || compose -p "$project" -f "$tmp/net.yml" down -v --remove-orphans >/dev/null 2>&1 || true
+  if [ -n "$project" ]; then
+    compose -p "$project" -f "$tmp/net.yml" down -v --remove-orphans >/dev/null 2>&1 || true
+    docker network rm "${project}_ilp-network" >/dev/null 2>&1 || true
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -68,6 +71,9 @@ PY
     awk -v t0="$t0" -v tu="$t_up" -v t="$t" -v n="$n" -v top="$topology" -v mem="$mem" \
       'BEGIN { printf "| %s | %d | %.1f | %.1f | %s |\n", top, n, t - t0, tu - t0, mem }'
     compose -p "$project" -f "$tmp/net.yml" down -v --remove-orphans >/dev/null 2>&1
+    # With 50 containers, Compose 1.29 once left the network behind (its
+    # endpoints were still being released); remove it if so.
+    docker network rm "${project}_ilp-network" >/dev/null 2>&1 || true
     project=''
   done
 done
