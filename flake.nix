@@ -30,7 +30,7 @@
         "x86_64-linux"
         "aarch64-linux"
       ];
-      render = import ./nix/render.nix { inherit lib arion; };
+      render = import ./nix/render.nix { inherit lib arion crane; };
       # nixpkgs + overlays.default. Deliberately not exposed as
       # legacyPackages: `nix eval .#lib.x` looks there first, which would
       # fetch nixpkgs for what needs only lib.
@@ -44,7 +44,12 @@
         system:
         import ./nix/outputs.nix {
           pkgs = pkgsFor system;
-          inherit lib crane render;
+          inherit
+            lib
+            system
+            crane
+            render
+            ;
         }
       );
     in

@@ -20,6 +20,7 @@
 let
   inherit (lib) mkOption mkIf types;
   ilpLib = import ./lib.nix { inherit lib; };
+  deployment = ilpLib.deployment;
   cfg = config.ilp;
 
   peerModule =
@@ -51,9 +52,13 @@ let
         };
         dependsOn = mkOption {
           type = types.nullOr types.str;
-          default = if config.url != null then name else null;
-          defaultText = "the peer id when `url` is set, else null";
-          description = "Compose service to wait for (condition service_healthy) before starting; null for none.";
+          default = null;
+          description = ''
+            Compose service to start before this one (depends_on, condition
+            service_started); null (the default) for none. Links never give
+            up, so start order does not matter, and every dependency makes
+            Compose start the network in more sequential steps.
+          '';
         };
       };
     };
@@ -61,7 +66,7 @@ let
   peerEnv =
     id: p:
     let
-      pre = "BTP_PEER_${ilpLib.envId id}_";
+      pre = "${deployment.btpPeerPrefix}${ilpLib.envId id}_";
     in
     lib.optionalAttrs (p.url != null) { "${pre}URL" = p.url; }
     // lib.optionalAttrs (p.secret != null) { "${pre}SECRET" = p.secret; }
@@ -76,7 +81,7 @@ let
   dependsOn = lib.listToAttrs (
     lib.concatMap (
       p:
-      lib.optional (p.dependsOn != null) (lib.nameValuePair p.dependsOn { condition = "service_healthy"; })
+      lib.optional (p.dependsOn != null) (lib.nameValuePair p.dependsOn { condition = "service_started"; })
     ) (lib.attrValues cfg.peers)
   );
 
@@ -112,13 +117,13 @@ in
     };
     btpPort = mkOption {
       type = types.port;
-      default = 3000 + cfg.index;
-      defaultText = "3000 + index";
+      default = deployment.ports.btp + cfg.index;
+      defaultText = "3000 + index (docker/deployment.json)";
     };
     healthPort = mkOption {
       type = types.port;
-      default = 8080 + cfg.index;
-      defaultText = "8080 + index";
+      default = deployment.ports.health + cfg.index;
+      defaultText = "8080 + index (docker/deployment.json)";
     };
     publishPorts = mkOption {
       type = types.bool;
@@ -177,7 +182,7 @@ in
     };
     image = mkOption {
       type = types.str;
-      default = "ilp-connector:latest";
+      default = "${deployment.image.name}:${deployment.image.tag}";
     };
     imagePackage = mkOption {
       type = types.nullOr types.package;
@@ -190,10 +195,12 @@ in
     };
     containerName = mkOption {
       type = types.bool;
-      default = true;
+      default = false;
       description = ''
-        Set container_name to the service name. Readable `docker ps`, but
-        two copies of one network cannot run side by side.
+        Set container_name to the service name. Off by default: Compose then
+        names containers after the project (<project>-<service>-1, or
+        <project>_<service>_1 with Compose 1.x), so networks of different
+        projects never collide by name.
       '';
     };
     network = mkOption {
@@ -218,24 +225,17 @@ in
       container_name = mkIf cfg.containerName config.service.name;
       restart = "unless-stopped";
       networks = [ cfg.network ];
-      user = "10001:10001";
+      user = "${toString deployment.user.uid}:${toString deployment.user.gid}";
       capabilities.ALL = false; # -> cap_drop: [ALL]
       inherit environment;
       ports = lib.optionals cfg.publishPorts [
         "${toString cfg.btpPort}:${toString cfg.btpPort}"
         "${toString cfg.healthPort}:${toString cfg.healthPort}"
       ];
-      healthcheck = {
-        test = [
-          "CMD"
-          "ilp-connector"
-          "health"
-        ];
-        interval = "2s";
-        timeout = "2s";
-        retries = 15;
-        start_period = "1s";
-      };
+      # The timings of the image's own HEALTHCHECK (docker/deployment.json):
+      # healthy at the first check after the links are up, unhealthy after
+      # `retries` failed checks (about 3 s).
+      healthcheck = ilpLib.composeHealthcheck;
       depends_on = mkIf (dependsOn != { }) dependsOn;
       # The image has no shell: make `arion exec <node>` run something real.
       defaultExec = [

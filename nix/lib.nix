@@ -2,6 +2,27 @@
 # Needs nothing but nixpkgs' `lib`.
 { lib }:
 rec {
+  # The deployment constants (image name, uid, ports, health-check timings,
+  # the BTP_PEER_ prefix), defined once for Nix, the scripts and the tests.
+  deployment = lib.importJSON ../docker/deployment.json;
+
+  # A Compose healthcheck with the image's timings.
+  composeHealthcheck =
+    let
+      h = deployment.healthcheck;
+    in
+    {
+      test = [
+        "CMD"
+        "ilp-connector"
+        "health"
+      ];
+      interval = "${toString h.intervalSeconds}s";
+      timeout = "${toString h.timeoutSeconds}s";
+      retries = h.retries;
+      start_period = "${toString h.startPeriodSeconds}s";
+    };
+
   alphabet = lib.stringToCharacters "abcdefghijklmnopqrstuvwxyz";
 
   # Bijective base-26 letters: 0 -> "a", 25 -> "z", 26 -> "aa", 27 -> "ab", ...

@@ -3,14 +3,17 @@
 # listed without evaluating (or fetching) nixpkgs.
 {
   lib,
+  system,
   pkgs,
   crane,
   render,
 }:
 let
-  built = import ./package.nix { inherit pkgs crane; };
+  # nix/package.nix, instantiated once by the overlay.
+  built = pkgs.ilp-connector-crane;
   inherit (built) craneLib commonArgs cargoArtifacts;
   image = pkgs.ilp-connector-image;
+  imageBudgetBytes = 10 * 1024 * 1024;
 
   python = pkgs.python3.withPackages (ps: [ ps.pyyaml ]);
 
@@ -48,6 +51,39 @@ let
       diff -u ${../. + "/${file}"} ${compose-files}/${file}
       touch $out
     '';
+
+  # The network of each committed file in a NixOS VM (nix/vm-test.nix).
+  vmTest =
+    topology:
+    let
+      file = fileOf.${topology};
+      services = lib.attrNames render.composeFiles.${file}.compose.services;
+      pick = {
+        linear = {
+          first = "connector-a";
+          farthest = lib.last services;
+          crash = "connector-b";
+        };
+        mesh = {
+          first = "connector-a";
+          farthest = lib.last services;
+          crash = "connector-b";
+        };
+        hub-spoke = {
+          first = "spoke-1";
+          farthest = lib.last services;
+          crash = "connector-hub";
+        };
+      };
+    in
+    import ./vm-test.nix (
+      {
+        inherit pkgs image file topology;
+        composeFiles = compose-files;
+        project = projectOf topology;
+      }
+      // pick.${topology}
+    );
 
   composeApp =
     topology:
@@ -101,7 +137,7 @@ let
     program = lib.getExe drv;
   };
 in
-{
+rec {
   packages = {
     default = pkgs.ilp-connector;
     inherit (pkgs) ilp-connector;
@@ -110,6 +146,7 @@ in
 
   checks = {
     inherit (pkgs) ilp-connector;
+    # crane's quick-start check set.
     ilp-connector-clippy = craneLib.cargoClippy (
       commonArgs
       // {
@@ -118,7 +155,25 @@ in
       }
     );
     ilp-connector-fmt = craneLib.cargoFmt { inherit (built) src; };
-    ilp-connector-doc = craneLib.cargoDoc (commonArgs // { inherit cargoArtifacts; });
+    ilp-connector-toml-fmt = craneLib.taploFmt {
+      src = lib.fileset.toSource {
+        root = ../.;
+        fileset = lib.fileset.fileFilter (f: f.hasExt "toml") ../.;
+      };
+    };
+    ilp-connector-doc = craneLib.cargoDoc (
+      commonArgs
+      // {
+        inherit cargoArtifacts;
+        env.RUSTDOCFLAGS = "--deny warnings";
+      }
+    );
+    # Licenses, bans and sources per deny.toml (no advisories: that needs
+    # the advisory database as a flake input, not added).
+    ilp-connector-deny = craneLib.cargoDeny {
+      inherit (built) src;
+      cargoDenyChecks = "bans licenses sources";
+    };
     # The multi-node tests only use 127.0.0.1, which the build sandbox has.
     ilp-connector-nextest = craneLib.cargoNextest (
       commonArgs
@@ -127,8 +182,24 @@ in
         cargoNextestExtraArgs = "--no-tests=pass";
       }
     );
+    # The source set crane builds from here equals the lib-only evaluation
+    # that scripts/test-source-set.sh tests with (.#lib.source).
+    source-set = pkgs.runCommand "source-set" { } ''
+      diff -r ${built.src} ${render.source}
+      touch $out
+    '';
+    # The image stays small: the static binary and three files.
+    image-size = pkgs.runCommand "image-size" { } ''
+      size=$(stat -L -c %s ${image})
+      echo "image tarball: $size bytes (budget ${toString imageBudgetBytes})"
+      [ "$size" -le ${toString imageBudgetBytes} ]
+      touch $out
+    '';
   }
-  // lib.mapAttrs' (_: t: lib.nameValuePair "render-${t}" (renderCheck t)) render.files;
+  // lib.mapAttrs' (_: t: lib.nameValuePair "render-${t}" (renderCheck t)) render.files
+  // lib.optionalAttrs (system == "x86_64-linux") (
+    lib.mapAttrs' (_: t: lib.nameValuePair "vm-${t}" (vmTest t)) render.files
+  );
 
   apps = {
     linear = app (composeApp "linear");
@@ -139,6 +210,9 @@ in
   };
 
   devShells.default = craneLib.devShell {
+    # The build inputs of the crate's checks (crane's devShell takes
+    # `checks`); not the VM tests' (qemu, a NixOS system).
+    checks = lib.filterAttrs (n: _: lib.hasPrefix "ilp-connector" n) checks;
     packages = [
       pkgs.arion
       pkgs.cargo-nextest

@@ -1,5 +1,7 @@
-# pkgs.ilp-connector and pkgs.ilp-connector-image, for arion-pkgs.nix and
-# for anyone who wants them in their own nixpkgs.
+# pkgs.ilp-connector, pkgs.ilp-connector-static, pkgs.ilp-connector-image,
+# and pkgs.ilp-connector-crane (what nix/outputs.nix reuses for the checks),
+# for arion-pkgs.nix and for anyone who wants them in their own nixpkgs.
+# nix/package.nix is instantiated here only.
 { crane }:
 final: _prev:
 let
@@ -9,9 +11,10 @@ let
   };
 in
 {
-  inherit (built) ilp-connector;
+  ilp-connector-crane = built;
+  inherit (built) ilp-connector ilp-connector-static;
   ilp-connector-image = import ./image.nix {
     pkgs = final;
-    inherit (built) ilp-connector;
+    inherit (built) ilp-connector-static;
   };
 }

@@ -1,21 +1,16 @@
 # The crate, built with crane: dependencies once (buildDepsOnly), then the
-# crate itself (buildPackage). Also returns what the checks reuse.
+# crate itself (buildPackage), plus the static (musl, pkgsStatic) build the
+# image uses. Instantiated once, in nix/overlay.nix (pkgs.ilp-connector-crane);
+# nix/outputs.nix reuses that.
 { pkgs, crane }:
 let
   inherit (pkgs) lib;
   craneLib = crane.mkLib pkgs;
-  root = ../.;
 
-  # Cargo sources (Cargo.toml/lock, *.rs, *.toml) plus the JSON test vectors
-  # the tests read (tests/vectors/*.json; absent is fine).
-  src = lib.fileset.toSource {
-    inherit root;
-    fileset = lib.fileset.unions [
-      (craneLib.fileset.commonCargoSources root)
-      (lib.fileset.intersection (lib.fileset.maybeMissing ../tests/vectors) (
-        lib.fileset.fileFilter (f: f.hasExt "json") root
-      ))
-    ];
+  # nix/source.nix: Cargo sources plus every file a test reads.
+  src = import ./source.nix {
+    inherit lib;
+    craneFileset = craneLib.fileset;
   };
 
   commonArgs = {
@@ -34,6 +29,22 @@ let
       meta.mainProgram = "ilp-connector";
     }
   );
+
+  # Static musl binary for the image: crane on nixpkgs' pkgsStatic (its
+  # cross toolchain for <arch>-unknown-linux-musl, static by default).
+  craneLibStatic = crane.mkLib pkgs.pkgsStatic;
+  staticArgs = {
+    inherit src;
+    strictDeps = true;
+    doCheck = false;
+  };
+  ilp-connector-static = craneLibStatic.buildPackage (
+    staticArgs
+    // {
+      cargoArtifacts = craneLibStatic.buildDepsOnly staticArgs;
+      meta.mainProgram = "ilp-connector";
+    }
+  );
 in
 {
   inherit
@@ -42,5 +53,6 @@ in
     commonArgs
     cargoArtifacts
     ilp-connector
+    ilp-connector-static
     ;
 }

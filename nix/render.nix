@@ -6,7 +6,11 @@
 # `pkgs.lib`: everything else in `pkgs` is used lazily by options we never
 # force (image building, NixOS containers, out.dockerComposeYaml). So the
 # offline render passes a stub whose other attributes fail loudly.
-{ lib, arion }:
+{
+  lib,
+  arion,
+  crane ? null,
+}:
 let
   stubPkgs = {
     inherit lib;
@@ -54,6 +58,34 @@ let
 in
 rec {
   inherit topologies files;
+
+  # crane's file-set helpers (lib/fileset/*.nix in crane's source) with lib
+  # alone, as crane's own mkLib wires them (callPackage with lib and the set
+  # itself), so the source set can be evaluated without nixpkgs.
+  craneFilesetLibOnly =
+    let
+      fs = lib.genAttrs [ "cargoTomlAndLock" "configToml" "rust" "toml" ] (
+        n: import "${crane}/lib/fileset/${n}.nix" { inherit lib; }
+      );
+    in
+    fs
+    // {
+      commonCargoSources = import "${crane}/lib/fileset/commonCargoSources.nix" {
+        inherit lib;
+        fileset = fs;
+      };
+    };
+
+  # The OCI configuration both images have (docker/deployment.json):
+  #   nix eval --json .#lib.imageConfig
+  imageConfig = import ./image-config.nix { inherit lib; };
+
+  # The crate's source set (nix/source.nix), evaluated with lib only:
+  #   nix eval --raw .#lib.source    (a store path holding exactly those files)
+  source = import ./source.nix {
+    inherit lib;
+    craneFileset = craneFilesetLibOnly;
+  };
 
   # Forces (fetches) exactly the inputs the render needs; the check script
   # uses it to tell "cannot render here" from "render failed".

@@ -3,8 +3,8 @@
 # A topology only fills in `ilp.nodes` (name -> index and routes) and
 # `ilp.links` (who dials whom). This module turns that into one arion
 # service per node, built from nix/connector.nix:
-#   - the dialer of a link gets  BTP_PEER_<ACCEPTOR>_URL + _SECRET and a
-#     depends_on (service_healthy) on the acceptor;
+#   - the dialer of a link gets  BTP_PEER_<ACCEPTOR>_URL + _SECRET (no
+#     depends_on: links never give up, so every node starts at once);
 #   - the acceptor gets          BTP_PEER_<DIALER>_SECRET (it dials in);
 #   - the secret is secret-<acceptor>-<dialer> (nix/lib.nix: linkSecret);
 #   - every node also accepts the child account `sender` and runs the test
@@ -71,17 +71,19 @@ in
     };
     basePort = mkOption {
       type = types.port;
-      default = 3000;
+      default = ilpLib.deployment.ports.btp;
+      defaultText = "3000 (docker/deployment.json)";
       description = "Node i listens for BTP on basePort + i.";
     };
     baseHealthPort = mkOption {
       type = types.port;
-      default = 8080;
+      default = ilpLib.deployment.ports.health;
+      defaultText = "8080 (docker/deployment.json)";
       description = "Node i serves health on baseHealthPort + i.";
     };
     image = mkOption {
       type = types.str;
-      default = "ilp-connector:latest";
+      default = "${ilpLib.deployment.image.name}:${ilpLib.deployment.image.tag}";
     };
     imagePackage = mkOption {
       type = types.nullOr types.package;
@@ -103,8 +105,8 @@ in
     };
     containerNames = mkOption {
       type = types.bool;
-      default = true;
-      description = "container_name = service name (prevents running two copies of one network).";
+      default = false;
+      description = "container_name = service name (then two copies of one network cannot run side by side).";
     };
     publishPorts = mkOption {
       type = types.bool;

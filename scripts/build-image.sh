@@ -8,7 +8,8 @@
 #      with RUSTFLAGS='-C target-feature=+crt-static' (honours CARGO_TARGET_DIR);
 #   2. checks the result is static and stages it at docker/image/bin/ilp-connector
 #      (git-ignored; the Dockerfile copies it to /bin/ilp-connector);
-#   3. docker build -t IMAGE . : .dockerignore sends only docker/image/.
+#   3. docker build -f docker/Dockerfile.staged -t IMAGE . : the image stage of
+#      the Dockerfile, with the staged binary (no build stage, no Rust image).
 # --skip-cargo reuses the binary already staged.
 set -euo pipefail
 
@@ -38,7 +39,7 @@ fi
 
 echo "== docker build -t $image"
 old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
-docker build -t "$image" .
+docker build -f docker/Dockerfile.staged -t "$image" .
 # Drop the image this one replaced, unless a container still uses it.
 if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
   docker image rm "$old" >/dev/null 2>&1 || true

@@ -5,7 +5,8 @@ Usage: check-compose-routing.py FILE.yml...
 
 For every file: each BTP link has the same secret on both ends, exactly one
 end dials (its URL names the other service and that service's
-BTP_SERVER_PORT) and depends on it being healthy; and a packet for
+BTP_SERVER_PORT); no service waits for another to be healthy (links retry
+forever, so every node starts at once); and a packet for
 g.<node>.receiver sent from any node reaches that node, hop by hop, using
 direct peers and ILP_ROUTES (longest prefix wins), without a loop.
 Needs PyYAML.
@@ -54,9 +55,10 @@ def check(path):
                 port = env[ids[b]]["BTP_SERVER_PORT"]
                 if p["URL"] != f"ws://{ids[b]}:{port}":
                     errors.append(f"{a}: URL {p['URL']} is not ws://{ids[b]}:{port}")
-                dep = services[ids[a]].get("depends_on", {}).get(ids[b], {})
-                if dep.get("condition") != "service_healthy":
-                    errors.append(f"{a} dials {b} but does not wait for it to be healthy")
+                deps = services[ids[a]].get("depends_on", {})
+                dep = deps.get(ids[b], {}) if isinstance(deps, dict) else {}
+                if dep.get("condition") == "service_healthy":
+                    errors.append(f"{a} waits for {b} to be healthy: a start-up chain (drop depends_on)")
 
     def next_hop(node, dest):
         direct = {n for n in ids if env_id(n) in peers(node)}

@@ -33,6 +33,9 @@ def render(name, entry):
     header = [
         f"# {name}: {entry['topology']} network, rendered from the arion module",
         f"#   {entry['module']} ({entry['parameter']} = {entry['value']}).",
+        f"# Project name: {entry['compose']['x-arion']['project']['name']} (Compose 1.29 has no top-level"
+        " `name:`; pass it:",
+        f"#   docker compose -p {entry['compose']['x-arion']['project']['name']} -f {name} up -d).",
         "# Do not edit by hand. Regenerate: scripts/render-compose.sh (or: nix run .#render)",
         "# Verify: scripts/check-compose-rendered.sh",
     ]

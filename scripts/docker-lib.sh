@@ -4,6 +4,10 @@
 # compose ARGS...        docker compose (v2) if present, else docker-compose (1.x);
 #                        ILP_COMPOSE="docker-compose" forces one.
 # compose_file [ARG]     the Compose file for ARG: linear|mesh|hub-spoke|template or a path
+# project_of FILE        the file's project name: ILP_PROJECT, else its
+#                        "# Project name: X" header line (the committed files
+#                        have one), else empty (Compose's default)
+# fcompose FILE ARGS...  compose -p <project_of FILE> -f FILE ARGS...
 # containers FILE        the ids of the project's containers (compose ps -q)
 # cenv ID VAR            VAR from the container's environment
 # cnetwork ID            the (first) Docker network the container is on
@@ -47,7 +51,23 @@ compose_file() {
   esac
 }
 
-containers() { compose -f "$1" ps -q; }
+project_of() {
+  if [ -n "${ILP_PROJECT:-}" ]; then echo "$ILP_PROJECT"; return; fi
+  sed -nE 's/^# Project name: ([a-z0-9][a-z0-9_-]*).*/\1/p' "$1" | head -n 1
+}
+
+fcompose() {
+  local file=$1 project
+  shift
+  project=$(project_of "$file")
+  if [ -n "$project" ]; then
+    compose -p "$project" -f "$file" "$@"
+  else
+    compose -f "$file" "$@"
+  fi
+}
+
+containers() { fcompose "$1" ps -q; }
 
 cenv() {
   docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" \
@@ -63,7 +83,7 @@ cservice() { docker inspect -f '{{index .Config.Labels "com.docker.compose.servi
 
 wait_healthy() {
   local file=$1 seconds=$2 start=${3:-$(date +%s)} now ids id state states all
-  all=$(compose -f "$file" config --services | wc -l)
+  all=$(fcompose "$file" config --services | wc -l)
   while :; do
     mapfile -t ids < <(containers "$file")
     states=''

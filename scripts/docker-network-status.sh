@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Status of a running network: for each node its container health, its links
-# (from the node's own /health JSON, fetched inside the Compose network with
-# `docker run --rm --network NET ilp-connector:latest health --verbose --addr
-# SERVICE:HEALTH_PORT`), and CPU and memory (docker stats --no-stream).
+# (from the node's own /health JSON: the binary in each container probes its
+# own health endpoint, `docker exec CONTAINER ilp-connector health --verbose`,
+# all containers at once), and CPU and memory (docker stats --no-stream, at
+# the same time).
 # Colours only on a terminal (and not with NO_COLOR).
 #
 # Usage: scripts/docker-network-status.sh [linear|mesh|hub-spoke|template|FILE]
@@ -27,10 +28,23 @@ colour() {
   esac
 }
 
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# docker stats samples for about 2 s; the probes run meanwhile.
+docker stats --no-stream --format '{{.ID}} {{.CPUPerc}} {{.MemUsage}}' "${ids[@]}" \
+  | sed 's| / |/|' > "$tmp/stats" &
+stats_pid=$!
+for id in "${ids[@]}"; do
+  docker exec "$id" ilp-connector health --verbose > "$tmp/$id.json" 2>/dev/null &
+done
+wait "$stats_pid" || true
+wait || true
 declare -A stats
-while read -r name cpu mem; do
-  stats[$name]="cpu $cpu  mem $mem"
-done < <(docker stats --no-stream --format '{{.Name}} {{.CPUPerc}} {{.MemUsage}}' "${ids[@]}" | sed 's| / |/|')
+while read -r sid cpu mem; do
+  for id in "${ids[@]}"; do
+    case $id in "$sid"*) stats[$id]="cpu $cpu  mem $mem" ;; esac
+  done
+done < "$tmp/stats"
 
 ok=0
 for id in "${ids[@]}"; do
@@ -38,14 +52,11 @@ for id in "${ids[@]}"; do
   service=$(cservice "$id")
   state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id")
   restarts=$(docker inspect -f '{{.RestartCount}}' "$id")
-  port=$(cenv "$id" HEALTH_PORT); port=${port:-8080}
   [ "$state" = healthy ] || ok=1
   printf '%s%s%s  container %s  %s  restarts %s  %s\n' "$c_bold" "$service" "$c_off" "$name" \
-    "$(colour "$state")" "$restarts" "${stats[$name]:-}"
-  if ! json=$(docker run --rm --network "$(cnetwork "$id")" "$ILP_IMAGE" \
-      health --verbose --addr "$service:$port" 2>/dev/null) || [ -z "$json" ]; then
-    [ -n "$json" ] || { printf '  /health: %s\n' "$(colour unreachable)"; continue; }
-  fi
+    "$(colour "$state")" "$restarts" "${stats[$id]:-}"
+  json=$(cat "$tmp/$id.json")
+  [ -n "$json" ] || { printf '  /health: %s\n' "$(colour unreachable)"; continue; }
   if command -v jq >/dev/null; then
     printf '  %s  %s  uptime %ss  version %s\n' \
       "$(jq -r .ilpAddress <<<"$json")" "$(colour "$(jq -r .status <<<"$json")")" \

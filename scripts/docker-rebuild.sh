@@ -11,10 +11,10 @@ set -euo pipefail
 file=$(compose_file "${1:-linear}")
 rel=${file#"$ILP_ROOT"/}
 echo "== ${ILP_COMPOSE_CMD[*]} -f $rel down"
-compose -f "$file" down --remove-orphans
+fcompose "$file" down --remove-orphans
 "$ILP_ROOT/scripts/build-image.sh"
 echo "== ${ILP_COMPOSE_CMD[*]} -f $rel up -d"
 start=$(date +%s)
-compose -f "$file" up -d
+fcompose "$file" up -d
 wait_healthy "$file" "${WAIT_SECONDS:-120}" "$start"
 "$ILP_ROOT/scripts/docker-network-status.sh" "$file"

@@ -9,7 +9,8 @@
 #          writes OUTDIR/docker-compose.<topology>-<N>.yml (default OUTDIR: .)
 #          without touching the committed files.
 #
-# Needs nix (flakes) and python3 with PyYAML (pip install pyyaml). It
+# Needs Nix 2.18 or newer (scripts/nix-lib.sh: the nix on PATH, or
+# scripts/nix.sh) and python3 with PyYAML (pip install pyyaml). It
 # evaluates `.#lib.composeFiles`, which uses only the locked nixpkgs-lib and
 # arion inputs (no nixpkgs), so it works offline once those two are in the
 # Nix store. The flake is read through git: new files must be `git add`ed.
@@ -34,8 +35,9 @@ else
   outdir=${1:-$root}
 fi
 
-export NIX_CONFIG="experimental-features = nix-command flakes${NIX_CONFIG:+
-$NIX_CONFIG}"
+# shellcheck source=scripts/nix-lib.sh
+. "$root/scripts/nix-lib.sh"
+[ "${#NIX_CMD[@]}" -gt 0 ] || { echo "error: $NIX_MISSING" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -43,10 +45,10 @@ trap 'rm -rf "$tmp"' EXIT
 # A leading "path:" would copy untracked build output too; git+file is the default
 # for a git checkout.
 if [ -n "$topology" ]; then
-  nix eval --json "$root#lib.customFiles" \
+  "${NIX_CMD[@]}" eval --json "$root#lib.customFiles" \
     --apply "f: f { topology = \"$topology\"; count = $count; }" > "$tmp/files.json"
 else
-  nix eval --json "$root#lib.composeFiles" > "$tmp/files.json"
+  "${NIX_CMD[@]}" eval --json "$root#lib.composeFiles" > "$tmp/files.json"
 fi
 python3 "$root/scripts/compose-yaml.py" "$outdir" < "$tmp/files.json"
 

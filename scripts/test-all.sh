@@ -7,11 +7,18 @@
 # Without a Docker engine (or without docker compose / docker-compose) the
 # Docker tier is skipped with a message; on CI (CI=true) that is a failure.
 # ILP_COMPOSE=docker-compose makes the Docker tests use Compose 1.x even when
-# `docker compose` (v2) is installed.
+# `docker compose` (v2) is installed. ILP_TEST_IN_SOURCE_SET=1 (CI) runs the
+# nextest suite in a copy of the Nix source set (scripts/test-source-set.sh)
+# instead of in the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo nextest run --locked --no-fail-fast
+if [ -n "${ILP_TEST_IN_SOURCE_SET:-}" ]; then
+  # CI: the same suite, in a copy of exactly the Nix package's source set.
+  scripts/test-source-set.sh
+else
+  cargo nextest run --locked --no-fail-fast
+fi
 
 missing=''
 if ! docker info >/dev/null 2>&1; then

@@ -5,29 +5,31 @@
 #
 # Usage: scripts/up.sh [linear|mesh|hub-spoke|FILE]   (default: linear)
 #   SKIP_BUILD=1 reuses the ilp-connector:latest image already there.
-#   Stop it again with: docker compose -f FILE down
+#   Stop it again with: docker compose -p PROJECT -f FILE down (it prints the command)
 set -euo pipefail
 # shellcheck source=scripts/docker-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/docker-lib.sh"
 
 file=$(compose_file "${1:-linear}")
 rel=${file#"$ILP_ROOT"/}
+project=$(project_of "$file")
+cmd="${ILP_COMPOSE_CMD[*]}${project:+ -p $project} -f $rel"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   "$ILP_ROOT/scripts/build-image.sh"
 fi
 
-echo "== ${ILP_COMPOSE_CMD[*]} -f $rel up -d"
+echo "== $cmd up -d"
 start=$(date +%s)
-compose -f "$file" up -d
+fcompose "$file" up -d
 wait_healthy "$file" "${WAIT_SECONDS:-120}" "$start"
 echo
 "$ILP_ROOT/scripts/docker-network-status.sh" "$file"
 
 # The first node's mapped BTP port and the last node's receiver.
-mapfile -t services < <(compose -f "$file" config --services)
-first=$(compose -f "$file" ps -q "${services[0]}")
-last=$(compose -f "$file" ps -q "${services[-1]}")
+mapfile -t services < <(fcompose "$file" config --services)
+first=$(fcompose "$file" ps -q "${services[0]}")
+last=$(fcompose "$file" ps -q "${services[-1]}")
 btp_port=$(cenv "$first" BTP_SERVER_PORT)
 host_port=$(docker port "$first" "${btp_port:-3000}/tcp" 2>/dev/null | head -n 1 | sed 's/.*://')
 last_addr=$(cenv "$last" ILP_ADDRESS)
@@ -55,6 +57,6 @@ fi
 cat <<MSG
 
 Every path: scripts/docker-test-packet-flow.sh $rel
-Logs:       ${ILP_COMPOSE_CMD[*]} -f $rel logs -f
-Stop:       ${ILP_COMPOSE_CMD[*]} -f $rel down
+Logs:       $cmd logs -f
+Stop:       $cmd down
 MSG

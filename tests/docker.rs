@@ -27,16 +27,21 @@
 //!
 //! Isolation: each test uses its own Compose project (`ilp-dt-<name>-<pid>`)
 //! and a guard that runs `down -v --remove-orphans` when the test ends, also
-//! when it fails. The committed files set `container_name` and publish fixed
-//! host ports, so `linear`, `mesh`, `hub_spoke` and `custom_template` run a
-//! *derived copy* of the committed file with exactly those two keys removed
+//! when it fails. The committed files publish fixed host ports, so `linear`,
+//! `mesh`, `hub_spoke` and `custom_template` run a *derived copy* of the
+//! committed file with the `ports` (and any `container_name`) removed
 //! (written to a temporary directory), so they never collide with a user's
 //! running network or with each other; packets are sent from inside the
 //! network (`docker run --rm --network <net> ilp-connector:latest send ...`).
 //! `linear_as_committed` runs `docker-compose.yml` unchanged, as users do,
+//! under its documented project name (`ilp-linear`, from the file's header),
 //! and sends from the host through port 3000; it is skipped (with a message)
-//! when those ports or container names are taken, except on CI (`CI=true`),
+//! when those ports or that project are in use, except on CI (`CI=true`),
 //! where that is a failure.
+//!
+//! Not ignored (no Docker needed): the deployment constants in
+//! `docker/deployment.json` agree with the Dockerfile, docker/Dockerfile.staged,
+//! docker/image/etc, the Compose files and the binary's own defaults.
 //!
 //! The Compose command is `docker compose` (v2) when present, else
 //! `docker-compose` (1.x); `ILP_COMPOSE=docker-compose` forces one.
@@ -180,8 +185,14 @@ struct Project {
 
 impl Project {
     /// The committed `file` (relative to the repository root) as it is.
-    fn committed(name: &str, file: &str) -> Self {
-        Self::new(name, root().join(file), None)
+    /// The committed `file` under its documented project name (the file's
+    /// `# Project name:` header).
+    fn committed(file: &str) -> Self {
+        let path = root().join(file);
+        let project = documented_project(&path);
+        let mut p = Self::new("committed", path, None);
+        p.name = project;
+        p
     }
 
     /// A derived copy of the committed `file` without `container_name` and
@@ -686,7 +697,17 @@ fn hub_spoke() {
     );
 }
 
-/// The ports and container names `docker-compose.yml` claims, if any is taken.
+/// The project name a committed file documents in its header.
+fn documented_project(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read the Compose file");
+    text.lines()
+        .find_map(|l| l.strip_prefix("# Project name: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{}: no `# Project name:` header", path.display()))
+        .to_string()
+}
+
+/// The ports and project `docker-compose.yml` claims, if any is taken.
 fn committed_linear_conflicts() -> Vec<String> {
     let mut taken = Vec::new();
     for port in [3000, 3001, 3002, 8080, 8081, 8082] {
@@ -694,14 +715,13 @@ fn committed_linear_conflicts() -> Vec<String> {
             taken.push(format!("port {port}"));
         }
     }
-    for name in ["connector-a", "connector-b", "connector-c"] {
-        let filter = format!("name=^{name}$");
-        if !docker(&["ps", "-aq", "--filter", &filter])
-            .trim()
-            .is_empty()
-        {
-            taken.push(format!("container {name}"));
-        }
+    let project = documented_project(&root().join("docker-compose.yml"));
+    let filter = format!("label=com.docker.compose.project={project}");
+    if !docker(&["ps", "-aq", "--filter", &filter])
+        .trim()
+        .is_empty()
+    {
+        taken.push(format!("project {project}"));
     }
     taken
 }
@@ -719,10 +739,17 @@ fn linear_as_committed() {
         eprintln!("SKIPPED {msg}");
         return;
     }
-    let p = Project::committed("linear-committed", "docker-compose.yml");
+    let p = Project::committed("docker-compose.yml");
+    assert_eq!(p.name, "ilp-linear");
     p.up();
+    // No container_name: Compose names them after the project
+    // (ilp-linear-connector-a-1 with v2, ilp-linear_connector-a_1 with 1.x).
     for s in ["connector-a", "connector-b", "connector-c"] {
-        assert_eq!(p.inspect(s, "{{.Name}}"), format!("/{s}"), "container_name");
+        let name = p.inspect(s, "{{.Name}}");
+        assert!(
+            name.starts_with("/ilp-linear") && name.contains(s),
+            "container of {s} is {name}"
+        );
     }
     check_names(&p);
     check_logs(&p);
@@ -854,7 +881,321 @@ fn derived_copy_drops_only_names_and_ports() {
     let derived = without_names_and_ports(&committed);
     assert_eq!(
         committed.lines().count() - derived.lines().count(),
-        3 * (1 + 3),
-        "three container_name lines and three ports blocks of three lines"
+        3 * 3,
+        "three ports blocks of three lines (the committed files name no containers)"
+    );
+}
+
+/// docker/deployment.json: the constants the Dockerfiles, the Nix image, the
+/// Compose files and the scripts share.
+fn deployment() -> Value {
+    let text = std::fs::read_to_string(root().join("docker/deployment.json"))
+        .expect("read docker/deployment.json");
+    serde_json::from_str(&text).expect("docker/deployment.json is JSON")
+}
+
+fn num(v: &Value, path: &[&str]) -> u64 {
+    let mut v = v;
+    for key in path {
+        v = &v[*key];
+    }
+    v.as_u64()
+        .unwrap_or_else(|| panic!("deployment.json: {} is not a number", path.join(".")))
+}
+
+/// The instructions of the last stage of a Dockerfile (after its last
+/// `FROM`), comments dropped and continuation lines joined.
+fn last_stage(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(path)).expect("read the Dockerfile");
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || (t.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(head) = t.strip_suffix('\\') {
+            current.push_str(head.trim_end());
+            current.push(' ');
+            continue;
+        }
+        current.push_str(t);
+        instructions.push(std::mem::take(&mut current));
+    }
+    let from = instructions
+        .iter()
+        .rposition(|i| i.starts_with("FROM "))
+        .unwrap_or_else(|| panic!("{path}: no FROM"));
+    instructions.split_off(from)
+}
+
+/// What the image stage must say, from docker/deployment.json.
+fn expected_image_instructions(d: &Value) -> Vec<String> {
+    let binary = d["binary"].as_str().expect("binary");
+    let env: Vec<&str> = d["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| e.as_str().expect("env entry"))
+        .collect();
+    vec![
+        format!(
+            "USER {}:{}",
+            num(d, &["user", "uid"]),
+            num(d, &["user", "gid"])
+        ),
+        format!("ENV {}", env.join(" ")),
+        format!(
+            "EXPOSE {}/tcp {}/tcp",
+            num(d, &["ports", "btp"]),
+            num(d, &["ports", "health"])
+        ),
+        format!(
+            "LABEL org.opencontainers.image.title=\"{}\"",
+            d["image"]["title"].as_str().expect("title")
+        ),
+        format!(
+            "HEALTHCHECK --interval={}s --timeout={}s --start-period={}s --retries={} CMD [\"{binary}\", \"health\"]",
+            num(d, &["healthcheck", "intervalSeconds"]),
+            num(d, &["healthcheck", "timeoutSeconds"]),
+            num(d, &["healthcheck", "startPeriodSeconds"]),
+            num(d, &["healthcheck", "retries"]),
+        ),
+        format!("ENTRYPOINT [\"{binary}\"]"),
+    ]
+}
+
+/// Both Dockerfiles end in the same image stage (the binary's source aside),
+/// and it says what docker/deployment.json says.
+#[test]
+fn dockerfiles_agree_with_each_other_and_the_deployment_constants() {
+    let d = deployment();
+    let binary = d["binary"].as_str().unwrap();
+    let full = last_stage("Dockerfile");
+    let staged = last_stage("docker/Dockerfile.staged");
+    assert_eq!(full[0], "FROM scratch");
+    assert_eq!(staged[0], "FROM scratch");
+    assert_eq!(full[1], "COPY docker/image/etc/ /etc/");
+    assert_eq!(
+        full[2],
+        format!("COPY --from=build /out{binary} {binary}"),
+        "Dockerfile: the binary from the build stage"
+    );
+    assert_eq!(
+        staged[2],
+        format!("COPY docker/image{binary} {binary}"),
+        "Dockerfile.staged: the staged binary"
+    );
+    let mut full_rest = full.clone();
+    full_rest.remove(2);
+    let mut staged_rest = staged.clone();
+    staged_rest.remove(2);
+    assert_eq!(
+        full_rest, staged_rest,
+        "the image stages of Dockerfile and docker/Dockerfile.staged differ"
+    );
+    assert_eq!(full[3..], expected_image_instructions(&d)[..]);
+    assert!(
+        std::fs::read_to_string(root().join("Dockerfile"))
+            .unwrap()
+            .contains("ARG BUILDER_IMAGE=rust:1-bookworm"),
+        "the Dockerfile builds in an official Rust image by default"
+    );
+}
+
+/// The three files of the image root: the user and group of deployment.json,
+/// and name lookup through /etc/hosts, then DNS.
+#[test]
+fn image_root_files_match_the_deployment_constants() {
+    let d = deployment();
+    let (uid, gid) = (num(&d, &["user", "uid"]), num(&d, &["user", "gid"]));
+    let user = d["user"]["name"].as_str().unwrap();
+    let home = d["user"]["home"].as_str().unwrap();
+    let binary = d["binary"].as_str().unwrap();
+    let etc = root().join("docker/image/etc");
+    let read = |f: &str| std::fs::read_to_string(etc.join(f)).expect(f);
+    assert_eq!(
+        read("passwd"),
+        format!("{user}:x:{uid}:{gid}:ilp-connector:{home}:{binary}\n")
+    );
+    assert_eq!(read("group"), format!("{user}:x:{gid}:\n"));
+    assert!(
+        read("nsswitch.conf")
+            .lines()
+            .any(|l| l.trim() == "hosts: files dns")
+    );
+    let mut listed: Vec<String> = std::fs::read_dir(&etc)
+        .unwrap()
+        .map(|e| format!("/etc/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    listed.push(binary.to_string());
+    listed.sort();
+    let files: Vec<&str> = d["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed, files,
+        "docker/image/etc + the binary = deployment.json files"
+    );
+}
+
+/// The binary's own defaults (its `--help`) are the ports of deployment.json,
+/// and its peer variables use the same prefix.
+#[test]
+fn binary_defaults_match_the_deployment_constants() {
+    let d = deployment();
+    let out = Command::new(env!("CARGO_BIN_EXE_ilp-connector"))
+        .arg("--help")
+        .env_remove("BTP_SERVER_PORT")
+        .env_remove("HEALTH_PORT")
+        .output()
+        .expect("run ilp-connector --help");
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    let default_of = |flag: &str| -> String {
+        let start = help
+            .find(&format!("--{flag} <"))
+            .unwrap_or_else(|| panic!("--help has no --{flag}"));
+        let rest = &help[start..];
+        let at = rest.find("[default: ").expect("a default") + "[default: ".len();
+        rest[at..].split(']').next().unwrap().to_string()
+    };
+    assert_eq!(
+        default_of("btp-server-port"),
+        num(&d, &["ports", "btp"]).to_string()
+    );
+    assert_eq!(
+        default_of("health-port"),
+        num(&d, &["ports", "health"]).to_string()
+    );
+    let prefix = d["btpPeerPrefix"].as_str().unwrap();
+    assert!(
+        help.contains(&format!("{prefix}<ID>_")),
+        "--help names {prefix}<ID>_ variables"
+    );
+}
+
+/// The committed Compose files start every node at once (no depends_on), name
+/// no containers, carry the image's health-check timings, and document their
+/// project name.
+#[test]
+fn committed_compose_files_start_in_parallel_with_the_image_health_check() {
+    let d = deployment();
+    let h = |k: &str| num(&d, &["healthcheck", k]);
+    for (file, project) in [
+        ("docker-compose.yml", "ilp-linear"),
+        ("docker/docker-compose.mesh.yml", "ilp-mesh"),
+        ("docker/docker-compose.hub-spoke.yml", "ilp-hub-spoke"),
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        assert_eq!(documented_project(&root().join(file)), project, "{file}");
+        assert!(
+            text.contains(&format!("name: {project}")),
+            "{file}: x-arion project name"
+        );
+        assert!(!text.contains("depends_on"), "{file}: no start order");
+        assert!(
+            !text.contains("container_name"),
+            "{file}: no fixed container names"
+        );
+        let nodes = text.matches("\n    healthcheck:\n").count();
+        assert!(nodes >= 3, "{file}: {nodes} health checks");
+        for line in [
+            format!("      interval: {}s", h("intervalSeconds")),
+            format!("      timeout: {}s", h("timeoutSeconds")),
+            format!("      retries: {}", h("retries")),
+            format!("      start_period: {}s", h("startPeriodSeconds")),
+        ] {
+            assert_eq!(
+                text.matches(&format!("\n{line}\n")).count(),
+                nodes,
+                "{file}: {line}"
+            );
+        }
+    }
+}
+
+/// The image that was built (ilp-connector:latest; ILP_IMAGE_UNDER_TEST for
+/// another tag, e.g. the fresh-clone build) has exactly the configuration and
+/// the files of deployment.json.
+#[test]
+#[ignore = "needs Docker and the ilp-connector image; run by scripts/test-all.sh"]
+fn built_image_matches_the_deployment_description() {
+    let image = std::env::var("ILP_IMAGE_UNDER_TEST").unwrap_or_else(|_| IMAGE.to_string());
+    let d = deployment();
+    let config: Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config}}",
+        &image,
+    ]))
+    .expect("image config JSON");
+    let binary = d["binary"].as_str().unwrap();
+    let ns = |s: &str| num(&d, &["healthcheck", s]) * 1_000_000_000;
+    assert_eq!(
+        config["User"],
+        format!(
+            "{}:{}",
+            num(&d, &["user", "uid"]),
+            num(&d, &["user", "gid"])
+        )
+    );
+    assert_eq!(config["Env"], d["env"]);
+    assert_eq!(config["Entrypoint"], serde_json::json!([binary]));
+    assert_eq!(
+        config["ExposedPorts"],
+        serde_json::json!({
+            format!("{}/tcp", num(&d, &["ports", "btp"])): {},
+            format!("{}/tcp", num(&d, &["ports", "health"])): {},
+        })
+    );
+    assert_eq!(
+        config["Healthcheck"],
+        serde_json::json!({
+            "Test": ["CMD", binary, "health"],
+            "Interval": ns("intervalSeconds"),
+            "Timeout": ns("timeoutSeconds"),
+            "StartPeriod": ns("startPeriodSeconds"),
+            "Retries": num(&d, &["healthcheck", "retries"]),
+        })
+    );
+    // The files: export a created (never started) container's root.
+    let id = docker(&["create", &image]).trim().to_string();
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker export {id} | tar -t"))
+        .output()
+        .expect("docker export");
+    docker(&["rm", &id]);
+    let mut files: Vec<String> = text(&listing.stdout)
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(|l| format!("/{l}"))
+        // Docker adds these to every container's root.
+        .filter(|l| {
+            !matches!(
+                l.as_str(),
+                "/.dockerenv"
+                    | "/dev/console"
+                    | "/etc/mtab"
+                    | "/etc/hostname"
+                    | "/etc/hosts"
+                    | "/etc/resolv.conf"
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        d["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
     );
 }
