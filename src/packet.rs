@@ -296,6 +296,15 @@ impl Prepare {
         buf.freeze()
     }
 
+    /// Where the [`TIMESTAMP_LEN`] bytes of `expiresAt` start in the encoding
+    /// this Prepare was decoded from (`encoded_len` bytes long), so a
+    /// connector can rewrite the expiry in place. Sound because decoding is
+    /// strict: the envelope ends the buffer, its body is exactly this
+    /// packet's fields, and `expiresAt` is fixed-width right after the amount.
+    pub fn expiry_offset(&self, encoded_len: usize) -> usize {
+        encoded_len - self.body_len() + 8
+    }
+
     /// Decodes a Prepare strictly (see the module notes); `data` shares `buf`.
     pub fn decode(buf: Bytes) -> Result<Self, ParseError> {
         let body = envelope(&buf, TYPE_PREPARE)?;
@@ -571,6 +580,31 @@ mod tests {
             execution_condition: [7; 32],
             destination: Address::new("example.alice").unwrap(),
             data: Bytes::from_static(b"hello"),
+        }
+    }
+
+    /// Rewriting the expiry at `expiry_offset` gives the same bytes as
+    /// encoding the packet with the new expiry, for short and long
+    /// (multi-byte length prefix) envelopes.
+    #[test]
+    fn expiry_rewritten_in_place_equals_re_encoding() {
+        for size in [0, 5, 200, MAX_DATA_LEN] {
+            let p = Prepare {
+                data: Bytes::from(vec![3; size]),
+                ..prepare()
+            };
+            let encoded = p.encode();
+            let decoded = Prepare::decode(encoded.clone()).unwrap();
+            let later = ts("2031-02-03T04:05:06.789Z");
+            let at = decoded.expiry_offset(encoded.len());
+            let mut patched = encoded.to_vec();
+            patched[at..at + TIMESTAMP_LEN].copy_from_slice(&format_timestamp(&later));
+            let expected = Prepare {
+                expires_at: later,
+                ..decoded
+            }
+            .encode();
+            assert_eq!(patched, expected.to_vec(), "data of {size} bytes");
         }
     }
 
