@@ -432,6 +432,18 @@ def idle_rss(chain: Chain, seconds: float = 1.0) -> dict:
     return s.max_rss
 
 
+def smaps(pid: int) -> dict:
+    """kB of Pss (shared pages divided among the processes mapping them) and
+    of anonymous memory (heap, stacks), from /proc/<pid>/smaps_rollup."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous", "Private_Clean", "Shared_Clean"):
+                out[k] = int(rest.split()[0])
+    return out
+
+
 def startup_times(binary: Path, ports: dict, runs: int) -> dict:
     """Process start to first HTTP 200 from /health, polled tightly."""
     single = []
@@ -564,6 +576,7 @@ def measure_set(bins, ports, logdir, args, topology: str, runtime: str, concs: l
         chains["relay"] = start_relay_chain(bins["relay"], ports, logdir, relay_n or n, relay_args)
         time.sleep(0.5)
         out["idleRssKb"] = {k: idle_rss(ch, 0.5) for k, ch in chains.items()}
+        out["idleSmapsKb"] = {k: {n: smaps(p) for n, p in ch.pids.items()} for k, ch in chains.items()}
         all_pids = [p for ch in chains.values() for p in ch.pids.values()]
         for c in concs:
             for k in ["connector", "relay"]:
@@ -653,6 +666,7 @@ def main() -> int:
         time.sleep(1.0)
         all_pids = [p for ch in chains.values() for p in ch.pids.values()]
         results["idleRssKb"] = {k: idle_rss(ch) for k, ch in chains.items()}
+        results["idleSmapsKb"] = {k: {n: smaps(p) for n, p in ch.pids.items()} for k, ch in chains.items()}
         log(f"idle RSS kB: {results['idleRssKb']}")
         results["points"] = {k: [] for k in chains}
         for c in concs:

@@ -1,12 +1,12 @@
 //! The path of one packet through a node, in one place: admission on the
 //! link it arrived on (rate, T05; in flight, T03), the decisions (F01, F08,
 //! ILDCP, routing, expiry), the forward with its expiry rewritten in place,
-//! the check of the reply, and the [`Responder`] that answers upstream.
+//! the check of the reply, and the `Responder` that answers upstream.
 //!
 //! Only amount and expiry change on the way through; the source is the
 //! authenticated link; replies relay unchanged except a Fulfill whose
 //! fulfillment does not hash to the condition, which becomes an F05 Reject.
-//! Replies are typed ([`Verdict`]): each is read once, when it arrives or is
+//! Replies are typed (`Verdict`): each is read once, when it arrives or is
 //! made, and its bytes relayed as they are.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Node wiring: the state a running node shares ([`Node`]), and [`start`],
 //! which builds it from a [`Config`] on listeners the caller bound and starts
-//! the BTP server ([`accept`]), the dialers ([`dial`], with [`backoff`]), the
+//! the BTP server ([`accept`]), the dialers (`dial`, with [`backoff`]), the
 //! health server and the forwarding core ([`crate::forward`]); [`stop`] holds
 //! the handle and the graceful stop.
 //!
