@@ -23,7 +23,9 @@
 //!   is swapped whole at run time ([`node::Node::replace_routes`]).
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
-//! - [`config`], [`logging`], [`cli`]: configuration, JSON logs, subcommands
+//! - [`config`]: configuration data and validation; its sources apart
+//!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
+//! - [`logging`], [`cli`]: JSON logs, subcommands
 //!   and the runtime choice (`RUNTIME`, `WORKER_THREADS`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
