@@ -27,7 +27,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
-use crate::oer::{self, Reader};
+use crate::oer::{self, OerError, Reader};
 use crate::packet::{self, ParseError};
 
 /// Frame type of a Response.
@@ -188,6 +188,12 @@ pub enum BtpError {
     Malformed(#[from] ParseError),
 }
 
+impl From<OerError> for BtpError {
+    fn from(e: OerError) -> Self {
+        BtpError::Malformed(ParseError::Oer(e))
+    }
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> ParseError {
     ParseError::Invalid {
         field,
@@ -213,7 +219,7 @@ fn read_protocol_data(r: &mut Reader<'_>) -> Result<Vec<ProtocolData>, ParseErro
     // Each entry takes at least 3 bytes: refuse counts the input cannot hold
     // before allocating for them.
     if count > (r.remaining() / 3) as u64 {
-        return Err(ParseError::Truncated("protocolData"));
+        return Err(ParseError::Oer(OerError::Truncated("protocolData")));
     }
     let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -706,14 +712,14 @@ mod tests {
             v.push(0);
             assert_eq!(
                 Frame::decode(v.into()).unwrap_err(),
-                BtpError::Malformed(ParseError::TrailingBytes("contents"))
+                BtpError::Malformed(ParseError::Oer(OerError::TrailingBytes("contents")))
             );
         }
         // Inside the contents: Response with an empty list and one extra byte.
         let v: &[u8] = &[1, 0, 0, 0, 1, 3, 1, 0, 9];
         assert_eq!(
             Frame::decode(Bytes::from_static(v)).unwrap_err(),
-            BtpError::Malformed(ParseError::TrailingBytes("protocolData"))
+            BtpError::Malformed(ParseError::Oer(OerError::TrailingBytes("protocolData")))
         );
     }
 

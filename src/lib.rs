@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`address`], [`oer`], [`packet`]: ILP addresses and packets (RFC 27, RFC 30). Pure.
-//! - [`btp`]: BTP frames (RFC 23). Pure.
+//! - [`btp`]: BTP frames (RFC 23). Pure. Codec errors are layered bottom-up:
+//!   [`oer::OerError`] inside [`packet::ParseError`] inside [`btp::BtpError`];
+//!   `oer` depends on nothing above it.
 //! - [`ildcp`]: ILDCP (RFC 31) requests and responses. Pure.
 //! - [`condition`]: SHA-256 conditions and STREAM-style fulfillments.
 //! - [`routing`]: the routing table (longest prefix on segment boundaries),
