@@ -8,8 +8,9 @@
 //!    -> echo   (listen P_C)
 //! ```
 //!
-//! Built on the same stack as the connector: tokio (multi-thread runtime, as
-//! `ilp-connector` builds it), the same allocator (mimalloc), tokio-tungstenite, the same WebSocket limits,
+//! Built on the same stack as the connector at its fastest settings: tokio
+//! (current-thread runtime by default, `--runtime multi [--workers N]` for
+//! the runtime table), the same allocator (mimalloc), tokio-tungstenite, the same WebSocket limits,
 //! TCP_NODELAY, and per-socket writer tasks fed by an unbounded channel that
 //! write up to [`ilp_connector::link::WRITE_BATCH`] frames per flush, as
 //! `src/link.rs` does. A relay forwards each binary frame to the other side
@@ -44,7 +45,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  relay relay  --port P --upstream ws://host:port\n  relay echo   --port P\n  relay client --url ws://host:port --count N --concurrency C [--data-size 32] [--json]"
+        "usage:\n  relay relay  --port P --upstream ws://host:port\n  relay echo   --port P\n  relay client --url ws://host:port --count N --concurrency C [--data-size 32] [--json]\n  every mode: [--runtime current|multi] [--workers N]"
     );
     std::process::exit(2)
 }
@@ -58,6 +59,9 @@ struct Opts {
     concurrency: usize,
     data_size: usize,
     json: bool,
+    /// `current` (one thread) or `multi` (work-stealing, `workers` threads).
+    runtime: String,
+    workers: Option<usize>,
 }
 
 fn parse() -> Opts {
@@ -72,6 +76,8 @@ fn parse() -> Opts {
         concurrency: 1,
         data_size: 32,
         json: false,
+        runtime: "current".into(),
+        workers: None,
     };
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -83,6 +89,8 @@ fn parse() -> Opts {
             "--concurrency" => o.concurrency = val().parse().unwrap_or_else(|_| usage()),
             "--data-size" => o.data_size = val().parse().unwrap_or_else(|_| usage()),
             "--json" => o.json = true,
+            "--runtime" => o.runtime = val(),
+            "--workers" => o.workers = Some(val().parse().unwrap_or_else(|_| usage())),
             _ => usage(),
         }
     }
@@ -91,11 +99,20 @@ fn parse() -> Opts {
 
 fn main() {
     let o = parse();
-    // The same runtime `ilp-connector` builds (src/cli.rs).
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The fastest configuration measured is the current-thread runtime (no
+    // cross-thread wake-ups); `--runtime multi [--workers N]` for the table.
+    let mut builder = match o.runtime.as_str() {
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        "multi" => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = o.workers {
+                b.worker_threads(n);
+            }
+            b
+        }
+        _ => usage(),
+    };
+    let rt = builder.enable_all().build().expect("runtime");
     rt.block_on(async move {
         match o.mode.as_str() {
             "relay" | "echo" => serve(o).await,

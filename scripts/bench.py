@@ -180,43 +180,63 @@ def base_env() -> dict:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **EXTRA_ENV}
 
 
-def node_envs(ports: dict) -> dict[str, dict]:
+def node_names(n: int) -> list[str]:
+    return [f"connector-{chr(ord('a') + i)}" for i in range(n)]
+
+
+def env_key(peer: str) -> str:
+    return peer.upper().replace("-", "_")
+
+
+def link_secret(x: str, y: str) -> str:
+    a, b = sorted([x, y])
+    return f"secret-{a[-1]}-{b[-1]}"
+
+
+def topology_envs(topology: str, n: int, ports: dict) -> dict[str, dict]:
+    """Environment of every node of a `chain` (node i dials node i-1) or a
+    full `mesh` (node i dials every j < i) of `n` connectors. The sender is a
+    child of the first node, the test receiver is at the last."""
     common = {"BIND_ADDRESS": "127.0.0.1", "LOG_LEVEL": "info", "LOG_FORMAT": "json"}
-    return {
-        "connector-a": {
+    names = node_names(n)
+    last = names[-1]
+    envs = {}
+    for i, name in enumerate(names):
+        e = {
             **common,
-            "NODE_ID": "connector-a",
-            "BTP_SERVER_PORT": str(ports["a"]),
-            "HEALTH_PORT": str(ports["ha"]),
-            "BTP_PEER_SENDER_SECRET": SENDER_SECRET,
-            "BTP_PEER_SENDER_RELATION": "child",
-            "BTP_PEER_CONNECTOR_B_SECRET": "secret-a-b",
-            "ILP_ROUTES": "g.connector-c=connector-b",
-        },
-        "connector-b": {
-            **common,
-            "NODE_ID": "connector-b",
-            "BTP_SERVER_PORT": str(ports["b"]),
-            "HEALTH_PORT": str(ports["hb"]),
-            "BTP_PEER_CONNECTOR_A_URL": f"ws://127.0.0.1:{ports['a']}",
-            "BTP_PEER_CONNECTOR_A_SECRET": "secret-a-b",
-            "BTP_PEER_CONNECTOR_C_SECRET": "secret-b-c",
-        },
-        "connector-c": {
-            **common,
-            "NODE_ID": "connector-c",
-            "BTP_SERVER_PORT": str(ports["c"]),
-            "HEALTH_PORT": str(ports["hc"]),
-            "BTP_PEER_CONNECTOR_B_URL": f"ws://127.0.0.1:{ports['b']}",
-            "BTP_PEER_CONNECTOR_B_SECRET": "secret-b-c",
-            "RECEIVER_SECRET": RECEIVER_SECRET,
-        },
-    }
+            "NODE_ID": name,
+            "BTP_SERVER_PORT": str(ports["btp"][i]),
+            "HEALTH_PORT": str(ports["health"][i]),
+        }
+        if i == 0:
+            e["BTP_PEER_SENDER_SECRET"] = SENDER_SECRET
+            e["BTP_PEER_SENDER_RELATION"] = "child"
+        if topology == "chain":
+            neighbours = [j for j in (i - 1, i + 1) if 0 <= j < n]
+        else:
+            neighbours = [j for j in range(n) if j != i]
+        for j in neighbours:
+            key = env_key(names[j])
+            e[f"BTP_PEER_{key}_SECRET"] = link_secret(name, names[j])
+            if j < i:
+                e[f"BTP_PEER_{key}_URL"] = f"ws://127.0.0.1:{ports['btp'][j]}"
+        if topology == "chain" and i + 2 < n:
+            e["ILP_ROUTES"] = f"g.{last}={names[i + 1]}"
+        if i == n - 1:
+            e["RECEIVER_SECRET"] = RECEIVER_SECRET
+        envs[name] = e
+    return envs
+
+
+def node_envs(ports: dict) -> dict[str, dict]:
+    """The three-node chain of the main table."""
+    return topology_envs("chain", 3, ports)
 
 
 class Chain:
     def __init__(self, kind: str, procs: dict[str, subprocess.Popen], logs: list):
         self.kind, self.procs, self.logs = kind, procs, logs
+        self.destination, self.entry = DESTINATION, 0
 
     @property
     def pids(self) -> dict[str, int]:
@@ -241,18 +261,22 @@ class Chain:
             f.close()
 
 
-def start_connector_chain(binary: Path, ports: dict, logdir: Path) -> Chain:
+def start_connector_chain(binary: Path, ports: dict, logdir: Path, topology: str = "chain",
+                          n: int = 3, extra: dict | None = None) -> Chain:
     procs, logs = {}, []
-    envs = node_envs(ports)
-    for name in ["connector-a", "connector-b", "connector-c"]:
+    envs = topology_envs(topology, n, ports)
+    for name in node_names(n):
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
         procs[name] = subprocess.Popen(
-            [str(binary)], env={**base_env(), **envs[name]}, stdout=f, stderr=subprocess.STDOUT
+            [str(binary)], env={**base_env(), **envs[name], **(extra or {})},
+            stdout=f, stderr=subprocess.STDOUT,
         )
     chain = Chain("connector", procs, logs)
+    chain.destination = f"g.{node_names(n)[-1]}.receiver"
+    chain.entry = ports["btp"][0]
     deadline = time.monotonic() + 20
-    health = [ports["ha"], ports["hb"], ports["hc"]]
+    health = ports["health"][:n]
     while not all(http_health(p) == 200 for p in health):
         chain.check_alive()
         if time.monotonic() > deadline:
@@ -262,24 +286,29 @@ def start_connector_chain(binary: Path, ports: dict, logdir: Path) -> Chain:
     return chain
 
 
-def start_relay_chain(relay: Path, ports: dict, logdir: Path) -> Chain:
+def start_relay_chain(relay: Path, ports: dict, logdir: Path, n: int = 3,
+                      runtime: list[str] | None = None) -> Chain:
+    """client -> relay x (n-1) -> echo: n processes, like an n-node chain."""
     procs, logs = {}, []
-    specs = [
-        ("echo", ["echo", "--port", str(ports["rc"])], ports["rc"]),
-        ("relay-b", ["relay", "--port", str(ports["rb"]), "--upstream", f"ws://127.0.0.1:{ports['rc']}"], ports["rb"]),
-        ("relay-a", ["relay", "--port", str(ports["ra"]), "--upstream", f"ws://127.0.0.1:{ports['rb']}"], ports["ra"]),
-    ]
+    rp = ports["relay"][:n]
+    names = [f"relay-{chr(ord('a') + i)}" for i in range(n - 1)] + ["echo"]
+    specs = [("echo", ["echo", "--port", str(rp[-1])], rp[-1])]
+    for i in range(n - 2, -1, -1):
+        specs.append((names[i], ["relay", "--port", str(rp[i]), "--upstream", f"ws://127.0.0.1:{rp[i + 1]}"], rp[i]))
     for name, args, port in specs:
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
-        procs[name] = subprocess.Popen([str(relay), *args], env=base_env(), stdout=f, stderr=subprocess.STDOUT)
+        procs[name] = subprocess.Popen([str(relay), *args, *(runtime or [])], env=base_env(),
+                                       stdout=f, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while not port_open(port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} not listening on {port}")
             time.sleep(0.02)
     # Present nodes in chain order, as for the connector.
-    return Chain("relay", {n: procs[n] for n in ["relay-a", "relay-b", "echo"]}, logs)
+    chain = Chain("relay", {nm: procs[nm] for nm in names}, logs)
+    chain.entry = rp[0]
+    return chain
 
 
 def run_client(cmd: list[str]) -> tuple[dict, float, float, int]:
@@ -298,20 +327,20 @@ def run_client(cmd: list[str]) -> tuple[dict, float, float, int]:
     return summary, wall, ru.ru_utime + ru.ru_stime, p.returncode
 
 
-def client_cmd(kind: str, bins: dict, ports: dict, count: int, c: int) -> list[str]:
-    if kind == "connector":
+def client_cmd(chain: Chain, bins: dict, count: int, c: int) -> list[str]:
+    if chain.kind == "connector":
         return [
             str(bins["connector"]), "send",
-            "--url", f"ws://127.0.0.1:{ports['a']}",
+            "--url", f"ws://127.0.0.1:{chain.entry}",
             "--secret", SENDER_SECRET,
             "--receiver-secret", RECEIVER_SECRET,
-            "--destination", DESTINATION,
+            "--destination", chain.destination,
             "--count", str(count), "--concurrency", str(c),
             "--data-size", str(DATA_SIZE), "--json",
         ]
     return [
         str(bins["relay"]), "client",
-        "--url", f"ws://127.0.0.1:{ports['ra']}",
+        "--url", f"ws://127.0.0.1:{chain.entry}",
         "--count", str(count), "--concurrency", str(c),
         "--data-size", str(DATA_SIZE), "--json",
     ]
@@ -332,11 +361,11 @@ def clean(summary: dict, count: int) -> list[str]:
     return problems
 
 
-def measure_point(chain: Chain, bins, ports, c: int, args, all_pids) -> dict:
+def measure_point(chain: Chain, bins, c: int, args, all_pids) -> dict:
     kind = chain.kind
     # Warm-up and calibration: about a second's worth, then size the run.
     guess = 2000 if c == 1 else 20000
-    s, wall, _, rc = run_client(client_cmd(kind, bins, ports, guess, c))
+    s, wall, _, rc = run_client(client_cmd(chain, bins, guess, c))
     if rc != 0 or clean(s, guess):
         raise RuntimeError(f"{kind} c={c} warm-up failed: {clean(s, guess)}")
     count = int(min(max(s["packetsPerSecond"] * args.seconds, 2000), args.max_count))
@@ -346,7 +375,7 @@ def measure_point(chain: Chain, bins, ports, c: int, args, all_pids) -> dict:
     busy0 = system_busy_seconds()
     sampler = MemSampler(chain.pids)
     sampler.start()
-    summary, wall, client_cpu, rc = run_client(client_cmd(kind, bins, ports, count, c))
+    summary, wall, client_cpu, rc = run_client(client_cmd(chain, bins, count, c))
     sampler.stop()
     busy1 = system_busy_seconds()
     after = {n: cpu_seconds(p) for n, p in chain.pids.items()}
@@ -403,6 +432,18 @@ def idle_rss(chain: Chain, seconds: float = 1.0) -> dict:
     return s.max_rss
 
 
+def smaps(pid: int) -> dict:
+    """kB of Pss (shared pages divided among the processes mapping them) and
+    of anonymous memory (heap, stacks), from /proc/<pid>/smaps_rollup."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous", "Private_Clean", "Shared_Clean"):
+                out[k] = int(rest.split()[0])
+    return out
+
+
 def startup_times(binary: Path, ports: dict, runs: int) -> dict:
     """Process start to first HTTP 200 from /health, polled tightly."""
     single = []
@@ -410,7 +451,7 @@ def startup_times(binary: Path, ports: dict, runs: int) -> dict:
     for _ in range(runs):
         t0 = time.perf_counter()
         p = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while http_health(ports["ha"], timeout=0.2) != 200:
+        while http_health(ports["health"][0], timeout=0.2) != 200:
             if p.poll() is not None:
                 raise RuntimeError("node exited during start-up run")
             time.sleep(0.0005)
@@ -419,7 +460,7 @@ def startup_times(binary: Path, ports: dict, runs: int) -> dict:
         p.wait(timeout=10)
     chain = []
     envs = node_envs(ports)
-    health = [ports["ha"], ports["hb"], ports["hc"]]
+    health = ports["health"][:3]
     for _ in range(runs):
         t0 = time.perf_counter()
         procs = [
@@ -510,6 +551,61 @@ def machine() -> dict:
     }
 
 
+MAX_NODES = 12
+# name -> (connector environment, relay arguments)
+RUNTIMES = {
+    "current-thread": ({"RUNTIME": "current-thread"}, ["--runtime", "current"]),
+    "multi-thread": ({"RUNTIME": "multi-thread"}, ["--runtime", "multi"]),
+    "multi-thread-1": ({"RUNTIME": "multi-thread", "WORKER_THREADS": "1"}, ["--runtime", "multi", "--workers", "1"]),
+}
+TOPOLOGIES = {"node1": ("chain", 1), "chain3": ("chain", 3), "chain10": ("chain", 10),
+              "mesh10": ("mesh", 10)}
+
+
+def measure_set(bins, ports, logdir, args, topology: str, runtime: str, concs: list[int],
+                relay_n: int | None = None) -> dict:
+    """Both stacks in one topology and runtime, points interleaved."""
+    shape, n = TOPOLOGIES[topology]
+    conn_env, relay_args = RUNTIMES[runtime]
+    sub = argparse.Namespace(**{**vars(args), "seconds": args.table_seconds})
+    chains = {}
+    out = {"topology": topology, "runtime": runtime, "nodes": n,
+           "relayNodes": relay_n or n, "points": {"connector": [], "relay": []}}
+    try:
+        chains["connector"] = start_connector_chain(bins["connector"], ports, logdir, shape, n, conn_env)
+        chains["relay"] = start_relay_chain(bins["relay"], ports, logdir, relay_n or n, relay_args)
+        time.sleep(0.5)
+        out["idleRssKb"] = {k: idle_rss(ch, 0.5) for k, ch in chains.items()}
+        out["idleSmapsKb"] = {k: {n: smaps(p) for n, p in ch.pids.items()} for k, ch in chains.items()}
+        all_pids = [p for ch in chains.values() for p in ch.pids.values()]
+        for c in concs:
+            for k in ["connector", "relay"]:
+                log(f"{topology} {runtime}:")
+                pt = measure_point(chains[k], bins, c, sub, all_pids)
+                out["points"][k].append(pt)
+    finally:
+        for ch in chains.values():
+            ch.stop()
+    return out
+
+
+def runtime_table(bins, ports, logdir, args) -> list[dict]:
+    concs = [int(x) for x in args.table_concurrency.split(",")]
+    rows = []
+    for topology in args.table_topologies.split(","):
+        for runtime in args.table_runtimes.split(","):
+            rows.append(measure_set(bins, ports, logdir, args, topology, runtime, concs))
+    return rows
+
+
+def topology_points(bins, ports, logdir, args) -> list[dict]:
+    """The 10-node mesh at the default runtime: the client at the first node,
+    the receiver at the last, one hop apart over a mesh where every node has
+    9 links (the relay counterpart: relay -> echo)."""
+    concs = [int(x) for x in args.table_concurrency.split(",")]
+    return [measure_set(bins, ports, logdir, args, "mesh10", "current-thread", concs, relay_n=2)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
@@ -524,6 +620,13 @@ def main() -> int:
     ap.add_argument("--stacks", default="connector,relay")
     ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCIES)))
     ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--skip-table", action="store_true",
+                    help="skip the runtime table and the 10-node chain and mesh points")
+    ap.add_argument("--table-seconds", type=float, default=3.0,
+                    help="length of each point of the runtime table and topologies")
+    ap.add_argument("--table-concurrency", default="1,64,256")
+    ap.add_argument("--table-runtimes", default=",".join(RUNTIMES))
+    ap.add_argument("--table-topologies", default="node1,chain3,chain10")
     ap.add_argument("--skip-codec", action="store_true")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for every process (e.g. TOKIO_WORKER_THREADS=1)")
@@ -541,8 +644,9 @@ def main() -> int:
             log(f"missing {b}; run scripts/bench.sh (it builds first)")
             return 2
     pb = args.port_base
-    ports = {"a": pb, "b": pb + 1, "c": pb + 2, "ha": pb + 10, "hb": pb + 11, "hc": pb + 12,
-             "ra": pb + 20, "rb": pb + 21, "rc": pb + 22}
+    ports = {"btp": [pb + i for i in range(MAX_NODES)],
+             "health": [pb + 20 + i for i in range(MAX_NODES)],
+             "relay": [pb + 40 + i for i in range(MAX_NODES)]}
     logdir = ROOT / "bench" / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
 
@@ -562,17 +666,22 @@ def main() -> int:
         time.sleep(1.0)
         all_pids = [p for ch in chains.values() for p in ch.pids.values()]
         results["idleRssKb"] = {k: idle_rss(ch) for k, ch in chains.items()}
+        results["idleSmapsKb"] = {k: {n: smaps(p) for n, p in ch.pids.items()} for k, ch in chains.items()}
         log(f"idle RSS kB: {results['idleRssKb']}")
         results["points"] = {k: [] for k in chains}
         for c in concs:
             for k in stacks:
-                pt = measure_point(chains[k], bins, ports, c, args, all_pids)
+                pt = measure_point(chains[k], bins, c, args, all_pids)
                 failed |= bool(pt["problems"])
                 results["points"][k].append(pt)
         results["idleRssAfterKb"] = {k: idle_rss(ch, 0.5) for k, ch in chains.items()}
     finally:
         for ch in chains.values():
             ch.stop()
+
+    if not args.skip_table:
+        results["runtimeTable"] = runtime_table(bins, ports, logdir, args)
+        results["topologies"] = topology_points(bins, ports, logdir, args)
 
     if not args.skip_startup and "connector" in stacks:
         results["startup"] = startup_times(bins["connector"], ports, args.startup_runs)

@@ -27,7 +27,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
-use crate::oer::{self, Reader};
+use crate::oer::{self, OerError, Reader};
 use crate::packet::{self, ParseError};
 
 /// Frame type of a Response.
@@ -188,6 +188,12 @@ pub enum BtpError {
     Malformed(#[from] ParseError),
 }
 
+impl From<OerError> for BtpError {
+    fn from(e: OerError) -> Self {
+        BtpError::Malformed(ParseError::Oer(e))
+    }
+}
+
 fn invalid(field: &'static str, reason: impl Into<String>) -> ParseError {
     ParseError::Invalid {
         field,
@@ -213,7 +219,7 @@ fn read_protocol_data(r: &mut Reader<'_>) -> Result<Vec<ProtocolData>, ParseErro
     // Each entry takes at least 3 bytes: refuse counts the input cannot hold
     // before allocating for them.
     if count > (r.remaining() / 3) as u64 {
-        return Err(ParseError::Truncated("protocolData"));
+        return Err(ParseError::Oer(OerError::Truncated("protocolData")));
     }
     let mut out = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -550,6 +556,26 @@ pub const fn ilp_frame_len(ilp_len: usize) -> usize {
 /// `Frame::ilp_response(..).encode()`. Other type bytes are a caller bug: the
 /// bytes are written as given (and checked by a debug assertion).
 pub fn encode_ilp(frame_type: u8, request_id: u32, ilp: &[u8]) -> Bytes {
+    encode_ilp_mut(frame_type, request_id, ilp).freeze()
+}
+
+/// [`encode_ilp`] with `patch` written over the ILP packet's bytes from
+/// offset `at` in the same copy (a forwarded Prepare's new expiry), so the
+/// packet is not re-encoded. Panics if the patch does not fit in `ilp`.
+pub fn encode_ilp_patched(
+    frame_type: u8,
+    request_id: u32,
+    ilp: &[u8],
+    at: usize,
+    patch: &[u8],
+) -> Bytes {
+    let mut buf = encode_ilp_mut(frame_type, request_id, ilp);
+    let start = buf.len() - ilp.len() + at;
+    buf[start..start + patch.len()].copy_from_slice(patch);
+    buf.freeze()
+}
+
+fn encode_ilp_mut(frame_type: u8, request_id: u32, ilp: &[u8]) -> BytesMut {
     debug_assert!(matches!(frame_type, TYPE_MESSAGE | TYPE_RESPONSE));
     let contents = 2 + 4 + 1 + oer::var_octets_len(ilp.len());
     let mut buf = BytesMut::with_capacity(5 + oer::var_octets_len(contents));
@@ -559,7 +585,7 @@ pub fn encode_ilp(frame_type: u8, request_id: u32, ilp: &[u8]) -> Bytes {
     buf.put_slice(&[1, 1, 3, b'i', b'l', b'p', 0]);
     oer::write_var_octets(&mut buf, ilp);
     debug_assert_eq!(buf.len(), buf.capacity());
-    buf.freeze()
+    buf
 }
 
 /// Fast path for the frames [`encode_ilp`] writes: when `buf` is a well-formed
@@ -591,6 +617,16 @@ pub fn decode_ilp(buf: &Bytes) -> Option<(u8, u32, Bytes)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patched_encoding_differs_only_where_patched() {
+        let ilp = [1u8, 2, 3, 4, 5, 6];
+        let plain = encode_ilp(TYPE_MESSAGE, 9, &ilp);
+        let patched = encode_ilp_patched(TYPE_MESSAGE, 9, &ilp, 2, &[8, 8]);
+        let (_, id, body) = decode_ilp(&patched).unwrap();
+        assert_eq!((id, &body[..]), (9, &[1u8, 2, 8, 8, 5, 6][..]));
+        assert_eq!(plain.len(), patched.len());
+    }
 
     fn sample_pd() -> Vec<ProtocolData> {
         vec![
@@ -676,14 +712,14 @@ mod tests {
             v.push(0);
             assert_eq!(
                 Frame::decode(v.into()).unwrap_err(),
-                BtpError::Malformed(ParseError::TrailingBytes("contents"))
+                BtpError::Malformed(ParseError::Oer(OerError::TrailingBytes("contents")))
             );
         }
         // Inside the contents: Response with an empty list and one extra byte.
         let v: &[u8] = &[1, 0, 0, 0, 1, 3, 1, 0, 9];
         assert_eq!(
             Frame::decode(Bytes::from_static(v)).unwrap_err(),
-            BtpError::Malformed(ParseError::TrailingBytes("protocolData"))
+            BtpError::Malformed(ParseError::Oer(OerError::TrailingBytes("protocolData")))
         );
     }
 

@@ -13,11 +13,57 @@ use crate::{health, node, send};
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("cannot start the tokio runtime")
+/// Which tokio scheduler runs a process (`RUNTIME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// Every task on the one thread that started the node: no cross-thread
+    /// wake-ups, the least CPU per packet (see BENCHMARKS.md, runtime table).
+    /// Suits a network of many nodes on one machine.
+    CurrentThread,
+    /// Tokio's work-stealing scheduler with `WORKER_THREADS` workers (default:
+    /// one per core): one node alone on a machine can use every core.
+    MultiThread,
+}
+
+/// How the process's tokio runtime is built (clap; shared by every subcommand).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// Tokio scheduler: current-thread (one thread, least CPU per packet) or
+    /// multi-thread (`WORKER_THREADS` workers).
+    #[arg(long, env = "RUNTIME", value_enum, default_value_t = DEFAULT_RUNTIME, global = true)]
+    pub runtime: RuntimeKind,
+    /// Worker threads of the multi-thread runtime [default: one per core].
+    #[arg(long, env = "WORKER_THREADS", global = true, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKER_THREADS))]
+    pub worker_threads: Option<u16>,
+}
+
+/// The scheduler chosen by the benchmark's runtime table (BENCHMARKS.md).
+pub const DEFAULT_RUNTIME: RuntimeKind = RuntimeKind::CurrentThread;
+/// Most worker threads accepted for `WORKER_THREADS`.
+pub const MAX_WORKER_THREADS: i64 = 1_024;
+
+impl RuntimeArgs {
+    /// Builds the runtime these arguments describe.
+    pub fn build(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self.runtime {
+            RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            RuntimeKind::MultiThread => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                if let Some(n) = self.worker_threads {
+                    b.worker_threads(usize::from(n));
+                }
+                b
+            }
+        };
+        builder.enable_all().build()
+    }
+}
+
+fn runtime(args: &RuntimeArgs) -> Result<tokio::runtime::Runtime, ExitCode> {
+    args.build().map_err(|e| {
+        eprintln!("ilp-connector: cannot start the tokio runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 fn config_error(message: &str) -> ExitCode {
@@ -26,7 +72,12 @@ fn config_error(message: &str) -> ExitCode {
 }
 
 /// Runs a node until SIGTERM or SIGINT.
-pub fn run_node(args: NodeArgs, log_level: &str, log_format: LogFormat) -> ExitCode {
+pub fn run_node(
+    args: NodeArgs,
+    rt: &RuntimeArgs,
+    log_level: &str,
+    log_format: LogFormat,
+) -> ExitCode {
     let bind = args.bind_address;
     let (btp_port, health_port) = (args.btp_server_port, args.health_port);
     let config = match args.into_config(std::env::vars()) {
@@ -39,7 +90,11 @@ pub fn run_node(args: NodeArgs, log_level: &str, log_format: LogFormat) -> ExitC
     if let Err(e) = logging::init(log_level, log_format) {
         return config_error(&e);
     }
-    runtime().block_on(async move {
+    let rt = match runtime(rt) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
         let btp = match TcpListener::bind(SocketAddr::new(bind, btp_port)).await {
             Ok(l) => l,
             Err(e) => {
@@ -79,9 +134,13 @@ async fn wait_for_signal() {
 }
 
 /// Runs `send`; exit 1 if any packet was not fulfilled.
-pub fn run_send(args: send::SendArgs) -> ExitCode {
+pub fn run_send(args: send::SendArgs, rt: &RuntimeArgs) -> ExitCode {
     let json = args.json;
-    match runtime().block_on(send::run(&args)) {
+    let rt = match runtime(rt) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(send::run(&args)) {
         Ok(summary) => {
             if json {
                 println!(
@@ -106,8 +165,12 @@ pub fn run_send(args: send::SendArgs) -> ExitCode {
 }
 
 /// Probes the health endpoint; exit 0 when healthy.
-pub fn run_health(addr: String, verbose: bool) -> ExitCode {
-    match runtime().block_on(health::probe(&addr)) {
+pub fn run_health(addr: String, verbose: bool, rt: &RuntimeArgs) -> ExitCode {
+    let rt = match runtime(rt) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(health::probe(&addr)) {
         Ok((status, body)) => {
             if verbose {
                 println!("{body}");

@@ -1,8 +1,13 @@
-//! The forwarding core: what a node does with one incoming ILP packet.
+//! The path of one packet through a node, in one place: admission on the
+//! link it arrived on (rate, T05; in flight, T03), the decisions (F01, F08,
+//! ILDCP, routing, expiry), the forward with its expiry rewritten in place,
+//! the check of the reply, and the `Responder` that answers upstream.
 //!
 //! Only amount and expiry change on the way through; the source is the
 //! authenticated link; replies relay unchanged except a Fulfill whose
 //! fulfillment does not hash to the condition, which becomes an F05 Reject.
+//! Replies are typed (`Verdict`): each is read once, when it arrives or is
+//! made, and its bytes relayed as they are.
 
 use std::sync::Arc;
 
@@ -14,35 +19,28 @@ use tracing::debug;
 use crate::condition::sha256;
 use crate::config::Relation;
 use crate::ildcp::{self, IldcpResponse};
-use crate::link::{Link, LinkError};
-use crate::node::{Node, PeerSlot, Responder};
+use crate::link::{Handler, Link, LinkError};
+use crate::node::{Node, PeerSlot};
 use crate::packet::{self, ErrorCode, Fulfill, Packet, Prepare, Reject};
 use crate::routing::NextHop;
 
-/// What a node does with one Prepare.
-enum Step {
-    /// Answer it with this packet.
-    Answer(Bytes, Outcome),
-    /// Send it on over `link` and relay the checked answer.
-    Forward {
-        link: Arc<Link>,
-        next: Arc<str>,
-        outgoing: Bytes,
-        deadline: Instant,
-        condition: [u8; 32],
-    },
+/// A Fulfill to relay upstream, encoded; its fulfillment has been checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Fulfilled(Bytes);
+
+/// A Reject to relay upstream, encoded, and its code.
+#[derive(Debug, Clone)]
+pub(crate) struct Rejected {
+    code: ErrorCode,
+    packet: Bytes,
 }
 
-impl Step {
-    fn rejected(node: &Node, code: ErrorCode, message: &str) -> Step {
-        let (reply, outcome) = node.rejected(code, message);
-        Step::Answer(reply, outcome)
-    }
-}
+/// The answer to one Prepare.
+pub(crate) type Verdict = Result<Fulfilled, Rejected>;
 
-impl From<(Bytes, Outcome)> for Step {
-    fn from((reply, outcome): (Bytes, Outcome)) -> Step {
-        Step::Answer(reply, outcome)
+fn encoded(verdict: &Verdict) -> &[u8] {
+    match verdict {
+        Ok(Fulfilled(p)) | Err(Rejected { packet: p, .. }) => p,
     }
 }
 
@@ -53,6 +51,105 @@ pub enum Outcome {
     Fulfilled,
     /// Rejected with this code.
     Rejected(ErrorCode),
+}
+
+fn outcome(verdict: &Verdict) -> Outcome {
+    match verdict {
+        Ok(_) => Outcome::Fulfilled,
+        Err(r) => Outcome::Rejected(r.code),
+    }
+}
+
+/// What a node does with one Prepare.
+enum Step {
+    /// Answer it with this.
+    Answer(Verdict),
+    /// Send it on to `next` (whose link is `link`), with the expiry
+    /// `expires_at` written over the incoming one, and relay the checked answer.
+    Forward {
+        link: Arc<Link>,
+        next: Arc<PeerSlot>,
+        expires_at: [u8; packet::TIMESTAMP_LEN],
+        expiry_offset: usize,
+        deadline: Instant,
+        condition: [u8; 32],
+    },
+}
+
+/// The handler of one link: the link's peer state travels with it, so an
+/// incoming packet needs no lookup to know where it came from.
+pub(crate) struct PeerHandler {
+    node: Arc<Node>,
+    slot: Arc<PeerSlot>,
+}
+
+impl PeerHandler {
+    /// The handler for a link to `slot`'s peer.
+    pub(crate) fn new(node: &Arc<Node>, slot: &Arc<PeerSlot>) -> Arc<Self> {
+        Arc::new(Self {
+            node: node.clone(),
+            slot: slot.clone(),
+        })
+    }
+}
+
+impl Handler for PeerHandler {
+    /// Admission: the link's rate (T05) and in-flight (T03) limits, then the
+    /// packet is counted in flight until its [`Responder`] answers.
+    fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes) {
+        let node = &self.node;
+        if !self.slot.within_rate() {
+            let reply = node.reject(
+                ErrorCode::T05_RATE_LIMITED,
+                "packet rate limit of this link exceeded",
+            );
+            link.respond(request_id, encoded(&Err(reply)));
+            return;
+        }
+        if !self
+            .slot
+            .begin_packet(node.config.limits.max_inflight_per_link)
+        {
+            let reply = node.reject(
+                ErrorCode::T03_CONNECTOR_BUSY,
+                "too many packets in flight on this link",
+            );
+            link.respond(request_id, encoded(&Err(reply)));
+            return;
+        }
+        let responder = Responder {
+            link: link.clone(),
+            request_id,
+            slot: self.slot.clone(),
+        };
+        node.handle_packet(ilp, responder);
+    }
+}
+
+/// Where the answer to one admitted Prepare goes. Sending it (or dropping
+/// the responder) ends the packet's in-flight count on its link and node.
+pub(crate) struct Responder {
+    link: Arc<Link>,
+    request_id: u32,
+    slot: Arc<PeerSlot>,
+}
+
+impl Responder {
+    /// The link state of the peer the Prepare came from.
+    pub(crate) fn slot(&self) -> &Arc<PeerSlot> {
+        &self.slot
+    }
+
+    /// Answers the Prepare.
+    pub(crate) fn send(self, verdict: &Verdict) {
+        self.link.respond(self.request_id, encoded(verdict));
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.slot.end_packet();
+    }
 }
 
 /// The expiry to give the next hop: the incoming one less the margin, capped
@@ -71,36 +168,41 @@ pub fn outgoing_expiry(
 
 impl Node {
     /// A Reject from this node.
-    pub(crate) fn reject(&self, code: ErrorCode, message: &str) -> Bytes {
+    pub(crate) fn reject(&self, code: ErrorCode, message: &str) -> Rejected {
         self.reject_with_data(code, message, Bytes::new())
     }
 
-    fn reject_with_data(&self, code: ErrorCode, message: &str, data: Bytes) -> Bytes {
+    fn reject_with_data(&self, code: ErrorCode, message: &str, data: Bytes) -> Rejected {
         // Messages can quote a peer's words (a BTP error); keep within the
         // limit, cut on a character boundary.
         let mut end = message.len().min(packet::MAX_REJECT_MESSAGE_LEN);
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        Reject {
+        let packet = Reject {
             code,
             triggered_by: Some(self.config.ilp_address.clone()),
             message: Bytes::copy_from_slice(&message.as_bytes()[..end]),
             data,
         }
-        .encode()
+        .encode();
+        Rejected { code, packet }
     }
 
-    /// Handles one ILP packet from the link of `responder` and answers it
-    /// there: at once when this node decides, or from the next hop's reply
-    /// (checked), its expiry or its loss. No task, channel or timer per packet.
-    pub(crate) fn handle_packet(self: &Arc<Self>, ilp: Bytes, responder: Responder) {
+    fn rejected(&self, code: ErrorCode, message: &str) -> Verdict {
+        Err(self.reject(code, message))
+    }
+
+    /// Handles one admitted ILP packet and answers it through `responder`: at
+    /// once when this node decides, or from the next hop's reply (checked),
+    /// its expiry or its loss. No task, channel or timer per packet.
+    fn handle_packet(self: &Arc<Self>, ilp: Bytes, responder: Responder) {
         let from = responder.slot().clone();
-        let prepare = match Prepare::decode(ilp) {
+        let prepare = match Prepare::decode(ilp.clone()) {
             Ok(p) => p,
             Err(e) => {
                 debug!(peerId = %from.id, error = %e, "malformed Prepare");
-                let reply = self.reject(
+                let reply = self.rejected(
                     ErrorCode::F01_INVALID_PACKET,
                     &format!("invalid Prepare: {e}"),
                 );
@@ -108,31 +210,34 @@ impl Node {
                 return;
             }
         };
-        match self.route_prepare(&from, prepare) {
-            Step::Answer(reply, outcome) => {
-                debug!(peerId = %from.id, outcome = ?outcome, "packet answered");
-                responder.send(&reply);
+        match self.route_prepare(&from, &prepare, ilp.len()) {
+            Step::Answer(verdict) => {
+                debug!(peerId = %from.id, outcome = ?outcome(&verdict), "packet answered");
+                responder.send(&verdict);
             }
             Step::Forward {
                 link,
                 next,
-                outgoing,
+                expires_at,
+                expiry_offset,
                 deadline,
                 condition,
             } => {
+                drop(prepare);
                 let node = self.clone();
                 let on_reply = Box::new(move |answer: Result<Bytes, LinkError>| {
-                    let (reply, outcome) = node.finish_forward(answer, &condition, &next);
-                    debug!(peerId = %from.id, to = %next, outcome = ?outcome, "packet forwarded");
-                    responder.send(&reply);
+                    let verdict = node.finish_forward(answer, &condition, &next.id);
+                    debug!(peerId = %from.id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
+                    responder.send(&verdict);
                 });
-                link.request_with(&outgoing, deadline, on_reply);
+                link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
             }
         }
     }
 
-    /// What to do with a Prepare from `from`: answer it here, or forward it.
-    fn route_prepare(&self, from: &PeerSlot, prepare: Prepare) -> Step {
+    /// What to do with a Prepare from `from` (`encoded_len` bytes long):
+    /// answer it here, or forward it.
+    fn route_prepare(&self, from: &Arc<PeerSlot>, prepare: &Prepare, encoded_len: usize) -> Step {
         if let Some(max) = from.config.max_packet_amount
             && prepare.amount > max
         {
@@ -142,78 +247,60 @@ impl Node {
                 "packet amount {} exceeds the maximum of {max}",
                 prepare.amount
             );
-            return Step::Answer(
-                self.reject_with_data(code, &message, data),
-                Outcome::Rejected(code),
-            );
+            return Step::Answer(Err(self.reject_with_data(code, &message, data)));
         }
         let destination = prepare.destination.as_str();
         if destination == ildcp::ILDCP_DESTINATION {
-            return self.answer_ildcp(from, &prepare).into();
+            return Step::Answer(self.answer_ildcp(from, prepare));
         }
         if destination.starts_with("peer.") {
-            return Step::rejected(
-                self,
+            return Step::Answer(self.rejected(
                 ErrorCode::F02_UNREACHABLE,
                 "peer.* addresses are handled locally; only peer.config is served",
-            );
+            ));
         }
         if self.is_stopping() {
-            return Step::rejected(
-                self,
+            return Step::Answer(self.rejected(
                 ErrorCode::T01_PEER_UNREACHABLE,
                 "connector is shutting down",
-            );
+            ));
         }
-        let next = match self.routes.lookup(destination) {
-            Some((_, NextHop::Local)) => return self.deliver_locally(&prepare).into(),
-            Some((_, NextHop::Peer(id))) => id.clone(),
+        let next = match self.routes().lookup(destination) {
+            Some((_, NextHop::Local)) => return Step::Answer(self.deliver_locally(prepare)),
+            Some((_, NextHop::Peer(slot))) => slot.clone(),
             None => {
-                return Step::rejected(self, ErrorCode::F02_UNREACHABLE, "no route to destination");
+                return Step::Answer(
+                    self.rejected(ErrorCode::F02_UNREACHABLE, "no route to destination"),
+                );
             }
         };
-        if next == from.id {
-            return Step::rejected(
-                self,
+        if Arc::ptr_eq(&next, from) {
+            return Step::Answer(self.rejected(
                 ErrorCode::F02_UNREACHABLE,
                 "the route leads back to the link the packet came from",
-            );
+            ));
         }
-        let Some(slot) = self.peers.get(&next) else {
-            return Step::rejected(
-                self,
-                ErrorCode::T00_INTERNAL_ERROR,
-                "route to an unknown peer",
-            );
-        };
-        let Some(link) = slot.link() else {
-            return Step::rejected(
-                self,
+        let Some(link) = next.link() else {
+            return Step::Answer(self.rejected(
                 ErrorCode::T01_PEER_UNREACHABLE,
-                &format!("link to next hop {next} is down"),
-            );
+                &format!("link to next hop {} is down", next.id),
+            ));
         };
         let now = Utc::now();
         let Some(expires_at) = outgoing_expiry(prepare.expires_at, now, &self.config.timing) else {
-            return Step::rejected(
-                self,
+            return Step::Answer(self.rejected(
                 ErrorCode::R02_INSUFFICIENT_TIMEOUT,
                 "too little time left before expiry to forward",
-            );
+            ));
         };
         let deadline = Instant::now() + (expires_at - now).to_std().unwrap_or_default();
-        let condition = prepare.execution_condition;
-        let outgoing = Prepare {
-            expires_at,
-            ..prepare
-        }
-        .encode();
         Step::Forward {
             link,
             next,
-            outgoing,
+            expires_at: packet::format_timestamp(&expires_at),
+            expiry_offset: prepare.expiry_offset(encoded_len),
             deadline,
-            condition,
+            condition: prepare.execution_condition,
         }
     }
 
@@ -223,7 +310,7 @@ impl Node {
         answer: Result<Bytes, LinkError>,
         condition: &[u8; 32],
         next: &str,
-    ) -> (Bytes, Outcome) {
+    ) -> Verdict {
         match answer {
             Ok(reply) => self.check_reply(reply, condition),
             Err(LinkError::Timeout) => self.rejected(
@@ -241,16 +328,12 @@ impl Node {
         }
     }
 
-    fn rejected(&self, code: ErrorCode, message: &str) -> (Bytes, Outcome) {
-        (self.reject(code, message), Outcome::Rejected(code))
-    }
-
     /// Relays a downstream reply unchanged, unless it is a Fulfill that does not
     /// match the condition (F05) or not an ILP reply at all (T00).
-    fn check_reply(&self, reply: Bytes, condition: &[u8; 32]) -> (Bytes, Outcome) {
+    fn check_reply(&self, reply: Bytes, condition: &[u8; 32]) -> Verdict {
         match packet::packet_type(&reply) {
             Some(packet::TYPE_FULFILL) => match Fulfill::decode(reply.clone()) {
-                Ok(f) if sha256(&f.fulfillment) == *condition => (reply, Outcome::Fulfilled),
+                Ok(f) if sha256(&f.fulfillment) == *condition => Ok(Fulfilled(reply)),
                 Ok(_) => self.rejected(
                     ErrorCode::F05_WRONG_CONDITION,
                     "fulfillment does not match the condition",
@@ -261,7 +344,10 @@ impl Node {
                 ),
             },
             Some(packet::TYPE_REJECT) => match Reject::decode(reply.clone()) {
-                Ok(r) => (reply, Outcome::Rejected(r.code)),
+                Ok(r) => Err(Rejected {
+                    code: r.code,
+                    packet: reply,
+                }),
                 Err(e) => self.rejected(
                     ErrorCode::T00_INTERNAL_ERROR,
                     &format!("next hop sent an invalid Reject: {e}"),
@@ -274,7 +360,7 @@ impl Node {
         }
     }
 
-    fn answer_ildcp(&self, from: &PeerSlot, prepare: &Prepare) -> (Bytes, Outcome) {
+    fn answer_ildcp(&self, from: &PeerSlot, prepare: &Prepare) -> Verdict {
         if from.config.relation != Relation::Child {
             return self.rejected(
                 ErrorCode::F00_BAD_REQUEST,
@@ -289,14 +375,13 @@ impl Node {
             asset_scale: self.config.asset_scale,
             asset_code: self.config.asset_code.clone(),
         };
-        (
+        Ok(Fulfilled(
             Packet::from(ildcp::response_fulfill(&response)).encode(),
-            Outcome::Fulfilled,
-        )
+        ))
     }
 
     /// Packets for this node's own address: the test receiver, or F02.
-    fn deliver_locally(&self, prepare: &Prepare) -> (Bytes, Outcome) {
+    fn deliver_locally(&self, prepare: &Prepare) -> Verdict {
         if !prepare.destination.is_under(self.receiver_address.as_str()) {
             return self.rejected(
                 ErrorCode::F02_UNREACHABLE,
@@ -319,14 +404,13 @@ impl Node {
                 "condition was not derived from this receiver's secret and the packet data",
             );
         }
-        (
+        Ok(Fulfilled(
             Fulfill {
                 fulfillment,
                 data: Bytes::new(),
             }
             .encode(),
-            Outcome::Fulfilled,
-        )
+        ))
     }
 }
 

@@ -119,6 +119,7 @@ pub fn response_fulfill(resp: &IldcpResponse) -> Fulfill {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oer::OerError;
 
     // Vectors from interledgerjs/interledgerjs
     // packages/ilp-protocol-ildcp/test/index.spec.ts.
@@ -173,7 +174,7 @@ mod tests {
         v.push(0);
         assert_eq!(
             IldcpResponse::decode(v.into()).unwrap_err(),
-            ParseError::TrailingBytes("assetCode")
+            ParseError::Oer(OerError::TrailingBytes("assetCode"))
         );
         assert!(IldcpResponse::decode(Bytes::from_static(b"\x04g.a!\x09\x03XRP")).is_err());
         assert!(IldcpResponse::decode(Bytes::from_static(b"\x00\x09\x03XRP")).is_err());

@@ -5,18 +5,31 @@
 //!
 //! # Layout
 //! - [`address`], [`oer`], [`packet`]: ILP addresses and packets (RFC 27, RFC 30). Pure.
-//! - [`btp`]: BTP frames (RFC 23). Pure.
+//! - [`btp`]: BTP frames (RFC 23). Pure. Codec errors are layered bottom-up:
+//!   [`oer::OerError`] inside [`packet::ParseError`] inside [`btp::BtpError`];
+//!   `oer` depends on nothing above it.
 //! - [`ildcp`]: ILDCP (RFC 31) requests and responses. Pure.
 //! - [`ccp`]: CCP route broadcast: codec and a sans-IO speaker (routing information base). Pure.
 //! - [`condition`]: SHA-256 conditions and STREAM-style fulfillments.
-//! - [`routing`]: the routing table (longest prefix on segment boundaries). Pure.
-//! - [`transport`]: WebSocket accept and dial with BTP auth.
+//! - [`routing`]: the routing table (longest prefix on segment boundaries),
+//!   generic over what a route leads to. Pure.
+//! - [`transport`]: WebSocket accept and dial with BTP auth; typed errors
+//!   that keep their source.
 //! - [`link`]: one authenticated link: request matching, batched writes, keepalive.
-//! - [`forward`]: the forwarding core.
-//! - [`node`]: wiring: server, dialers that never give up, health, shutdown.
+//! - [`forward`]: the path of a packet, in one place: admission (T05, T03),
+//!   decisions (F01, F08, ILDCP, routing, expiry), the forward with the
+//!   expiry rewritten in place, the reply check, typed replies, the responder.
+//! - [`node`]: the node's shared state and wiring: [`node::peer`] (a link's
+//!   state, which routes and handlers hold directly), [`node::accept`] (BTP
+//!   server and auth), `node::dial` with [`node::backoff`] (dialers that never
+//!   give up), [`node::stop`] (handle and graceful stop); the routing table
+//!   is swapped whole at run time ([`node::Node::replace_routes`]).
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
-//! - [`config`], [`logging`], [`cli`]: configuration, JSON logs, subcommands.
+//! - [`config`]: configuration data and validation; its sources apart
+//!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
+//! - [`logging`], [`cli`]: JSON logs, subcommands
+//!   and the runtime choice (`RUNTIME`, `WORKER_THREADS`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

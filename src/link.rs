@@ -238,7 +238,7 @@ impl Link {
     /// Sends an ILP packet and waits up to `timeout` for the peer's reply.
     pub async fn request(&self, ilp: &[u8], timeout: Duration) -> Result<Bytes, LinkError> {
         let (tx, rx) = oneshot::channel();
-        self.send_request(ilp, Instant::now() + timeout, Waiter::Task(tx));
+        self.send_request(ilp, None, Instant::now() + timeout, Waiter::Task(tx));
         rx.await.unwrap_or(Err(LinkError::Closed))
     }
 
@@ -246,10 +246,30 @@ impl Link {
     /// at `deadline`, or [`LinkError::Closed`], exactly once. It runs on the
     /// task that learns the answer, so it must be quick and must not block.
     pub fn request_with(&self, ilp: &[u8], deadline: Instant, on_reply: OnReply) {
-        self.send_request(ilp, deadline, Waiter::Callback(on_reply));
+        self.send_request(ilp, None, deadline, Waiter::Callback(on_reply));
     }
 
-    fn send_request(&self, ilp: &[u8], deadline: Instant, waiter: Waiter) {
+    /// [`Link::request_with`] for `ilp` with `patch` written over its bytes
+    /// from offset `at`, in the one copy into the outgoing frame (a
+    /// forwarded Prepare with its new expiry).
+    pub fn request_patched(
+        &self,
+        ilp: &[u8],
+        at: usize,
+        patch: &[u8],
+        deadline: Instant,
+        on_reply: OnReply,
+    ) {
+        self.send_request(ilp, Some((at, patch)), deadline, Waiter::Callback(on_reply));
+    }
+
+    fn send_request(
+        &self,
+        ilp: &[u8],
+        patch: Option<(usize, &[u8])>,
+        deadline: Instant,
+        waiter: Waiter,
+    ) {
         let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let wake_sweeper = {
             let mut p = self.pending.lock().expect("pending lock");
@@ -269,7 +289,11 @@ impl Link {
             self.fail(id, LinkError::Closed);
             return;
         }
-        if !self.queue(btp::encode_ilp(btp::TYPE_MESSAGE, id, ilp)) {
+        let frame = match patch {
+            None => btp::encode_ilp(btp::TYPE_MESSAGE, id, ilp),
+            Some((at, bytes)) => btp::encode_ilp_patched(btp::TYPE_MESSAGE, id, ilp, at, bytes),
+        };
+        if !self.queue(frame) {
             self.fail(id, LinkError::Closed);
         }
     }

@@ -27,6 +27,8 @@ struct Cli {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     log_format: LogFormat,
+    #[command(flatten)]
+    runtime: cli::RuntimeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,13 +54,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None => cli::run_node(cli.node, &cli.log_level, cli.log_format),
-        Some(Command::Run(node)) => cli::run_node(*node, &cli.log_level, cli.log_format),
-        Some(Command::Send(args)) => cli::run_send(*args),
+        None => cli::run_node(cli.node, &cli.runtime, &cli.log_level, cli.log_format),
+        Some(Command::Run(node)) => {
+            cli::run_node(*node, &cli.runtime, &cli.log_level, cli.log_format)
+        }
+        Some(Command::Send(args)) => cli::run_send(*args, &cli.runtime),
         Some(Command::Health {
             addr,
             port,
             verbose,
-        }) => cli::run_health(addr.unwrap_or_else(|| format!("127.0.0.1:{port}")), verbose),
+        }) => cli::run_health(
+            addr.unwrap_or_else(|| format!("127.0.0.1:{port}")),
+            verbose,
+            &cli.runtime,
+        ),
     }
 }

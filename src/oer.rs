@@ -10,7 +10,29 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::packet::ParseError;
+/// Why OER input could not be read: the bottom of the codec errors
+/// ([`crate::packet::ParseError`] wraps it, and BTP's error wraps that).
+/// Every variant names the field being read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OerError {
+    /// The input ended before the field it names.
+    #[error("packet truncated while reading {0}")]
+    Truncated(&'static str),
+    /// A length prefix was not in canonical OER form.
+    #[error("non-canonical length prefix in {0}")]
+    NonCanonicalLength(&'static str),
+    /// Bytes were left over after the field it names.
+    #[error("trailing bytes after {0}")]
+    TrailingBytes(&'static str),
+    /// A variable-length integer broke the canonical form.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
 
 /// Most bytes a long-form length determinant may use for the length itself.
 pub const MAX_LENGTH_OF_LENGTH: usize = 8;
@@ -61,20 +83,20 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    /// Fails with [`ParseError::TrailingBytes`] naming `after` unless every byte
+    /// Fails with [`OerError::TrailingBytes`] naming `after` unless every byte
     /// has been read.
-    pub fn finish(&self, after: &'static str) -> Result<(), ParseError> {
+    pub fn finish(&self, after: &'static str) -> Result<(), OerError> {
         if self.is_empty() {
             Ok(())
         } else {
-            Err(ParseError::TrailingBytes(after))
+            Err(OerError::TrailingBytes(after))
         }
     }
 
     /// Reads exactly `n` bytes.
-    pub fn read_fixed(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ParseError> {
+    pub fn read_fixed(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], OerError> {
         if self.remaining() < n {
-            return Err(ParseError::Truncated(field));
+            return Err(OerError::Truncated(field));
         }
         let start = self.pos;
         self.pos += n;
@@ -82,10 +104,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads exactly `N` bytes into an array.
-    pub fn read_array<const N: usize>(
-        &mut self,
-        field: &'static str,
-    ) -> Result<[u8; N], ParseError> {
+    pub fn read_array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], OerError> {
         let s = self.read_fixed(N, field)?;
         let mut out = [0u8; N];
         out.copy_from_slice(s);
@@ -94,29 +113,29 @@ impl<'a> Reader<'a> {
 
     /// Reads exactly `n` bytes as [`Bytes`] (zero-copy when built with
     /// [`Reader::from_bytes`]).
-    pub fn read_fixed_bytes(&mut self, n: usize, field: &'static str) -> Result<Bytes, ParseError> {
+    pub fn read_fixed_bytes(&mut self, n: usize, field: &'static str) -> Result<Bytes, OerError> {
         let start = self.pos;
         let s = self.read_fixed(n, field)?;
         Ok(self.share(start, s))
     }
 
     /// Reads one byte.
-    pub fn read_u8(&mut self, field: &'static str) -> Result<u8, ParseError> {
+    pub fn read_u8(&mut self, field: &'static str) -> Result<u8, OerError> {
         Ok(self.read_array::<1>(field)?[0])
     }
 
     /// Reads a big-endian `u16`.
-    pub fn read_u16(&mut self, field: &'static str) -> Result<u16, ParseError> {
+    pub fn read_u16(&mut self, field: &'static str) -> Result<u16, OerError> {
         Ok(u16::from_be_bytes(self.read_array(field)?))
     }
 
     /// Reads a big-endian `u32`.
-    pub fn read_u32(&mut self, field: &'static str) -> Result<u32, ParseError> {
+    pub fn read_u32(&mut self, field: &'static str) -> Result<u32, OerError> {
         Ok(u32::from_be_bytes(self.read_array(field)?))
     }
 
     /// Reads a big-endian `u64`.
-    pub fn read_u64(&mut self, field: &'static str) -> Result<u64, ParseError> {
+    pub fn read_u64(&mut self, field: &'static str) -> Result<u64, OerError> {
         Ok(u64::from_be_bytes(self.read_array(field)?))
     }
 
@@ -126,36 +145,36 @@ impl<'a> Reader<'a> {
     /// [`MAX_LENGTH_OF_LENGTH`], leading zero bytes in the long form and the long
     /// form for a length below 128. Does not check that the length fits in what
     /// is left; [`Reader::read_var_octets`] does.
-    pub fn read_length(&mut self, field: &'static str) -> Result<usize, ParseError> {
+    pub fn read_length(&mut self, field: &'static str) -> Result<usize, OerError> {
         let first = self.read_u8(field)?;
         if first < 0x80 {
             return Ok(usize::from(first));
         }
         let n = usize::from(first & 0x7f);
         if n == 0 || n > MAX_LENGTH_OF_LENGTH {
-            return Err(ParseError::NonCanonicalLength(field));
+            return Err(OerError::NonCanonicalLength(field));
         }
         let bytes = self.read_fixed(n, field)?;
         if bytes[0] == 0 {
-            return Err(ParseError::NonCanonicalLength(field));
+            return Err(OerError::NonCanonicalLength(field));
         }
         let value = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
         if value < 0x80 {
-            return Err(ParseError::NonCanonicalLength(field));
+            return Err(OerError::NonCanonicalLength(field));
         }
         // A length that does not fit in usize can never fit in the input.
-        usize::try_from(value).map_err(|_| ParseError::Truncated(field))
+        usize::try_from(value).map_err(|_| OerError::Truncated(field))
     }
 
     /// Reads a variable-length octet string (length determinant, then that many bytes).
-    pub fn read_var_octets(&mut self, field: &'static str) -> Result<&'a [u8], ParseError> {
+    pub fn read_var_octets(&mut self, field: &'static str) -> Result<&'a [u8], OerError> {
         let len = self.read_length(field)?;
         self.read_fixed(len, field)
     }
 
     /// Reads a variable-length octet string as [`Bytes`] (zero-copy when built
     /// with [`Reader::from_bytes`]).
-    pub fn read_var_octets_bytes(&mut self, field: &'static str) -> Result<Bytes, ParseError> {
+    pub fn read_var_octets_bytes(&mut self, field: &'static str) -> Result<Bytes, OerError> {
         let len = self.read_length(field)?;
         self.read_fixed_bytes(len, field)
     }
@@ -163,23 +182,23 @@ impl<'a> Reader<'a> {
     /// Reads a canonical variable-length unsigned integer: a length determinant
     /// of 1 to 8, then that many big-endian bytes with no leading zero byte
     /// (except the single byte of the value 0).
-    pub fn read_var_uint(&mut self, field: &'static str) -> Result<u64, ParseError> {
+    pub fn read_var_uint(&mut self, field: &'static str) -> Result<u64, OerError> {
         let len = self.read_length(field)?;
         if len == 0 {
-            return Err(ParseError::Invalid {
+            return Err(OerError::Invalid {
                 field,
                 reason: "variable-length integer of zero bytes".into(),
             });
         }
         if len > 8 {
-            return Err(ParseError::Invalid {
+            return Err(OerError::Invalid {
                 field,
                 reason: format!("variable-length integer of {len} bytes does not fit in 64 bits"),
             });
         }
         let bytes = self.read_fixed(len, field)?;
         if len > 1 && bytes[0] == 0 {
-            return Err(ParseError::Invalid {
+            return Err(OerError::Invalid {
                 field,
                 reason: "variable-length integer has a leading zero byte".into(),
             });
@@ -291,7 +310,7 @@ mod tests {
         ] {
             let bytes = h(enc);
             let err = Reader::new(&bytes).read_length("len").unwrap_err();
-            assert_eq!(err, ParseError::NonCanonicalLength("len"), "{enc}");
+            assert_eq!(err, OerError::NonCanonicalLength("len"), "{enc}");
         }
         // 0x81 0x80 is canonical.
         assert_eq!(Reader::new(&h("8180")).read_length("len").unwrap(), 128);
@@ -301,26 +320,26 @@ mod tests {
     fn truncated_reads() {
         assert_eq!(
             Reader::new(&[]).read_u8("x").unwrap_err(),
-            ParseError::Truncated("x")
+            OerError::Truncated("x")
         );
         assert_eq!(
             Reader::new(&h("82 01")).read_length("x").unwrap_err(),
-            ParseError::Truncated("x")
+            OerError::Truncated("x")
         );
         assert_eq!(
             Reader::new(&h("03 0102")).read_var_octets("x").unwrap_err(),
-            ParseError::Truncated("x")
+            OerError::Truncated("x")
         );
         assert_eq!(
             Reader::new(&h("00000000000000")).read_u64("x").unwrap_err(),
-            ParseError::Truncated("x")
+            OerError::Truncated("x")
         );
         // An absurd long-form length is a truncation, never an allocation.
         assert_eq!(
             Reader::new(&h("88 ffffffffffffffff 00"))
                 .read_var_octets("x")
                 .unwrap_err(),
-            ParseError::Truncated("x")
+            OerError::Truncated("x")
         );
     }
 
@@ -381,6 +400,6 @@ mod tests {
             12_394_193_534_107_495_454
         );
         let r = Reader::new(&[1, 2]);
-        assert_eq!(r.finish("x").unwrap_err(), ParseError::TrailingBytes("x"));
+        assert_eq!(r.finish("x").unwrap_err(), OerError::TrailingBytes("x"));
     }
 }

@@ -9,7 +9,7 @@
 //! Decided after reading RFC 27, RFC 30 and the reference implementations:
 //! - RFC 27 says packets MUST be encoded in canonical OER and that
 //!   implementations MAY accept non-canonical ones. We do not: a non-canonical
-//!   length prefix is `ParseError::NonCanonicalLength`.
+//!   length prefix is `OerError::NonCanonicalLength` (wrapped in `ParseError::Oer`).
 //! - RFC 30 ("Extensibility") says that for "most" formats implementations must
 //!   ignore extra bytes at the end of a message. The JS reference (ilp-packet)
 //!   silently ignores bytes after the last field and after the envelope;
@@ -48,18 +48,12 @@ pub const TIMESTAMP_LEN: usize = 17;
 /// Why bytes are not a valid ILP packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The input ended before the field it names.
-    #[error("packet truncated while reading {0}")]
-    Truncated(&'static str),
-    /// A length prefix was not in canonical OER form.
-    #[error("non-canonical length prefix in {0}")]
-    NonCanonicalLength(&'static str),
+    /// The OER encoding is broken (truncated, non-canonical, trailing bytes).
+    #[error(transparent)]
+    Oer(#[from] OerError),
     /// The envelope type byte is not the one expected.
     #[error("unexpected packet type {0}")]
     UnknownType(u8),
-    /// Bytes were left over after the last field, or the envelope length did not match.
-    #[error("trailing bytes after {0}")]
-    TrailingBytes(&'static str),
     /// A field broke its rules (bad timestamp, bad address, too long, bad code).
     #[error("invalid {field}: {reason}")]
     Invalid {
@@ -131,7 +125,7 @@ impl std::fmt::Debug for ErrorCode {
 use bytes::{BufMut, BytesMut};
 use chrono::{Datelike, NaiveDate, Timelike};
 
-use crate::oer::{self, Reader};
+use crate::oer::{self, OerError, Reader};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ParseError {
     ParseError::Invalid {
@@ -296,6 +290,15 @@ impl Prepare {
         buf.freeze()
     }
 
+    /// Where the [`TIMESTAMP_LEN`] bytes of `expiresAt` start in the encoding
+    /// this Prepare was decoded from (`encoded_len` bytes long), so a
+    /// connector can rewrite the expiry in place. Sound because decoding is
+    /// strict: the envelope ends the buffer, its body is exactly this
+    /// packet's fields, and `expiresAt` is fixed-width right after the amount.
+    pub fn expiry_offset(&self, encoded_len: usize) -> usize {
+        encoded_len - self.body_len() + 8
+    }
+
     /// Decodes a Prepare strictly (see the module notes); `data` shares `buf`.
     pub fn decode(buf: Bytes) -> Result<Self, ParseError> {
         let body = envelope(&buf, TYPE_PREPARE)?;
@@ -416,7 +419,7 @@ impl Packet {
             Some(TYPE_FULFILL) => Fulfill::decode(buf).map(Packet::Fulfill),
             Some(TYPE_REJECT) => Reject::decode(buf).map(Packet::Reject),
             Some(t) => Err(ParseError::UnknownType(t)),
-            None => Err(ParseError::Truncated("type")),
+            None => Err(ParseError::Oer(OerError::Truncated("type"))),
         }
     }
 
@@ -574,6 +577,31 @@ mod tests {
         }
     }
 
+    /// Rewriting the expiry at `expiry_offset` gives the same bytes as
+    /// encoding the packet with the new expiry, for short and long
+    /// (multi-byte length prefix) envelopes.
+    #[test]
+    fn expiry_rewritten_in_place_equals_re_encoding() {
+        for size in [0, 5, 200, MAX_DATA_LEN] {
+            let p = Prepare {
+                data: Bytes::from(vec![3; size]),
+                ..prepare()
+            };
+            let encoded = p.encode();
+            let decoded = Prepare::decode(encoded.clone()).unwrap();
+            let later = ts("2031-02-03T04:05:06.789Z");
+            let at = decoded.expiry_offset(encoded.len());
+            let mut patched = encoded.to_vec();
+            patched[at..at + TIMESTAMP_LEN].copy_from_slice(&format_timestamp(&later));
+            let expected = Prepare {
+                expires_at: later,
+                ..decoded
+            }
+            .encode();
+            assert_eq!(patched, expected.to_vec(), "data of {size} bytes");
+        }
+    }
+
     fn reject() -> Reject {
         Reject {
             code: ErrorCode::F02_UNREACHABLE,
@@ -641,7 +669,10 @@ mod tests {
             let enc = p.encode();
             for i in 0..enc.len() {
                 let err = Packet::decode(enc.slice(..i)).unwrap_err();
-                assert!(matches!(err, ParseError::Truncated(_)), "offset {i}: {err}");
+                assert!(
+                    matches!(err, ParseError::Oer(OerError::Truncated(_))),
+                    "offset {i}: {err}"
+                );
             }
         }
     }
@@ -654,7 +685,7 @@ mod tests {
             v.push(0);
             assert_eq!(
                 Packet::decode(v.into()).unwrap_err(),
-                ParseError::TrailingBytes("envelope")
+                ParseError::Oer(OerError::TrailingBytes("envelope"))
             );
             // Inside the envelope, after the last field.
             let enc = p.encode();
@@ -663,7 +694,7 @@ mod tests {
             v.push(0x2a);
             assert_eq!(
                 Packet::decode(v.into()).unwrap_err(),
-                ParseError::TrailingBytes("data")
+                ParseError::Oer(OerError::TrailingBytes("data"))
             );
         }
         // interledger-rs crates/interledger-packet/src/packet.rs,
@@ -684,7 +715,7 @@ mod tests {
         v.extend_from_slice(&enc[1..]);
         assert_eq!(
             Packet::decode(v.into()).unwrap_err(),
-            ParseError::NonCanonicalLength("envelope")
+            ParseError::Oer(OerError::NonCanonicalLength("envelope"))
         );
         // Non-canonical data length inside.
         let f = fulfill();
@@ -694,7 +725,7 @@ mod tests {
         v.extend_from_slice(&body);
         assert_eq!(
             Packet::decode(v.into()).unwrap_err(),
-            ParseError::NonCanonicalLength("data")
+            ParseError::Oer(OerError::NonCanonicalLength("data"))
         );
     }
 
@@ -702,7 +733,7 @@ mod tests {
     fn unknown_and_wrong_types_fail() {
         assert_eq!(
             Packet::decode(Bytes::new()).unwrap_err(),
-            ParseError::Truncated("type")
+            ParseError::Oer(OerError::Truncated("type"))
         );
         assert_eq!(
             Packet::decode(Bytes::from_static(&[0x99, 0])).unwrap_err(),
@@ -865,7 +896,7 @@ mod tests {
         ];
         assert_eq!(
             Packet::decode(Bytes::copy_from_slice(v)).unwrap_err(),
-            ParseError::TrailingBytes("data")
+            ParseError::Oer(OerError::TrailingBytes("data"))
         );
         // Unknown but ASCII codes are kept.
         let mut r = reject();

@@ -1,4 +1,10 @@
 //! The routing table: longest-prefix match on segment boundaries. Pure.
+//!
+//! Generic over what a route leads to: the node keeps the next hop's own
+//! state in it (`RoutingTable<Arc<PeerSlot>>`), so a lookup yields the link to
+//! use with no second lookup by id; tests and tools use peer ids. A table is
+//! built whole and never changed in place: the node swaps in a new one
+//! (`Node::replace_routes`), so readers on the packet path take no lock.
 
 use std::sync::Arc;
 
@@ -6,35 +12,43 @@ use rustc_hash::FxHashMap;
 
 /// Where a packet goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NextHop {
+pub enum NextHop<P = Arc<str>> {
     /// To this peer's link.
-    Peer(Arc<str>),
+    Peer(P),
     /// Handled by this node (its own address and everything under it that is
     /// not routed to a child).
     Local,
 }
 
 /// Maps address prefixes to next hops.
-#[derive(Debug, Clone, Default)]
-pub struct RoutingTable {
+#[derive(Debug, Clone)]
+pub struct RoutingTable<P = Arc<str>> {
     /// Only configuration inserts keys, so a fast non-keyed hash is safe.
-    routes: FxHashMap<String, NextHop>,
+    routes: FxHashMap<String, NextHop<P>>,
 }
 
-impl RoutingTable {
+impl<P> Default for RoutingTable<P> {
+    fn default() -> Self {
+        Self {
+            routes: FxHashMap::default(),
+        }
+    }
+}
+
+impl<P> RoutingTable<P> {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds or replaces the route for `prefix`.
-    pub fn insert(&mut self, prefix: impl Into<String>, hop: NextHop) {
+    pub fn insert(&mut self, prefix: impl Into<String>, hop: NextHop<P>) {
         self.routes.insert(prefix.into(), hop);
     }
 
     /// The route for the longest prefix of `destination` that ends on a segment
     /// boundary (`g.a` matches `g.a` and `g.a.b`, never `g.ab`).
-    pub fn lookup(&self, destination: &str) -> Option<(&str, &NextHop)> {
+    pub fn lookup(&self, destination: &str) -> Option<(&str, &NextHop<P>)> {
         let mut candidate = destination;
         loop {
             if let Some((prefix, hop)) = self.routes.get_key_value(candidate) {
@@ -55,7 +69,7 @@ impl RoutingTable {
     }
 
     /// All routes, sorted by prefix.
-    pub fn entries(&self) -> Vec<(&str, &NextHop)> {
+    pub fn entries(&self) -> Vec<(&str, &NextHop<P>)> {
         let mut v: Vec<_> = self.routes.iter().map(|(k, v)| (k.as_str(), v)).collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
         v
@@ -104,6 +118,6 @@ mod tests {
         let t = table();
         assert_eq!(t.lookup("test.x"), None);
         assert_eq!(t.lookup("private"), None);
-        assert!(RoutingTable::new().lookup("g.a").is_none());
+        assert!(RoutingTable::<Arc<str>>::new().lookup("g.a").is_none());
     }
 }

@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
-use crate::btp::{self, Frame};
+use crate::btp::{self, BtpError, Frame};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 /// Time a dialer waits for the answer to its auth Message.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,12 +47,15 @@ pub enum AcceptError {
     /// Handshake and auth took longer than the auth timeout.
     #[error("no BTP auth in time")]
     Timeout,
-    /// The WebSocket handshake failed.
+    /// The WebSocket handshake (or the answer to auth) failed.
     #[error("WebSocket handshake failed: {0}")]
-    Handshake(String),
-    /// The first message was not a BTP auth Message.
+    Handshake(#[source] WsError),
+    /// No readable first message.
     #[error("first message was not BTP auth: {0}")]
-    NotAuth(String),
+    NoAuth(#[source] AuthReadError),
+    /// The first message was a BTP frame but not an auth Message.
+    #[error("first message was not BTP auth: {NOT_AUTH}")]
+    NotAuth,
     /// Credentials were refused.
     #[error("auth refused for username `{username}`: {reason}")]
     Refused {
@@ -62,30 +66,70 @@ pub enum AcceptError {
     },
 }
 
+/// What a server says when the first message is a frame but not auth.
+const NOT_AUTH: &str = "the first message must be a BTP Message whose first entry is `auth`";
+
+/// Why no BTP frame could be read while authenticating.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthReadError {
+    /// The peer closed the connection.
+    #[error("connection closed before auth")]
+    Closed,
+    /// The socket or WebSocket failed.
+    #[error("connection error before auth: {0}")]
+    Connection(#[source] WsError),
+    /// A binary message that is not a BTP frame.
+    #[error("malformed BTP frame: {0}")]
+    Malformed(#[source] BtpError),
+    /// A text message.
+    #[error("text WebSocket message; BTP frames are binary")]
+    Text,
+}
+
 /// Why a dial did not give an authenticated link.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// TCP or WebSocket connection failed.
+    /// TCP or WebSocket connection failed (or sending the auth Message did).
     #[error("cannot connect: {0}")]
-    Connect(String),
-    /// The peer refused our credentials.
+    Connect(#[source] WsError),
+    /// The peer refused our credentials with this BTP error (`name: data`).
     #[error("peer refused auth: {0}")]
     Refused(String),
-    /// The peer broke the protocol during auth.
+    /// The peer's answer to auth could not be read.
     #[error("bad auth reply: {0}")]
-    Protocol(String),
+    Protocol(#[source] AuthReadError),
+    /// The peer answered auth with a frame other than its Response or an Error.
+    #[error(
+        "bad auth reply: expected the Response to auth request {AUTH_REQUEST_ID}, got request {request_id} of another type"
+    )]
+    UnexpectedReply {
+        /// The request id of the frame received.
+        request_id: u32,
+    },
     /// Timed out.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
 }
 
+impl ConnectError {
+    /// What to do about it, for the operator.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ConnectError::Refused(_) => {
+                "check that both ends have the same secret and that the peer configures this node as an inbound peer"
+            }
+            _ => "the peer may not be up yet; retrying",
+        }
+    }
+}
+
 /// Upgrades an inbound TCP connection and runs BTP auth, all within
 /// `auth_timeout`. `authenticate` gets `(username, token)` and returns who the
 /// peer is, or why it is refused.
-pub async fn accept<T>(
+pub async fn accept<T, R: std::fmt::Display>(
     tcp: TcpStream,
     auth_timeout: Duration,
-    authenticate: impl FnOnce(&str, &str) -> Result<T, String>,
+    authenticate: impl FnOnce(&str, &str) -> Result<T, R>,
 ) -> Result<(WebSocketStream<TcpStream>, T), AcceptError> {
     let deadline = tokio::time::Instant::now() + auth_timeout;
     let _ = tcp.set_nodelay(true);
@@ -95,55 +139,52 @@ pub async fn accept<T>(
     )
     .await
     .map_err(|_| AcceptError::Timeout)?
-    .map_err(|e| AcceptError::Handshake(e.to_string()))?;
+    .map_err(AcceptError::Handshake)?;
     let first = match tokio::time::timeout_at(deadline, next_binary(&mut ws)).await {
         Err(_) => {
             refuse(&mut ws, 0, "no auth message in time").await;
             return Err(AcceptError::Timeout);
         }
-        Ok(Err(reason)) => {
-            refuse(&mut ws, 0, &reason).await;
-            return Err(AcceptError::NotAuth(reason));
+        Ok(Err(e)) => {
+            refuse(&mut ws, 0, &e.to_string()).await;
+            return Err(AcceptError::NoAuth(e));
         }
         Ok(Ok(frame)) => frame,
     };
     let request_id = first.request_id();
     let Some((username, token)) = first.auth_credentials() else {
-        let reason =
-            "the first message must be a BTP Message whose first entry is `auth`".to_string();
-        refuse(&mut ws, request_id, &reason).await;
-        return Err(AcceptError::NotAuth(reason));
+        refuse(&mut ws, request_id, NOT_AUTH).await;
+        return Err(AcceptError::NotAuth);
     };
     match authenticate(username, token) {
         Ok(who) => {
             ws.send(Message::Binary(Frame::empty_response(request_id).encode()))
                 .await
-                .map_err(|e| AcceptError::Handshake(e.to_string()))?;
+                .map_err(AcceptError::Handshake)?;
             Ok((ws, who))
         }
         Err(reason) => {
             let username = username.to_string();
+            let reason = reason.to_string();
             refuse(&mut ws, request_id, &reason).await;
             Err(AcceptError::Refused { username, reason })
         }
     }
 }
 
-async fn next_binary<S>(ws: &mut WebSocketStream<S>) -> Result<Frame, String>
+async fn next_binary<S>(ws: &mut WebSocketStream<S>) -> Result<Frame, AuthReadError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
         match ws.next().await {
-            None => return Err("connection closed before auth".into()),
-            Some(Err(e)) => return Err(format!("connection error before auth: {e}")),
+            None => return Err(AuthReadError::Closed),
+            Some(Err(e)) => return Err(AuthReadError::Connection(e)),
             Some(Ok(Message::Binary(data))) => {
-                return Frame::decode(data).map_err(|e| format!("malformed BTP frame: {e}"));
+                return Frame::decode(data).map_err(AuthReadError::Malformed);
             }
-            Some(Ok(Message::Text(_))) => {
-                return Err("text WebSocket message; BTP frames are binary".into());
-            }
-            Some(Ok(Message::Close(_))) => return Err("connection closed before auth".into()),
+            Some(Ok(Message::Text(_))) => return Err(AuthReadError::Text),
+            Some(Ok(Message::Close(_))) => return Err(AuthReadError::Closed),
             Some(Ok(_)) => continue,
         }
     }
@@ -172,12 +213,12 @@ pub async fn connect(url: &Url, username: &str, token: &str) -> Result<ClientStr
     )
     .await
     .map_err(|_| ConnectError::Timeout(CONNECT_TIMEOUT))?
-    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    .map_err(ConnectError::Connect)?;
     ws.send(Message::Binary(
         Frame::auth(AUTH_REQUEST_ID, username, token).encode(),
     ))
     .await
-    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    .map_err(ConnectError::Connect)?;
     let reply = tokio::time::timeout(AUTH_TIMEOUT, next_binary(&mut ws))
         .await
         .map_err(|_| ConnectError::Timeout(AUTH_TIMEOUT))?
@@ -188,9 +229,8 @@ pub async fn connect(url: &Url, username: &str, token: &str) -> Result<ClientStr
             "{name}: {}",
             String::from_utf8_lossy(&data)
         ))),
-        other => Err(ConnectError::Protocol(format!(
-            "expected the Response to auth request {AUTH_REQUEST_ID}, got request {} of another type",
-            other.request_id()
-        ))),
+        other => Err(ConnectError::UnexpectedReply {
+            request_id: other.request_id(),
+        }),
     }
 }

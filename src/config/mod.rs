@@ -3,6 +3,19 @@
 //!
 //! Everything is checked before the node binds anything; a [`ConfigError`]
 //! names the variable to fix.
+//!
+//! This module holds the configuration data and its validation; the sources
+//! each have a module: [`env`] (the `BTP_PEER_<ID>_*` scanner and route
+//! lists), [`file`] (the TOML file) and [`args`] (the clap flags, which
+//! build a [`Config`] from all three).
+
+pub mod args;
+pub mod env;
+pub mod file;
+
+pub use args::NodeArgs;
+pub use env::{add_env_peers, add_route_list};
+pub use file::{FileConfig, FilePeer, add_file, add_file_text};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -423,7 +436,7 @@ pub fn parse_peer_url(variable: &str, raw: &str) -> Result<Url, ConfigError> {
 }
 
 #[derive(Default)]
-struct RawPeer {
+pub(crate) struct RawPeer {
     url: Option<String>,
     secret: Option<String>,
     secret_file: Option<PathBuf>,
@@ -433,17 +446,10 @@ struct RawPeer {
     max_packets_per_second: Option<String>,
 }
 
-const PEER_KEYS: [&str; 7] = [
-    "SECRET_FILE",
-    "SECRET",
-    "URL",
-    "RELATION",
-    "ADDRESS",
-    "MAX_PACKET_AMOUNT",
-    "MAX_PACKETS_PER_SECOND",
-];
-
-fn parse_number<T: std::str::FromStr>(variable: &str, value: &str) -> Result<T, ConfigError>
+pub(crate) fn parse_number<T: std::str::FromStr>(
+    variable: &str,
+    value: &str,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -451,56 +457,6 @@ where
         .trim()
         .parse()
         .map_err(|e| ConfigError::new(variable, format!("`{value}` is not a valid number: {e}")))
-}
-
-/// Reads `BTP_PEER_<ID>_{URL,SECRET,SECRET_FILE,RELATION,ADDRESS}` from the
-/// given variables and adds those peers to `config`.
-pub fn add_env_peers<I>(config: &mut Config, vars: I) -> Result<(), ConfigError>
-where
-    I: IntoIterator<Item = (String, String)>,
-{
-    let mut raw: BTreeMap<String, RawPeer> = BTreeMap::new();
-    for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(PEER_ENV_PREFIX) else {
-            continue;
-        };
-        let Some((id_part, key)) = PEER_KEYS.iter().find_map(|k| {
-            rest.strip_suffix(k)
-                .and_then(|r| r.strip_suffix('_'))
-                .map(|r| (r, *k))
-        }) else {
-            return Err(ConfigError::new(
-                &name,
-                "unknown peer variable; expected BTP_PEER_<ID>_URL, _SECRET, _SECRET_FILE, _RELATION, _ADDRESS, _MAX_PACKET_AMOUNT or _MAX_PACKETS_PER_SECOND",
-            ));
-        };
-        if id_part.is_empty()
-            || !id_part
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(ConfigError::new(
-                &name,
-                "the <ID> part must be the peer's NODE_ID in capitals with `-` written as `_` (e.g. BTP_PEER_CONNECTOR_A_URL for connector-a)",
-            ));
-        }
-        let id = id_part.to_ascii_lowercase().replace('_', "-");
-        let entry = raw.entry(id).or_default();
-        match key {
-            "URL" => entry.url = Some(value),
-            "SECRET" => entry.secret = Some(value),
-            "SECRET_FILE" => entry.secret_file = Some(PathBuf::from(value)),
-            "RELATION" => entry.relation = Some(value),
-            "MAX_PACKET_AMOUNT" => entry.max_packet_amount = Some(value),
-            "MAX_PACKETS_PER_SECOND" => entry.max_packets_per_second = Some(value),
-            _ => entry.address = Some(value),
-        }
-    }
-    for (id, r) in raw {
-        let peer = r.build(config, &id, |key| env_name(&id, key))?;
-        config.add_peer(peer)?;
-    }
-    Ok(())
 }
 
 impl RawPeer {
@@ -566,250 +522,5 @@ impl RawPeer {
             max_packet_amount,
             max_packets_per_second,
         })
-    }
-}
-
-/// Parses `prefix=peer,prefix=peer` route lists (as in `ILP_ROUTES`).
-pub fn add_route_list(
-    config: &mut Config,
-    variable: &str,
-    items: &[String],
-) -> Result<(), ConfigError> {
-    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let Some((prefix, peer)) = item.split_once('=') else {
-            return Err(ConfigError::new(
-                variable,
-                format!("`{item}` is not of the form prefix=peer-id"),
-            ));
-        };
-        config.add_route(variable, prefix.trim(), peer.trim())?;
-    }
-    Ok(())
-}
-
-/// The optional TOML config file: extra peers and routes.
-///
-/// ```toml
-/// [[peers]]
-/// id = "connector-b"
-/// url = "ws://connector-b:3001"   # omit for a peer that dials in
-/// secret_file = "/run/secrets/b"  # or: secret = "..."
-/// relation = "peer"               # or "child"
-///
-/// [routes]
-/// "g.connector-c" = "connector-b"
-/// ```
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Extra peers.
-    #[serde(default)]
-    pub peers: Vec<FilePeer>,
-    /// Extra routes: prefix -> peer id.
-    #[serde(default)]
-    pub routes: BTreeMap<String, String>,
-}
-
-/// A peer in the config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilePeer {
-    /// Peer id.
-    pub id: String,
-    /// URL to dial, if this node dials.
-    pub url: Option<String>,
-    /// Shared secret.
-    pub secret: Option<String>,
-    /// File holding the shared secret.
-    pub secret_file: Option<PathBuf>,
-    /// Relation (default peer).
-    pub relation: Option<Relation>,
-    /// The peer's ILP address.
-    pub address: Option<String>,
-    /// Largest amount accepted in one packet from this peer.
-    pub max_packet_amount: Option<u64>,
-    /// Most packets per second accepted from this peer.
-    pub max_packets_per_second: Option<u32>,
-}
-
-/// Reads the TOML config file and adds its peers and routes.
-pub fn add_file(config: &mut Config, variable: &str, path: &Path) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(variable, format!("cannot read {}: {e}", path.display())))?;
-    add_file_text(config, variable, path, &text)
-}
-
-/// Adds the peers and routes of a config file's text; `path` names it in errors.
-pub fn add_file_text(
-    config: &mut Config,
-    variable: &str,
-    path: &Path,
-    text: &str,
-) -> Result<(), ConfigError> {
-    let file: FileConfig = toml::from_str(text)
-        .map_err(|e| ConfigError::new(variable, format!("{}: {e}", path.display())))?;
-    for (i, p) in file.peers.into_iter().enumerate() {
-        let raw = RawPeer {
-            url: p.url,
-            secret: p.secret,
-            secret_file: p.secret_file,
-            relation: p.relation.map(|r| r.to_string()),
-            address: p.address,
-            max_packet_amount: p.max_packet_amount.map(|v| v.to_string()),
-            max_packets_per_second: p.max_packets_per_second.map(|v| v.to_string()),
-        };
-        let name = |key: &str| {
-            format!(
-                "{}: peers[{i}].{}",
-                path.display(),
-                key.to_ascii_lowercase()
-            )
-        };
-        config.add_peer(raw.build(config, &p.id, name)?)?;
-    }
-    let routes_key = format!("{}: routes", path.display());
-    for (prefix, peer) in &file.routes {
-        config.add_route(&routes_key, prefix, peer)?;
-    }
-    Ok(())
-}
-
-/// The node's command-line flags; each falls back to the environment variable named.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NodeArgs {
-    /// This node's id (required): lowercase letters, digits and `-`.
-    #[arg(long, env = "NODE_ID")]
-    pub node_id: Option<String>,
-    /// This node's ILP address [default: g.<NODE_ID>].
-    #[arg(long, env = "ILP_ADDRESS")]
-    pub ilp_address: Option<String>,
-    /// Address the BTP and health servers bind to.
-    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0")]
-    pub bind_address: IpAddr,
-    /// BTP (WebSocket) server port.
-    #[arg(long, env = "BTP_SERVER_PORT", default_value_t = DEFAULT_BTP_PORT)]
-    pub btp_server_port: u16,
-    /// Health endpoint (HTTP) port.
-    #[arg(long, env = "HEALTH_PORT", default_value_t = DEFAULT_HEALTH_PORT)]
-    pub health_port: u16,
-    /// Static routes, `prefix=peer-id`, comma-separated; the longest matching prefix wins.
-    #[arg(long = "route", env = "ILP_ROUTES", value_delimiter = ',')]
-    pub routes: Vec<String>,
-    /// Secret of the built-in test receiver at <ILP_ADDRESS>.receiver (unset: no receiver).
-    #[arg(long, env = "RECEIVER_SECRET", hide_env_values = true)]
-    pub receiver_secret: Option<String>,
-    /// File holding the receiver secret.
-    #[arg(long, env = "RECEIVER_SECRET_FILE")]
-    pub receiver_secret_file: Option<PathBuf>,
-    /// Optional TOML file with more peers and routes.
-    #[arg(long, env = "CONFIG_FILE")]
-    pub config_file: Option<PathBuf>,
-    /// Asset code told to children over ILDCP.
-    #[arg(long, env = "ASSET_CODE", default_value = "USD")]
-    pub asset_code: String,
-    /// Asset scale told to children over ILDCP.
-    #[arg(long, env = "ASSET_SCALE", default_value_t = 9)]
-    pub asset_scale: u8,
-    /// Milliseconds taken off a Prepare's expiry at each hop.
-    #[arg(long, env = "EXPIRY_MARGIN_MS", default_value_t = DEFAULT_EXPIRY_MARGIN_MS)]
-    pub expiry_margin_ms: u64,
-    /// Longest time, in milliseconds, a packet is held waiting for the next hop.
-    #[arg(long, env = "MAX_HOLD_TIME_MS", default_value_t = DEFAULT_MAX_HOLD_TIME_MS)]
-    pub max_hold_time_ms: u64,
-    /// Least time, in milliseconds, the next hop must be given (else R02).
-    #[arg(long, env = "MIN_EXPIRY_WINDOW_MS", default_value_t = DEFAULT_MIN_EXPIRY_WINDOW_MS)]
-    pub min_expiry_window_ms: u64,
-    /// Most sockets open at once; more are closed as they are accepted.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-    /// Most packets one link may have in flight through this node (T03 beyond).
-    #[arg(long, env = "MAX_INFLIGHT_PER_LINK", default_value_t = DEFAULT_MAX_INFLIGHT_PER_LINK)]
-    pub max_inflight_per_link: usize,
-    /// Milliseconds a new socket has for the WebSocket handshake and BTP auth.
-    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = DEFAULT_AUTH_TIMEOUT_MS)]
-    pub auth_timeout_ms: u64,
-    /// Largest amount accepted in one packet from any peer without its own
-    /// BTP_PEER_<ID>_MAX_PACKET_AMOUNT (F08 beyond) [default: no limit].
-    #[arg(long, env = "MAX_PACKET_AMOUNT")]
-    pub max_packet_amount: Option<u64>,
-    /// Most packets per second accepted from any peer without its own
-    /// BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND (T05 beyond) [default: no limit].
-    #[arg(long, env = "MAX_PACKETS_PER_SECOND")]
-    pub max_packets_per_second: Option<u32>,
-}
-
-impl NodeArgs {
-    /// Builds the validated configuration; `vars` are the environment variables
-    /// (searched for `BTP_PEER_*`).
-    pub fn into_config<I>(self, vars: I) -> Result<Config, ConfigError>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        let node_id = self.node_id.ok_or_else(|| {
-            ConfigError::new(
-                "NODE_ID",
-                "is required: set NODE_ID (or --node-id) to this node's id, e.g. connector-a",
-            )
-        })?;
-        let mut config = Config::new(&node_id)?;
-        if let Some(a) = self.ilp_address {
-            config.ilp_address =
-                Address::new(a).map_err(|e| ConfigError::new("ILP_ADDRESS", e.to_string()))?;
-        }
-        config.asset_code = self.asset_code;
-        config.asset_scale = self.asset_scale;
-        config.timing = Timing {
-            expiry_margin: Duration::from_millis(self.expiry_margin_ms),
-            max_hold_time: Duration::from_millis(self.max_hold_time_ms),
-            min_expiry_window: Duration::from_millis(self.min_expiry_window_ms),
-        };
-        if config.timing.max_hold_time <= config.timing.min_expiry_window {
-            return Err(ConfigError::new(
-                "MAX_HOLD_TIME_MS",
-                "must be greater than MIN_EXPIRY_WINDOW_MS, or every packet would be rejected",
-            ));
-        }
-        config.receiver_secret = secret_from(
-            "RECEIVER_SECRET",
-            self.receiver_secret.as_deref(),
-            "RECEIVER_SECRET_FILE",
-            self.receiver_secret_file.as_deref(),
-        )?;
-        if self.max_connections == 0 {
-            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
-        }
-        if self.max_inflight_per_link == 0 {
-            return Err(ConfigError::new(
-                "MAX_INFLIGHT_PER_LINK",
-                "must be at least 1",
-            ));
-        }
-        if self.max_packets_per_second == Some(0) {
-            return Err(ConfigError::new(
-                "MAX_PACKETS_PER_SECOND",
-                "must be at least 1 (unset it for no limit)",
-            ));
-        }
-        config.limits = Limits {
-            max_connections: self.max_connections,
-            max_inflight_per_link: self.max_inflight_per_link,
-            auth_timeout: Duration::from_millis(self.auth_timeout_ms.max(1)),
-        };
-        add_env_peers(&mut config, vars)?;
-        if let Some(path) = &self.config_file {
-            add_file(&mut config, "CONFIG_FILE", path)?;
-        }
-        for p in &mut config.peers {
-            p.max_packet_amount = p.max_packet_amount.or(self.max_packet_amount);
-            p.max_packets_per_second = p.max_packets_per_second.or(self.max_packets_per_second);
-            if p.max_packets_per_second == Some(0) {
-                return Err(ConfigError::new(
-                    env_name(&p.id, "MAX_PACKETS_PER_SECOND"),
-                    "must be at least 1 (unset it for no limit)",
-                ));
-            }
-        }
-        add_route_list(&mut config, "ILP_ROUTES", &self.routes)?;
-        Ok(config)
     }
 }

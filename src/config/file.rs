@@ -1,0 +1,90 @@
+//! Configuration from the optional TOML file: extra peers and routes.
+
+use super::*;
+
+/// The optional TOML config file: extra peers and routes.
+///
+/// ```toml
+/// [[peers]]
+/// id = "connector-b"
+/// url = "ws://connector-b:3001"   # omit for a peer that dials in
+/// secret_file = "/run/secrets/b"  # or: secret = "..."
+/// relation = "peer"               # or "child"
+///
+/// [routes]
+/// "g.connector-c" = "connector-b"
+/// ```
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Extra peers.
+    #[serde(default)]
+    pub peers: Vec<FilePeer>,
+    /// Extra routes: prefix -> peer id.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+}
+
+/// A peer in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePeer {
+    /// Peer id.
+    pub id: String,
+    /// URL to dial, if this node dials.
+    pub url: Option<String>,
+    /// Shared secret.
+    pub secret: Option<String>,
+    /// File holding the shared secret.
+    pub secret_file: Option<PathBuf>,
+    /// Relation (default peer).
+    pub relation: Option<Relation>,
+    /// The peer's ILP address.
+    pub address: Option<String>,
+    /// Largest amount accepted in one packet from this peer.
+    pub max_packet_amount: Option<u64>,
+    /// Most packets per second accepted from this peer.
+    pub max_packets_per_second: Option<u32>,
+}
+
+/// Reads the TOML config file and adds its peers and routes.
+pub fn add_file(config: &mut Config, variable: &str, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(variable, format!("cannot read {}: {e}", path.display())))?;
+    add_file_text(config, variable, path, &text)
+}
+
+/// Adds the peers and routes of a config file's text; `path` names it in errors.
+pub fn add_file_text(
+    config: &mut Config,
+    variable: &str,
+    path: &Path,
+    text: &str,
+) -> Result<(), ConfigError> {
+    let file: FileConfig = toml::from_str(text)
+        .map_err(|e| ConfigError::new(variable, format!("{}: {e}", path.display())))?;
+    for (i, p) in file.peers.into_iter().enumerate() {
+        let raw = RawPeer {
+            url: p.url,
+            secret: p.secret,
+            secret_file: p.secret_file,
+            relation: p.relation.map(|r| r.to_string()),
+            address: p.address,
+            max_packet_amount: p.max_packet_amount.map(|v| v.to_string()),
+            max_packets_per_second: p.max_packets_per_second.map(|v| v.to_string()),
+        };
+        let name = |key: &str| {
+            format!(
+                "{}: peers[{i}].{}",
+                path.display(),
+                key.to_ascii_lowercase()
+            )
+        };
+        config.add_peer(raw.build(config, &p.id, name)?)?;
+    }
+    let routes_key = format!("{}: routes", path.display());
+    for (prefix, peer) in &file.routes {
+        config.add_route(&routes_key, prefix, peer)?;
+    }
+    Ok(())
+}
