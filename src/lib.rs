@@ -15,6 +15,7 @@
 //! - [`node`]: wiring: server, dialers that never give up, health, shutdown.
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
+//! - [`dashboard`]: the network page (`ilp-connector dashboard`).
 //! - [`config`], [`logging`], [`cli`]: configuration, JSON logs, subcommands.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod btp;
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod dashboard;
 pub mod forward;
 pub mod health;
 pub mod ildcp;
