@@ -163,7 +163,7 @@ function faultText(f) {
 }
 
 function linkState(l) {
-  if (!l.connected) return "down";
+  if (!l.connected) return l.relation === "child" ? "idle" : "down"; // a client not connected now is normal
   return l.fault ? "faulted" : "up";
 }
 
