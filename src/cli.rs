@@ -8,7 +8,7 @@ use tracing::error;
 
 use crate::config::NodeArgs;
 use crate::logging::{self, LogFormat};
-use crate::{health, node, send};
+use crate::{dashboard, health, node, send};
 
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
@@ -187,4 +187,45 @@ pub fn run_health(addr: String, verbose: bool, rt: &RuntimeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Serves the network page until SIGTERM or SIGINT.
+pub fn run_dashboard(
+    args: dashboard::DashboardArgs,
+    log_level: &str,
+    log_format: LogFormat,
+    rt: &RuntimeArgs,
+) -> ExitCode {
+    let (bind, port) = (args.bind_address, args.port);
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => return config_error(&e.to_string()),
+    };
+    if let Err(e) = logging::init(log_level, log_format) {
+        return config_error(&e);
+    }
+    let rt = match runtime(rt) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listener = match TcpListener::bind(SocketAddr::new(bind, port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                return config_error(&format!(
+                    "DASHBOARD_PORT: cannot listen on {bind}:{port}: {e}"
+                ));
+            }
+        };
+        let handle = match dashboard::start(config, listener) {
+            Ok(h) => h,
+            Err(e) => {
+                error!(error = %e, "cannot start the dashboard");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        handle.shutdown().await;
+        ExitCode::SUCCESS
+    })
 }

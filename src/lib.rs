@@ -26,6 +26,7 @@
 //!   is swapped whole at run time ([`node::Node::replace_routes`]).
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
+//! - [`dashboard`]: the network page (`ilp-connector dashboard`).
 //! - [`config`]: configuration data and validation; its sources apart
 //!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
 //! - [`logging`], [`cli`]: JSON logs, subcommands
@@ -39,6 +40,7 @@ pub mod ccp;
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod dashboard;
 pub mod forward;
 pub mod health;
 pub mod ildcp;

@@ -1,11 +1,12 @@
-//! `ilp-connector`: run a node (the default), `send` packets, or probe `health`.
+//! `ilp-connector`: run a node (the default), `send` packets, probe `health`,
+//! or serve the network page (`dashboard`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ilp_connector::logging::LogFormat;
-use ilp_connector::{cli, config, send};
+use ilp_connector::{cli, config, dashboard, send};
 
 // mimalloc instead of glibc malloc: each forwarded packet allocates a task
 // (a 128-byte-aligned cell, glibc's slow `memalign` path), a oneshot, frames;
@@ -49,6 +50,8 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Serve the live network page for a set of nodes (see docs/DASHBOARD.md).
+    Dashboard(Box<dashboard::DashboardArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,5 +71,8 @@ fn main() -> ExitCode {
             verbose,
             &cli.runtime,
         ),
+        Some(Command::Dashboard(args)) => {
+            cli::run_dashboard(*args, &cli.log_level, cli.log_format, &cli.runtime)
+        }
     }
 }

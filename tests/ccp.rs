@@ -14,7 +14,7 @@ use ilp_connector::ccp::codec::{
     MAX_PROPS, MAX_ROUTES_PER_UPDATE, MAX_WITHDRAWN_PER_UPDATE, Mode, Route, RouteProp,
     RoutingTableId, UpdateRequest,
 };
-use ilp_connector::oer;
+use ilp_connector::oer::{self, OerError};
 use ilp_connector::packet::{Fulfill, ParseError, Prepare};
 
 // The checks of the `ccp` fuzz target.
@@ -273,7 +273,7 @@ fn truncation_at_every_offset_and_trailing_bytes_are_rejected() {
         assert!(
             matches!(
                 decode_any(&name, &longer),
-                Err(ParseError::TrailingBytes(_))
+                Err(ParseError::Oer(OerError::TrailingBytes(_)))
             ),
             "{name}: trailing byte accepted"
         );
@@ -455,7 +455,7 @@ fn bad_lengths_and_fields_are_rejected() {
     v.extend_from_slice(&good[33..]);
     assert!(matches!(
         UpdateRequest::decode(&v),
-        Err(ParseError::NonCanonicalLength("speaker"))
+        Err(ParseError::Oer(OerError::NonCanonicalLength("speaker")))
     ));
     // A count with a leading zero byte (non-canonical var-uint).
     let at = update_head().len();

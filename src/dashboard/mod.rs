@@ -1,0 +1,409 @@
+//! `ilp-connector dashboard`: one web page that shows a whole network live
+//! and acts on it, plus a small JSON + server-sent-events API behind it.
+//!
+//! # Layout
+//! - [`client`]: a bounded HTTP/1 client for the nodes' health ports.
+//! - [`metrics`]: the few Prometheus text series the page needs. Pure.
+//! - [`state`]: what is known of each node, counter windows and rates, the
+//!   snapshot the page draws (nodes, edges, rejects). Pure apart from clocks.
+//! - [`server`]: the poller tasks and the HTTP server (page, `/api/...`).
+//! - `assets/`: the page itself (HTML, CSS, JS, SVG), embedded with
+//!   `include_str!`; nothing is fetched from elsewhere at build or run time.
+//!
+//! # What the dashboard reads from a node (the node-side contract)
+//! All on the node's health port (`HEALTH_PORT`), plain HTTP/1.1, JSON unless
+//! said otherwise. Only `/health` exists in every node; each other endpoint is
+//! optional: a 404 (or no answer) means "this node does not have it", and the
+//! page says so quietly next to what it would have shown.
+//!
+//! - `GET /health` ([`crate::health::Report`]): status, `nodeId`,
+//!   `ilpAddress`, `btpServerPort`, `uptimeSeconds`, `version`, and `links[]`
+//!   with `id`, `relation`, `direction`, `connected`, `since`,
+//!   `pendingRequests`. Optional per link: `fault` (the same object as in
+//!   `GET /admin/links`, below), shown as a faulted link.
+//! - `GET /metrics`, Prometheus text format. Read, when present:
+//!   - `ilp_packets_total{link, direction, outcome[, code]}` counter:
+//!     `direction` is `incoming` (Prepares this node received on `link`) or
+//!     `outgoing` (Prepares it sent on `link`); `outcome` is `fulfilled`,
+//!     `rejected` (with `code="F02"` etc.) or `failed`. An `outcome` that is
+//!     itself an ILP code (`outcome="T01"`) is read as a reject with that code.
+//!     Packet rates per link are the increase of this counter per second;
+//!     rejects by code are the increase of the `incoming`, rejected series.
+//!   - `ilp_in_flight{link}` gauge: shown as the node's in flight (summed);
+//!     without it the sum of `pendingRequests` from `/health` is shown.
+//!   - `ilp_forward_latency_seconds` histogram (any labels, summed): the
+//!     mean forwarding latency over the last seconds, from `_sum` / `_count`.
+//!   - `ilp_link_up{link}` gauge (0/1): used when `/health` lacks the link.
+//! - `GET /routes`: `{"epoch": 7, "routes": [{"prefix": "g.b", "nextHop":
+//!   "b", "path": ["b"], "source": "ccp"}]}`; `epoch`, `path` and `source` may
+//!   be missing (`next_hop` is accepted for `nextHop`).
+//! - The admin API, under `/admin/`, only when the node was given
+//!   `ADMIN_TOKEN`; every call carries `Authorization: Bearer <token>` (the
+//!   dashboard's `DASHBOARD_ADMIN_TOKEN`, the same for every node). A node
+//!   without it answers 404; a wrong token gets 401 or 403.
+//!   - `GET /admin/links`: `{"links": [{"id": "b", "connected": true,
+//!     "fault": null | {"down": true, "down_until": "<RFC 3339>" | null,
+//!     "latency_ms": 200, "jitter_ms": 50, "loss": 0.3, "loss_mode":
+//!     "reject" | "drop"}}]}` (camelCase keys are accepted too).
+//!   - `POST /admin/links/<id>/down` `{"seconds": 30}` (optional: held down
+//!     until `/up` without it); `POST /admin/links/<id>/up` `{}`.
+//!   - `POST /admin/links/<id>/fault` `{"latency_ms": 200, "jitter_ms": 50,
+//!     "loss": 0.3, "loss_mode": "reject" | "drop"}`; all zeros clears that
+//!     link's fault.
+//!   - `DELETE /admin/faults`: clears every fault and hold-down on the node.
+//!   - `GET /admin/routes`: as `GET /routes` (read when `/routes` is absent).
+//!
+//! # The dashboard's own API
+//! - `GET /` the page; `GET /assets/<file>` its CSS, JS, SVG.
+//! - `GET /api/state`: the current [`state::Snapshot`] as JSON.
+//! - `GET /api/events`: server-sent events; `event: state` with a snapshot
+//!   after every poll round and at least every [`server::SSE_MAX_GAP`].
+//! - `POST /api/send` `{"from": "a", "to": "c", "count": 10}`: sends from
+//!   `from`'s sender account to `to`'s test receiver; answers `{"ok": true,
+//!   "summary": <`[`crate::send::Summary`]`>}` or `{"ok": false, "error": ...}`.
+//! - `POST /api/admin/<node>/links/<id>/<down|up|fault>`, `DELETE
+//!   /api/admin/<node>/faults`: relayed to that node's admin API with the
+//!   token; answers `{"ok", "node", "status", "body"}` (the node's answer).
+//!
+//! Outcomes that depend on the network (a node refused, a send could not
+//! connect) come back as HTTP 200 with `"ok": false`, so the browser logs no
+//! failed request; 4xx is kept for malformed requests.
+//!
+//! POSTs must be `application/json`; the dashboard sends no CORS headers, so a
+//! page from another origin cannot make a browser act through it.
+
+pub mod client;
+pub mod metrics;
+pub mod server;
+pub mod state;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Secret;
+
+pub use server::{DashboardHandle, start};
+
+/// Default port of the page.
+pub const DEFAULT_PORT: u16 = 8000;
+/// Default time between two polls of a node.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 500;
+/// Shortest poll interval accepted.
+pub const MIN_POLL_INTERVAL_MS: u64 = 100;
+/// Longest poll interval accepted: the page must move at least every second.
+pub const MAX_POLL_INTERVAL_MS: u64 = 1_000;
+/// Most nodes one dashboard watches.
+pub const MAX_NODES: usize = 64;
+/// Default BTP username of the sender account on each node.
+pub const DEFAULT_SENDER_USERNAME: &str = "sender";
+
+/// Options of `dashboard`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DashboardArgs {
+    /// The nodes, `name=http://host:health_port,...` (e.g.
+    /// connector-a=http://127.0.0.1:8080).
+    #[arg(long, env = "DASHBOARD_NODES", value_delimiter = ',', required = true)]
+    pub nodes: Vec<String>,
+    /// BTP URLs to send through, `name=ws://host:port,...` [default:
+    /// ws://<health host>:<btpServerPort from /health>].
+    #[arg(long, env = "DASHBOARD_BTP_URLS", value_delimiter = ',')]
+    pub btp_urls: Vec<String>,
+    /// Port of the page.
+    #[arg(long, env = "DASHBOARD_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Address the page binds to.
+    #[arg(long, env = "DASHBOARD_BIND_ADDRESS", default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+    /// Milliseconds between two polls of each node (100..=1000).
+    #[arg(long, env = "DASHBOARD_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
+    pub poll_interval_ms: u64,
+    /// Bearer token for the nodes' admin API (their ADMIN_TOKEN).
+    #[arg(long, env = "DASHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Read the admin token from a file instead.
+    #[arg(long, env = "DASHBOARD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// BTP username of the sender (child) account on every node.
+    #[arg(long, env = "DASHBOARD_SENDER_USERNAME", default_value = DEFAULT_SENDER_USERNAME)]
+    pub sender_username: String,
+    /// BTP secret of the sender account (the same on every node).
+    #[arg(long, env = "DASHBOARD_SENDER_SECRET", hide_env_values = true)]
+    pub sender_secret: Option<String>,
+    /// Read the sender secret from a file instead.
+    #[arg(long, env = "DASHBOARD_SENDER_SECRET_FILE")]
+    pub sender_secret_file: Option<PathBuf>,
+    /// The nodes' RECEIVER_SECRET, so packets sent from the page can be fulfilled.
+    #[arg(long, env = "DASHBOARD_RECEIVER_SECRET", hide_env_values = true)]
+    pub receiver_secret: Option<String>,
+    /// Read the receiver secret from a file instead.
+    #[arg(long, env = "DASHBOARD_RECEIVER_SECRET_FILE")]
+    pub receiver_secret_file: Option<PathBuf>,
+}
+
+/// One watched node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTarget {
+    /// Name on the page (normally its NODE_ID).
+    pub name: String,
+    /// `host:port` of its health endpoint.
+    pub health: String,
+    /// Its BTP URL, when given; else derived from the health report.
+    pub btp_url: Option<String>,
+}
+
+/// The dashboard's configuration, validated.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    /// The nodes, in the order given.
+    pub nodes: Vec<NodeTarget>,
+    /// Time between two polls of each node.
+    pub poll_interval: Duration,
+    /// The admin token, if any.
+    pub admin_token: Option<Secret>,
+    /// The sender account's username.
+    pub sender_username: String,
+    /// The sender account's secret; sending is off without it.
+    pub sender_secret: Option<Secret>,
+    /// The receivers' secret.
+    pub receiver_secret: Option<Secret>,
+}
+
+/// A configuration error naming the option to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {message}")]
+pub struct DashboardConfigError {
+    /// The option (its environment variable name).
+    pub option: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(option: &'static str, message: impl Into<String>) -> DashboardConfigError {
+    DashboardConfigError {
+        option,
+        message: message.into(),
+    }
+}
+
+/// Parses one `name=http://host:port` entry.
+pub fn parse_node(entry: &str) -> Result<NodeTarget, DashboardConfigError> {
+    const OPT: &str = "DASHBOARD_NODES";
+    let (name, url) = entry
+        .split_once('=')
+        .ok_or_else(|| err(OPT, format!("`{entry}`: expected name=http://host:port")))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(err(
+            OPT,
+            format!("`{name}`: a node name is letters, digits and `-`"),
+        ));
+    }
+    let parsed = url::Url::parse(url.trim())
+        .map_err(|e| err(OPT, format!("{name}: `{url}` is not a URL: {e}")))?;
+    if parsed.scheme() != "http" {
+        return Err(err(
+            OPT,
+            format!("{name}: the health URL must start with http:// (got `{url}`)"),
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(err(OPT, format!("{name}: no credentials in the URL")));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| err(OPT, format!("{name}: `{url}` has no host")))?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Ok(NodeTarget {
+        name: name.to_string(),
+        health: format!("{host}:{port}"),
+        btp_url: None,
+    })
+}
+
+/// Reads a secret given as a value or as a file, never both.
+fn pick_secret(
+    value_opt: &'static str,
+    value: Option<&str>,
+    file_opt: &'static str,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, DashboardConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(err(value_opt, format!("set it or {file_opt}, not both"))),
+        (Some(""), None) => Err(err(value_opt, "is empty")),
+        (Some(v), None) => Ok(Some(Secret::new(v))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(file_opt, format!("cannot read {}: {e}", path.display())))?;
+            let v = text.trim_end_matches(['\n', '\r']);
+            if v.is_empty() {
+                return Err(err(file_opt, format!("{} is empty", path.display())));
+            }
+            Ok(Some(Secret::new(v)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl DashboardArgs {
+    /// Validates the options.
+    pub fn into_config(self) -> Result<DashboardConfig, DashboardConfigError> {
+        let mut nodes: Vec<NodeTarget> = Vec::new();
+        for entry in self.nodes.iter().filter(|e| !e.trim().is_empty()) {
+            let n = parse_node(entry)?;
+            if nodes.iter().any(|m| m.name == n.name) {
+                return Err(err(
+                    "DASHBOARD_NODES",
+                    format!("{} is listed twice", n.name),
+                ));
+            }
+            nodes.push(n);
+        }
+        if nodes.is_empty() {
+            return Err(err("DASHBOARD_NODES", "give at least one node"));
+        }
+        if nodes.len() > MAX_NODES {
+            return Err(err("DASHBOARD_NODES", format!("at most {MAX_NODES} nodes")));
+        }
+        for entry in self.btp_urls.iter().filter(|e| !e.trim().is_empty()) {
+            const OPT: &str = "DASHBOARD_BTP_URLS";
+            let (name, url) = entry
+                .split_once('=')
+                .ok_or_else(|| err(OPT, format!("`{entry}`: expected name=ws://host:port")))?;
+            crate::config::parse_peer_url(OPT, url.trim())
+                .map_err(|e| err(OPT, format!("{name}: {e}")))?;
+            let node = nodes
+                .iter_mut()
+                .find(|n| n.name == name.trim())
+                .ok_or_else(|| err(OPT, format!("{name} is not in DASHBOARD_NODES")))?;
+            node.btp_url = Some(url.trim().to_string());
+        }
+        if !(MIN_POLL_INTERVAL_MS..=MAX_POLL_INTERVAL_MS).contains(&self.poll_interval_ms) {
+            return Err(err(
+                "DASHBOARD_POLL_INTERVAL_MS",
+                format!("must be {MIN_POLL_INTERVAL_MS}..={MAX_POLL_INTERVAL_MS}"),
+            ));
+        }
+        if self.sender_username.is_empty() {
+            return Err(err("DASHBOARD_SENDER_USERNAME", "is empty"));
+        }
+        Ok(DashboardConfig {
+            nodes,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            admin_token: pick_secret(
+                "DASHBOARD_ADMIN_TOKEN",
+                self.admin_token.as_deref(),
+                "DASHBOARD_ADMIN_TOKEN_FILE",
+                self.admin_token_file.as_deref(),
+            )?,
+            sender_username: self.sender_username,
+            sender_secret: pick_secret(
+                "DASHBOARD_SENDER_SECRET",
+                self.sender_secret.as_deref(),
+                "DASHBOARD_SENDER_SECRET_FILE",
+                self.sender_secret_file.as_deref(),
+            )?,
+            receiver_secret: pick_secret(
+                "DASHBOARD_RECEIVER_SECRET",
+                self.receiver_secret.as_deref(),
+                "DASHBOARD_RECEIVER_SECRET_FILE",
+                self.receiver_secret_file.as_deref(),
+            )?,
+        })
+    }
+}
+
+impl DashboardConfig {
+    /// A configuration for these `(name, health host:port)` nodes, nothing else set.
+    pub fn new(nodes: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            nodes: nodes
+                .into_iter()
+                .map(|(name, health)| NodeTarget {
+                    name,
+                    health,
+                    btp_url: None,
+                })
+                .collect(),
+            poll_interval: Duration::from_millis(DEFAULT_POLL_INTERVAL_MS),
+            admin_token: None,
+            sender_username: DEFAULT_SENDER_USERNAME.into(),
+            sender_secret: None,
+            receiver_secret: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_entries_parse_and_bad_ones_name_the_option() {
+        let n = parse_node("connector-a=http://127.0.0.1:8080").unwrap();
+        assert_eq!(n.name, "connector-a");
+        assert_eq!(n.health, "127.0.0.1:8080");
+        assert_eq!(parse_node("b=http://b/health").unwrap().health, "b:80");
+        for bad in [
+            "connector-a",
+            "=http://x:1",
+            "a=ws://x:1",
+            "a=http://u:p@x:1",
+            "a b=http://x:1",
+        ] {
+            let e = parse_node(bad).unwrap_err();
+            assert_eq!(e.option, "DASHBOARD_NODES", "{bad}");
+        }
+    }
+
+    fn args(nodes: &[&str]) -> DashboardArgs {
+        DashboardArgs {
+            nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            btp_urls: vec![],
+            port: DEFAULT_PORT,
+            bind_address: "127.0.0.1".parse().unwrap(),
+            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+            admin_token: None,
+            admin_token_file: None,
+            sender_username: "sender".into(),
+            sender_secret: Some("s".into()),
+            sender_secret_file: None,
+            receiver_secret: None,
+            receiver_secret_file: None,
+        }
+    }
+
+    #[test]
+    fn config_checks_duplicates_btp_urls_interval_and_secret_pairs() {
+        let mut a = args(&["a=http://127.0.0.1:1", "b=http://127.0.0.1:2"]);
+        a.btp_urls = vec!["b=ws://127.0.0.1:3000".into()];
+        let c = a.into_config().unwrap();
+        assert_eq!(c.nodes[1].btp_url.as_deref(), Some("ws://127.0.0.1:3000"));
+        assert_eq!(c.nodes[0].btp_url, None);
+        assert!(c.sender_secret.is_some());
+
+        let e = args(&["a=http://x:1", "a=http://x:2"])
+            .into_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let mut a = args(&["a=http://x:1"]);
+        a.btp_urls = vec!["c=ws://x:3000".into()];
+        assert_eq!(a.into_config().unwrap_err().option, "DASHBOARD_BTP_URLS");
+        let mut a = args(&["a=http://x:1"]);
+        a.poll_interval_ms = 5_000;
+        assert_eq!(
+            a.into_config().unwrap_err().option,
+            "DASHBOARD_POLL_INTERVAL_MS"
+        );
+        let mut a = args(&["a=http://x:1"]);
+        a.sender_secret_file = Some("/nonexistent".into());
+        let e = a.into_config().unwrap_err();
+        assert_eq!(e.option, "DASHBOARD_SENDER_SECRET");
+        assert!(!e.to_string().contains("\"s\""));
+    }
+}

@@ -1,0 +1,307 @@
+//! The dashboard against nodes in one process on loopback: its state and API
+//! over a real mesh, and the optional node endpoints (metrics, admin) through a
+//! stand-in node that serves them as docs/DASHBOARD.md says.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use ilp_connector::config::Secret;
+use ilp_connector::dashboard::{self, DashboardConfig, client};
+use serde_json::{Value, json};
+
+async fn api(addr: &str, method: Method, path: &str, body: Option<Value>) -> Value {
+    let a = client::request(
+        addr,
+        method,
+        path,
+        None,
+        body.map(|b| Bytes::from(b.to_string())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.status, 200, "{path}: {}", a.text());
+    serde_json::from_slice(&a.body).unwrap()
+}
+
+/// Polls /api/state until `cond` holds; returns that state.
+async fn wait_state(addr: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let wait = async {
+        loop {
+            let s = api(addr, Method::GET, "/api/state", None).await;
+            if cond(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("dashboard state: {what} not within 10 s"))
+}
+
+fn edge_states(s: &Value) -> Vec<(String, String)> {
+    s["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
+    let mut net = Net::start(Spec::mesh(3)).await;
+    let mut config = DashboardConfig::new(
+        net.nodes
+            .iter()
+            .map(|(id, n)| (id.clone(), n.health_addr().to_string())),
+    );
+    config.sender_secret = Some(Secret::new(SENDER_SECRET));
+    config.receiver_secret = Some(Secret::new(RECEIVER_SECRET));
+    config.admin_token = Some(Secret::new("admin-token"));
+    config.poll_interval = Duration::from_millis(100);
+    let d = dashboard::start(config, loopback().await).unwrap();
+    let addr = d.addr().to_string();
+
+    let s = wait_state(&addr, "3 nodes, 3 links up", |s| {
+        s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "up")
+            && edge_states(s).len() == 3
+            && edge_states(s).iter().all(|(_, st)| st == "up")
+    })
+    .await;
+    assert_eq!(
+        edge_states(&s).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        ["node-a|node-b", "node-a|node-c", "node-b|node-c"]
+    );
+    let a = &s["nodes"][0];
+    assert_eq!(a["ilpAddress"], "g.node-a");
+    assert_eq!(a["btpUrl"], net.url("node-a"));
+    assert_eq!(
+        a["metrics"]["available"], false,
+        "these nodes have no /metrics"
+    );
+    assert_eq!(a["admin"]["available"], false);
+    assert!(
+        a["admin"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("no admin API")
+    );
+    assert_eq!(s["send"]["available"], true);
+
+    let r = api(
+        &addr,
+        Method::POST,
+        "/api/send",
+        Some(json!({"from": "node-a", "to": "node-c", "count": 7})),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["summary"]["fulfilled"], 7, "{r}");
+    let s = api(&addr, Method::GET, "/api/state", None).await;
+    assert_eq!(s["sends"][0]["summary"]["fulfilled"], 7);
+    assert_eq!(s["sends"][0]["to"], "node-c");
+
+    // An admin action on a node without the admin API: relayed, refused.
+    let r = api(
+        &addr,
+        Method::POST,
+        "/api/admin/node-a/links/node-b/down",
+        Some(json!({})),
+    )
+    .await;
+    // Today's node answers 405 to a POST on its health port (404 to GETs).
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(matches!(r["status"].as_u64(), Some(404 | 405)), "{r}");
+
+    // A malformed send is a 400 naming the problem.
+    let bad = client::request(
+        &addr,
+        Method::POST,
+        "/api/send",
+        None,
+        Some(Bytes::from(r#"{"from":"node-a","to":"node-c","count":0}"#)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("count must be"), "{}", bad.text());
+
+    net.stop("node-c").await;
+    let s = wait_state(&addr, "node-c and its links down", |s| {
+        s["nodes"][2]["state"] == "down"
+            && edge_states(s)
+                .iter()
+                .all(|(id, st)| (st == "down") == id.contains("node-c"))
+    })
+    .await;
+    assert!(s["edges"][1]["reason"].as_str().unwrap().contains("node-c"));
+    let r = api(
+        &addr,
+        Method::POST,
+        "/api/send",
+        Some(json!({"from": "node-a", "to": "node-c", "count": 1})),
+    )
+    .await;
+    assert_eq!(r["summary"]["rejected"]["T01"], 1, "{r}");
+
+    // (Coming back is checked by the browser tier: an in-process restart
+    // gets a new health port.)
+    d.shutdown().await;
+    net.shutdown().await;
+}
+
+/// A stand-in node with every optional endpoint: its packet counter grows by
+/// 50 at each scrape, one link is slowed, admin calls are recorded.
+#[derive(Default)]
+struct FakeNode {
+    scrapes: AtomicU64,
+    admin_calls: Mutex<Vec<(String, String, Option<String>)>>,
+}
+
+impl FakeNode {
+    fn answer(&self, method: &Method, path: &str, auth: Option<String>) -> (u16, String) {
+        match path {
+            "/health" => (
+                200,
+                json!({"status": "healthy", "nodeId": "fake", "ilpAddress": "g.fake",
+                "btpServerPort": 1, "uptimeSeconds": 1.0, "version": "x",
+                "links": [{"id": "other", "relation": "peer", "direction": "inbound",
+                           "connected": true, "since": "2026-01-01T00:00:00Z", "pendingRequests": 2}]})
+                .to_string(),
+            ),
+            "/metrics" => {
+                let n = 50 * self.scrapes.fetch_add(1, Ordering::SeqCst);
+                (
+                    200,
+                    format!(
+                        "ilp_packets_total{{link=\"other\",direction=\"incoming\",outcome=\"fulfilled\"}} {n}\n\
+                         ilp_packets_total{{link=\"other\",direction=\"incoming\",outcome=\"rejected\",code=\"T04\"}} {}\n\
+                         ilp_in_flight{{link=\"other\"}} 9\n",
+                        n / 50
+                    ),
+                )
+            }
+            "/routes" => (
+                200,
+                json!({"epoch": 3, "routes": [{"prefix": "g.other", "nextHop": "other", "path": ["other"]}]})
+                    .to_string(),
+            ),
+            p if p.starts_with("/admin/") => {
+                if auth.as_deref() != Some("Bearer tok") {
+                    return (401, "{}".into());
+                }
+                self.admin_calls
+                    .lock()
+                    .unwrap()
+                    .push((method.to_string(), p.to_string(), None));
+                (
+                    200,
+                    json!({"links": [{"id": "other", "connected": true,
+                        "fault": {"latency_ms": 200, "jitter_ms": 50}}]})
+                    .to_string(),
+                )
+            }
+            _ => (404, "{}".into()),
+        }
+    }
+}
+
+async fn serve_fake(fake: Arc<FakeNode>) -> String {
+    let listener = loopback().await;
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    let (status, body) = fake.answer(req.method(), req.uri().path(), auth);
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn metrics_routes_and_admin_are_used_when_a_node_has_them() {
+    let fake = Arc::new(FakeNode::default());
+    let fake_addr = serve_fake(fake.clone()).await;
+    let mut config = DashboardConfig::new([("fake".to_string(), fake_addr)]);
+    config.poll_interval = Duration::from_millis(100);
+    config.admin_token = Some(Secret::new("tok"));
+    let d = dashboard::start(config, loopback().await).unwrap();
+    let addr = d.addr().to_string();
+    let s = wait_state(&addr, "a packet rate, routes and admin", |s| {
+        let n = &s["nodes"][0];
+        n["packetRate"].as_f64().is_some_and(|r| r > 0.0)
+            && n["routes"]["available"] == true
+            && n["admin"]["available"] == true
+    })
+    .await;
+    let n = &s["nodes"][0];
+    // 50 packets per scrape, a scrape per 100 ms: some hundreds per second.
+    let rate = n["packetRate"].as_f64().unwrap();
+    assert!((100.0..=1000.0).contains(&rate), "{rate}");
+    assert_eq!(
+        n["inFlight"], 9.0,
+        "ilp_in_flight wins over pendingRequests"
+    );
+    assert_eq!(n["routing"]["epoch"], 3);
+    assert_eq!(n["routing"]["routes"][0]["path"][0], "other");
+    assert_eq!(n["links"][0]["fault"]["latencyMs"], 200.0);
+    assert!(n["rejects"]["T04"].as_u64().unwrap() >= 1, "{n}");
+
+    let r = api(
+        &addr,
+        Method::POST,
+        "/api/admin/fake/links/other/fault",
+        Some(json!({"latency_ms": 100, "jitter_ms": 0, "loss": 0.5, "loss_mode": "drop"})),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let r = api(&addr, Method::DELETE, "/api/admin/fake/faults", None).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let calls = fake.admin_calls.lock().unwrap().clone();
+    assert!(
+        calls.contains(&("POST".into(), "/admin/links/other/fault".into(), None)),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&("DELETE".into(), "/admin/faults".into(), None)));
+    d.shutdown().await;
+}
