@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier: unit and vector tests, and the multi-node networks on
-# loopback (cargo nextest); then the Docker tier against the real engine:
+# loopback (cargo nextest); the browser tier (scripts/test-browser.sh); then the Docker tier against the real engine:
 # builds ilp-connector:latest (scripts/build-image.sh: static binary, image
 # FROM scratch) and runs the ignored tests of tests/docker.rs one at a time.
 #
@@ -19,6 +19,11 @@ if [ -n "${ILP_TEST_IN_SOURCE_SET:-}" ]; then
 else
   cargo nextest run --locked --no-fail-fast
 fi
+
+# The network page in headless Chromium against a 4-node mesh on loopback
+# (installs chromium, chromium-driver and selenium when missing).
+echo "== browser tier"
+scripts/test-browser.sh
 
 missing=''
 if ! docker info >/dev/null 2>&1; then
