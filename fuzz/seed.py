@@ -8,7 +8,7 @@ root = pathlib.Path(__file__).resolve().parent.parent
 vectors = root / "tests" / "vectors"
 corpus = root / "fuzz" / "corpus"
 
-seeds = {"ilp_packet": [], "btp_frame": [], "config": []}
+seeds = {"ilp_packet": [], "btp_frame": [], "config": [], "ccp": []}
 for name in ["ilp_packet", "ildcp", "btp_packet", "interledger_rs"]:
     for case in json.loads((vectors / f"{name}.json").read_text())["cases"]:
         if "hex" not in case:
@@ -16,6 +16,20 @@ for name in ["ilp_packet", "ildcp", "btp_packet", "interledger_rs"]:
         kind = case.get("kind", "btp" if name == "btp_packet" else "")
         target = "btp_frame" if kind == "btp" else "ilp_packet"
         seeds[target].append(bytes.fromhex(case["hex"]))
+
+# CCP: each payload on its own (the Prepare's data) and the whole Prepares.
+for case in json.loads((vectors / "ccp.json").read_text())["cases"]:
+    raw = bytes.fromhex(case["hex"])
+    seeds["ccp"].append(raw)
+    seeds["ilp_packet"].append(raw)
+    if case["kind"] == "ccp_prepare":
+        # Prepare: type, length, amount 8, expiry 17, condition 32, destination, data.
+        body = raw[2:] if raw[1] < 0x80 else raw[2 + (raw[1] & 0x7F):]
+        rest = body[8 + 17 + 32:]
+        rest = rest[1 + rest[0]:]
+        n = rest[0]
+        data = rest[1:] if n < 0x80 else rest[1 + (n & 0x7F):]
+        seeds["ccp"].append(data)
 
 for case in json.loads((vectors / "addresses.json").read_text())["cases"]:
     seeds["config"].append(

@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [seconds-per-target, default 60] [target ...]
 #
-# Targets: ilp_packet, btp_frame, config (fuzz/fuzz_targets/). Seeds come from
+# Targets: ilp_packet, btp_frame, config, ccp (fuzz/fuzz_targets/). Seeds come from
 # tests/vectors/*.json (fuzz/seed.py); the corpus grows in fuzz/corpus/<target>
 # and crashes land in fuzz/artifacts/<target>/ (both git-ignored). Prints, per
 # target: executions, corpus size, crashes. Exit 1 if any target crashed.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ilp_packet btp_frame config)
+[ ${#targets[@]} -gt 0 ] || targets=(ilp_packet btp_frame config ccp)
 
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 python3 fuzz/seed.py

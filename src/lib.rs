@@ -7,6 +7,7 @@
 //! - [`address`], [`oer`], [`packet`]: ILP addresses and packets (RFC 27, RFC 30). Pure.
 //! - [`btp`]: BTP frames (RFC 23). Pure.
 //! - [`ildcp`]: ILDCP (RFC 31) requests and responses. Pure.
+//! - [`ccp`]: CCP route broadcast: codec and a sans-IO speaker (routing information base). Pure.
 //! - [`condition`]: SHA-256 conditions and STREAM-style fulfillments.
 //! - [`routing`]: the routing table (longest prefix on segment boundaries),
 //!   generic over what a route leads to. Pure.
@@ -30,6 +31,7 @@
 
 pub mod address;
 pub mod btp;
+pub mod ccp;
 pub mod cli;
 pub mod condition;
 pub mod config;
