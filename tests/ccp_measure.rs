@@ -19,10 +19,24 @@ fn hop(node: &Node, destination: &str) -> Option<String> {
     })
 }
 
-async fn start(mut spec: Spec, mode: RoutingMode) -> (Net, Duration) {
+async fn start(spec: Spec, mode: RoutingMode) -> (Net, Duration) {
+    start_with(spec, mode, None).await
+}
+
+async fn start_with(
+    mut spec: Spec,
+    mode: RoutingMode,
+    interval: Option<Duration>,
+) -> (Net, Duration) {
     spec.routes.clear();
     let t = Instant::now();
-    let net = Net::start_custom(spec, move |_, c: &mut Config| c.routing.mode = mode).await;
+    let net = Net::start_custom(spec, move |_, c: &mut Config| {
+        c.routing.mode = mode;
+        if let Some(i) = interval {
+            c.routing.broadcast_interval = i;
+        }
+    })
+    .await;
     (net, t.elapsed())
 }
 
@@ -150,8 +164,12 @@ async fn failover_in_a_four_node_mesh_median_of_ten() {
 #[ignore = "measurement; run explicitly"]
 async fn idle_cpu_of_a_ten_node_mesh_with_and_without_ccp() {
     const IDLE: Duration = Duration::from_secs(30);
-    for mode in [RoutingMode::Static, RoutingMode::Ccp] {
-        let (net, _) = start(Spec::mesh(10), mode).await;
+    for (mode, interval) in [
+        (RoutingMode::Static, None),
+        (RoutingMode::Ccp, None),
+        (RoutingMode::Ccp, Some(Duration::from_secs(1))),
+    ] {
+        let (net, _) = start_with(Spec::mesh(10), mode, interval).await;
         if mode == RoutingMode::Ccp {
             full_routes(&net).await;
         }
@@ -159,7 +177,7 @@ async fn idle_cpu_of_a_ten_node_mesh_with_and_without_ccp() {
         tokio::time::sleep(IDLE).await;
         let used = cpu() - c0;
         println!(
-            "idle mesh 10, ROUTING={mode:?}: process CPU {used:?} over {:?} ({:.3} % of one core)",
+            "idle mesh 10, ROUTING={mode:?}, broadcast interval {interval:?} (None: default 30 s): process CPU {used:?} over {:?} ({:.3} % of one core)",
             t0.elapsed(),
             used.as_secs_f64() * 100.0 / t0.elapsed().as_secs_f64()
         );

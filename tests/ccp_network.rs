@@ -357,8 +357,32 @@ async fn reply_code(link: &Link, ilp: &[u8]) -> String {
     }
 }
 
+/// Log lines written by the test's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn hostile_route_updates_are_refused_and_routing_is_undisturbed() {
+    // Every node runs on this test's thread (current-thread runtime), so a
+    // thread-default subscriber sees their logs.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let net = Net::start_custom(ccp_spec(Spec::linear(3)), |id, c| {
         use_ccp(c);
         if id == "node-a" {
@@ -429,6 +453,12 @@ async fn hostile_route_updates_are_refused_and_routing_is_undisturbed() {
     assert_eq!(before, after);
     assert_eq!(hop(&a, "g.node-b.x.y").as_deref(), Some("node-b"));
     assert_every_pair_fulfilled(&net).await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warned = text
+        .lines()
+        .filter(|l| l.contains("ccp:") && l.contains("evil"))
+        .count();
+    assert_eq!(warned, 1, "one warning for the hostile peer:\n{text}");
     drop(evil);
     net.shutdown().await;
 }
