@@ -35,6 +35,20 @@ pub(crate) struct Rejected {
     packet: Bytes,
 }
 
+impl Fulfilled {
+    /// An encoded Fulfill made here (its fulfillment is ours).
+    pub(crate) fn new(encoded: Bytes) -> Self {
+        Self(encoded)
+    }
+}
+
+impl Rejected {
+    /// An encoded Reject and its code.
+    pub(crate) fn new(code: ErrorCode, packet: Bytes) -> Self {
+        Self { code, packet }
+    }
+}
+
 /// The answer to one Prepare.
 pub(crate) type Verdict = Result<Fulfilled, Rejected>;
 
@@ -252,6 +266,12 @@ impl Node {
         let destination = prepare.destination.as_str();
         if destination == ildcp::ILDCP_DESTINATION {
             return Step::Answer(self.answer_ildcp(from, prepare));
+        }
+        if let Some(ccp) = &self.ccp
+            && crate::node::routing::is_ccp(&prepare.destination)
+        {
+            // CCP (`peer.route.*`): answered here, never forwarded.
+            return Step::Answer(ccp.answer(from, prepare));
         }
         if destination.starts_with("peer.") {
             return Step::Answer(self.rejected(

@@ -20,6 +20,8 @@ use crate::node::Node;
 
 /// Path of the health report.
 pub const HEALTH_PATH: &str = "/health";
+/// Path of the routing report.
+pub const ROUTES_PATH: &str = "/routes";
 /// How long [`probe`] waits for an answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one health connection may stay open.
@@ -97,6 +99,109 @@ pub fn report(node: &Node) -> Report {
     }
 }
 
+/// The routing report (`GET /routes`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutesReport {
+    /// `ccp` or `static`.
+    pub routing: crate::config::RoutingMode,
+    /// Our routing table id (a UUID), with CCP.
+    pub routing_table_id: Option<String>,
+    /// Our table's current epoch, with CCP.
+    pub epoch: Option<u32>,
+    /// The live routing table, sorted by prefix.
+    pub routes: Vec<RouteReport>,
+    /// What CCP knows of each peer (empty for static routing).
+    pub peers: Vec<CcpPeerReport>,
+}
+
+/// One route of the live table.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteReport {
+    /// Address prefix.
+    pub prefix: String,
+    /// Peer id of the next hop, or `local`.
+    pub next_hop: String,
+    /// The path the next hop announced (learned routes only).
+    pub path: Vec<String>,
+    /// `local` (our address, children), `static` (ILP_ROUTES, the config
+    /// file), `learned` (CCP) or `link` (a peer's own address).
+    pub origin: &'static str,
+}
+
+/// CCP state of one peer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CcpPeerReport {
+    /// Peer id.
+    pub id: String,
+    /// Whether its link is up.
+    pub up: bool,
+    /// Whether it asked for our routes (sync mode).
+    pub sending: bool,
+    /// The epoch of our table it has.
+    pub sent_epoch: u32,
+    /// Its routing table id as we know it.
+    pub routing_table_id: String,
+    /// The epoch of its table we have.
+    pub epoch: u32,
+    /// Routes we hold from it.
+    pub routes: usize,
+}
+
+/// The routing report, computed now.
+pub fn routes_report(node: &Node) -> RoutesReport {
+    let table = node.routes();
+    let routes = table
+        .entries()
+        .into_iter()
+        .map(|(prefix, hop)| {
+            let (origin, path) = crate::node::routing::origin_of(node, prefix, hop);
+            RouteReport {
+                prefix: prefix.to_string(),
+                next_hop: match hop {
+                    crate::routing::NextHop::Local => "local".into(),
+                    crate::routing::NextHop::Peer(s) => s.id.to_string(),
+                },
+                path,
+                origin,
+            }
+        })
+        .collect();
+    let (routing_table_id, epoch, peers) = match node.ccp() {
+        Some(r) => {
+            let sp = r.speaker();
+            let peers = sp
+                .peer_status()
+                .into_iter()
+                .map(|p| CcpPeerReport {
+                    id: p.peer.to_string(),
+                    up: p.up,
+                    sending: p.sending,
+                    sent_epoch: p.sent_epoch,
+                    routing_table_id: p.routing_table_id.to_string(),
+                    epoch: p.epoch,
+                    routes: p.routes,
+                })
+                .collect();
+            (
+                Some(sp.routing_table_id().to_string()),
+                Some(sp.current_epoch()),
+                peers,
+            )
+        }
+        None => (None, None, Vec::new()),
+    };
+    RoutesReport {
+        routing: node.config().routing.mode,
+        routing_table_id,
+        epoch,
+        routes,
+        peers,
+    }
+}
+
 fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let json = |status: StatusCode, body: String| {
         Response::builder()
@@ -124,9 +229,13 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 serde_json::to_string(&r).expect("report serializes"),
             )
         }
+        ROUTES_PATH => json(
+            StatusCode::OK,
+            serde_json::to_string(&routes_report(node)).expect("report serializes"),
+        ),
         _ => json(
             StatusCode::NOT_FOUND,
-            format!(r#"{{"error":"not found; try {HEALTH_PATH}"}}"#),
+            format!(r#"{{"error":"not found; try {HEALTH_PATH} or {ROUTES_PATH}"}}"#),
         ),
     }
 }
@@ -178,6 +287,12 @@ pub enum ProbeError {
 
 /// Fetches the health report at `host:port`; returns the HTTP status and body.
 pub async fn probe(addr: &str) -> Result<(u16, String), ProbeError> {
+    probe_path(addr, HEALTH_PATH).await
+}
+
+/// Fetches `path` (e.g. [`ROUTES_PATH`]) at `host:port`; returns the HTTP
+/// status and body.
+pub async fn probe_path(addr: &str, path: &str) -> Result<(u16, String), ProbeError> {
     let unreachable =
         |e: &dyn std::fmt::Display| ProbeError::Unreachable(addr.to_string(), e.to_string());
     let fut = async {
@@ -188,7 +303,7 @@ pub async fn probe(addr: &str) -> Result<(u16, String), ProbeError> {
             .await
             .map_err(|e| unreachable(&e))?;
         tokio::spawn(conn);
-        let req = Request::get(HEALTH_PATH)
+        let req = Request::get(path)
             .header("host", addr)
             .body(Full::new(Bytes::new()))
             .expect("static request parts are valid");

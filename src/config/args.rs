@@ -65,6 +65,9 @@ pub struct NodeArgs {
     /// BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND (T05 beyond) [default: no limit].
     #[arg(long, env = "MAX_PACKETS_PER_SECOND")]
     pub max_packets_per_second: Option<u32>,
+    /// Route learning.
+    #[command(flatten)]
+    pub routing: RoutingArgs,
 }
 
 impl NodeArgs {
@@ -74,6 +77,7 @@ impl NodeArgs {
     where
         I: IntoIterator<Item = (String, String)>,
     {
+        let (route_switches, vars) = split_route_switches(vars);
         let node_id = self.node_id.ok_or_else(|| {
             ConfigError::new(
                 "NODE_ID",
@@ -139,6 +143,7 @@ impl NodeArgs {
             }
         }
         add_route_list(&mut config, "ILP_ROUTES", &self.routes)?;
+        config.routing = self.routing.into_config(&config, route_switches)?;
         Ok(config)
     }
 }

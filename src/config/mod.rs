@@ -12,10 +12,12 @@
 pub mod args;
 pub mod env;
 pub mod file;
+pub mod routing;
 
 pub use args::NodeArgs;
 pub use env::{add_env_peers, add_route_list};
 pub use file::{FileConfig, FilePeer, add_file, add_file_text};
+pub use routing::*;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -210,6 +212,8 @@ pub struct Config {
     pub timing: Timing,
     /// Connection and load limits.
     pub limits: Limits,
+    /// Route learning (CCP) settings.
+    pub routing: RoutingConfig,
 }
 
 impl Config {
@@ -228,6 +232,7 @@ impl Config {
             receiver_secret: None,
             timing: Timing::default(),
             limits: Limits::default(),
+            routing: RoutingConfig::default(),
         })
     }
 

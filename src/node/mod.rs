@@ -12,6 +12,7 @@ pub mod accept;
 pub mod backoff;
 mod dial;
 pub mod peer;
+pub mod routing;
 pub mod stop;
 
 use std::net::SocketAddr;
@@ -26,11 +27,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::address::Address;
 use crate::condition::FulfillmentKey;
-use crate::config::Config;
+use crate::config::{Config, RoutingMode};
 use crate::link::{Direction, Link};
 use crate::routing::{NextHop, RoutingTable};
 
@@ -59,6 +60,8 @@ pub struct Node {
     btp_addr: SocketAddr,
     changes: watch::Sender<u64>,
     auth_failures: accept::RepeatFilter,
+    /// The CCP speaker (`ROUTING=ccp`), `None` for static routing.
+    pub(crate) ccp: Option<Arc<routing::Routing>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -99,6 +102,25 @@ impl Node {
     /// already routed keep their next hop. For routes learned at run time.
     pub fn replace_routes(&self, routes: Routes) {
         self.routes.store(Arc::new(routes));
+    }
+
+    /// The CCP state, when routes are learned (`ROUTING=ccp`).
+    pub fn ccp(&self) -> Option<&Arc<routing::Routing>> {
+        self.ccp.as_ref()
+    }
+
+    /// Test and operator hook: holds the link to `peer` down (closes it now
+    /// and refuses it, both ways, until released with `false`). False when
+    /// no such peer is configured.
+    pub fn hold_link_down(&self, peer: &str, down: bool) -> bool {
+        let Some(slot) = self.peers.get(peer) else {
+            return false;
+        };
+        slot.held_down.store(down, Ordering::SeqCst);
+        if down && let Some(link) = slot.link() {
+            link.close();
+        }
+        true
     }
 
     /// Time since start.
@@ -152,6 +174,11 @@ impl Node {
     }
 
     fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
+        if slot.held_down.load(Ordering::SeqCst) {
+            debug!(peerId = %slot.id, "link held down; closed");
+            link.close();
+            return;
+        }
         let old = slot.link.write().expect("link lock").replace(link.clone());
         *slot.since.lock().expect("since lock") = Utc::now();
         if let Some(old) = old {
@@ -169,6 +196,9 @@ impl Node {
             relation = %slot.config.relation,
             "BTP connection established"
         );
+        if let Some(r) = &self.ccp {
+            r.link_up(&self.config, slot);
+        }
         self.notify_change();
     }
 
@@ -182,6 +212,9 @@ impl Node {
         }
         drop(current);
         if is_current {
+            if let Some(r) = &self.ccp {
+                r.link_down(&slot.id);
+            }
             self.notify_change();
         }
         is_current
@@ -226,7 +259,9 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
         })
         .collect();
     let routes = configured_routes(&config, &peers);
+    let ccp = (config.routing.mode == RoutingMode::Ccp).then(|| routing::Routing::new(&config));
     let node = Arc::new(Node {
+        ccp,
         receiver: config
             .receiver_secret
             .as_ref()
@@ -249,6 +284,10 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     let connections = Arc::new(Semaphore::new(node.config.limits.max_connections));
     tasks.spawn(accept::accept_loop(node.clone(), btp, connections).in_current_span());
     tasks.spawn(crate::health::serve(node.clone(), health).in_current_span());
+    if let Some(r) = &node.ccp {
+        routing::log_start(&node.config);
+        tasks.spawn(routing::drive(node.clone(), r.clone()).in_current_span());
+    }
     for slot in node
         .peers
         .values()
