@@ -18,7 +18,7 @@ use common::*;
 use ilp_connector::ccp::codec::{CCP_UPDATE_DESTINATION, Route, UpdateRequest};
 use ilp_connector::ccp::{CcpRequest, RoutingTableId};
 use ilp_connector::condition::sha256;
-use ilp_connector::config::{Config, PeerConfig, Relation, RoutingMode, Secret};
+use ilp_connector::config::{Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret};
 use ilp_connector::health;
 use ilp_connector::link::{Handler, Link};
 use ilp_connector::node::{self, Node};
@@ -534,5 +534,65 @@ async fn static_routing_learns_nothing() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["routing"], "static");
     assert!(v["peers"].as_array().unwrap().is_empty(), "{v}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_per_peer_switch_limits_what_is_learned_and_passed_on() {
+    // node-b sends its routes to node-c but takes none from it.
+    let net = Net::start_custom(ccp_spec(Spec::linear(3)), |id, c| {
+        use_ccp(c);
+        if id == "node-b" {
+            c.routing
+                .peer_routes
+                .insert("node-c".into(), RouteExchange::Send);
+        }
+    })
+    .await;
+    let c = net.nodes["node-c"].node().clone();
+    let a_rx = receiver("node-a");
+    tokio::time::timeout(
+        CONVERGE,
+        c.wait_until(|n| hop(n, &a_rx).as_deref() == Some("node-b")),
+    )
+    .await
+    .expect("node-c learns node-a through node-b");
+    let s = net.send("node-c", &a_rx, 1, 5_000).await;
+    assert_eq!(s.fulfilled, 1, "{s:?}");
+
+    // node-b reaches node-c by the link's own address only, learns nothing
+    // from it, so advertises nothing of it: node-a learns node-b, not node-c.
+    let b_rx = receiver("node-b");
+    let a = net.nodes["node-a"].node().clone();
+    tokio::time::timeout(
+        CONVERGE,
+        a.wait_until(|n| hop(n, &b_rx).as_deref() == Some("node-b")),
+    )
+    .await
+    .unwrap();
+    let addr = net.nodes["node-b"].health_addr().to_string();
+    let (_, body) = health::probe_path(&addr, health::ROUTES_PATH)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let to_c = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["prefix"] == "g.node-c")
+        .cloned()
+        .unwrap();
+    assert_eq!(to_c["origin"], "link", "{v}");
+    let c_status = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "node-c")
+        .cloned()
+        .unwrap();
+    assert_eq!(c_status["routes"], 0, "{v}");
+    assert_eq!(c_status["sending"], true, "node-c asked for ours: {v}");
+    let s = net.send("node-a", &receiver("node-c"), 1, 5_000).await;
+    assert_eq!(only_reject(&s), ("F02", "g.node-a"));
     net.shutdown().await;
 }
