@@ -95,6 +95,7 @@ let
     // lib.optionalAttrs (cfg.ilpAddress != null) { ILP_ADDRESS = cfg.ilpAddress; }
     // lib.optionalAttrs (cfg.bindAddress != null) { BIND_ADDRESS = cfg.bindAddress; }
     // lib.optionalAttrs (cfg.logFormat != null) { LOG_FORMAT = cfg.logFormat; }
+    // lib.optionalAttrs (cfg.routing == "static") { ROUTING = "static"; }
     // lib.optionalAttrs (cfg.routes != { }) { ILP_ROUTES = routesValue; }
     // lib.optionalAttrs (cfg.receiverSecret != null) { RECEIVER_SECRET = cfg.receiverSecret; }
     // lib.optionalAttrs (cfg.receiverSecretFile != null) {
@@ -158,6 +159,14 @@ in
       type = types.attrsOf (types.submodule peerModule);
       default = { };
       description = "BTP peers keyed by their NODE_ID.";
+    };
+    routing = mkOption {
+      type = types.enum [
+        "ccp"
+        "static"
+      ];
+      default = "ccp";
+      description = "ROUTING: ccp (learn routes from peers; the binary's default, not rendered) or static.";
     };
     routes = mkOption {
       type = types.attrsOf types.str;

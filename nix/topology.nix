@@ -1,6 +1,7 @@
 # Arion *composition* module shared by the topologies in nix/topologies/.
 #
-# A topology only fills in `ilp.nodes` (name -> index and routes) and
+# A topology only fills in `ilp.nodes` (name -> index, and the routes used
+# when `ilp.routing = "static"`; by default CCP learns them) and
 # `ilp.links` (who dials whom). This module turns that into one arion
 # service per node, built from nix/connector.nix:
 #   - the dialer of a link gets  BTP_PEER_<ACCEPTOR>_URL + _SECRET (no
@@ -59,6 +60,18 @@ let
 in
 {
   options.ilp = {
+    routing = mkOption {
+      type = types.enum [
+        "ccp"
+        "static"
+      ];
+      default = "ccp";
+      description = ''
+        How the nodes find their routes: "ccp" (the default) learns them from
+        the peers (CCP route broadcast), so no ILP_ROUTES are rendered;
+        "static" renders ROUTING=static and each node's `routes` as ILP_ROUTES.
+      '';
+    };
     nodes = mkOption {
       type = types.attrsOf (types.submodule nodeModule);
       default = { };
@@ -138,7 +151,9 @@ in
     services = lib.mapAttrs (name: node: _: {
       imports = [ ./connector.nix ];
       ilp = {
-        inherit (node) index routes;
+        inherit (node) index;
+        inherit (cfg) routing;
+        routes = if cfg.routing == "static" then node.routes else { };
         btpPort = cfg.basePort + node.index;
         healthPort = cfg.baseHealthPort + node.index;
         peers = peersOf name;

@@ -8,7 +8,9 @@ end dials (its URL names the other service and that service's
 BTP_SERVER_PORT); no service waits for another to be healthy (links retry
 forever, so every node starts at once); and a packet for
 g.<node>.receiver sent from any node reaches that node, hop by hop, using
-direct peers and ILP_ROUTES (longest prefix wins), without a loop.
+direct peers and ILP_ROUTES (longest prefix wins), and, on nodes that learn
+routes (ROUTING unset or `ccp`, the default), the first hop of a shortest
+path over the links to a node that does too, without a loop.
 Needs PyYAML.
 """
 import re
@@ -72,7 +74,32 @@ def check(path):
             if dest == prefix or dest.startswith(prefix + "."):
                 if best is None or len(prefix) > len(best[0]):
                     best = (prefix, peer)
-        return best[1] if best else None
+        if best:
+            return best[1]
+        if env[ids[node]].get("ROUTING", "ccp") != "ccp":
+            return None
+        return learned_next_hop(node, dest)
+
+    def learned_next_hop(node, dest):
+        # CCP: breadth-first over the links between nodes that speak it
+        # (a node with ROUTING=static neither learns nor advertises).
+        target = next((n for n in ids if dest == f"g.{n}" or dest.startswith(f"g.{n}.")), None)
+        if target is None:
+            return None
+        speaks = {n for n in ids if env[ids[n]].get("ROUTING", "ccp") == "ccp"}
+        first = {n: n for n in ids if env_id(n) in peers(node) and n in speaks}
+        frontier = sorted(first)
+        while frontier:
+            if target in first and first[target] is not None:
+                return first[target]
+            nxt = []
+            for a in frontier:
+                for b in sorted(n for n in ids if env_id(n) in peers(a) and n in speaks):
+                    if b not in first and b != node:
+                        first[b] = first[a]
+                        nxt.append(b)
+            frontier = nxt
+        return None
 
     for src in ids:
         for dst in ids:
