@@ -3,6 +3,8 @@
 #   docker-compose.yml                  <- nix/topologies/linear.nix
 #   docker/docker-compose.mesh.yml      <- nix/topologies/mesh.nix
 #   docker/docker-compose.hub-spoke.yml <- nix/topologies/hub-spoke.nix
+#   docker/stack.<topology>.yml, docker/secrets/*, k8s/<topology>.yaml
+#                                       <- the same modules, via nix/cluster.nix
 #
 # Usage: scripts/render-compose.sh [OUTDIR]   (default: the repository root)
 #        scripts/render-compose.sh --topology linear|mesh|hub-spoke --count N [OUTDIR]
@@ -48,7 +50,7 @@ if [ -n "$topology" ]; then
   "${NIX_CMD[@]}" eval --json "$root#lib.customFiles" \
     --apply "f: f { topology = \"$topology\"; count = $count; }" > "$tmp/files.json"
 else
-  "${NIX_CMD[@]}" eval --json "$root#lib.composeFiles" > "$tmp/files.json"
+  "${NIX_CMD[@]}" eval --json "$root#lib.allFiles" > "$tmp/files.json"
 fi
 python3 "$root/scripts/compose-yaml.py" "$outdir" < "$tmp/files.json"
 
