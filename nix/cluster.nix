@@ -35,6 +35,9 @@ let
     swarmMemory = "128M";
   };
 
+  # Failed checks (1 s apart) before Swarm replaces a task; see swarmStack.
+  swarmHealthRetries = 15;
+
   k8sSecretDir = "/run/secrets/ilp";
   swarmSecretDir = "/run/secrets";
 
@@ -110,9 +113,15 @@ let
     let
       f = facts ev;
       service = n: {
+        # The image's check, but Swarm replaces an unhealthy task (Compose
+        # does not), and /health is unhealthy while any link is down: with
+        # the image's 3 retries, a peer restarting for 3 s got its
+        # neighbours restarted too. swarmHealthRetries rides that out.
+        healthcheck = n.svc.healthcheck // {
+          retries = swarmHealthRetries;
+        };
         inherit (n.svc)
           image
-          healthcheck
           user
           read_only
           cap_drop
