@@ -29,6 +29,8 @@ if [ "$(swarm_state)" = active ]; then
       echo "== swarm-up.sh created this swarm: docker swarm leave --force"
       docker swarm leave --force
       rm -f "$SWARM_MARKER"
+      # swarm init also created docker_gwbridge; leaving keeps it.
+      docker network rm docker_gwbridge > /dev/null 2>&1 || true
     fi
   else
     echo "== the swarm was there before swarm-up.sh: left active"
