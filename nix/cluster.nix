@@ -99,11 +99,32 @@ let
           healthPort = lib.toInt env.HEALTH_PORT;
           placement = cfg.placement.${name} or null;
         };
-      nodes = map nodeFacts (lib.attrNames compose.services);
+      # Connector nodes are the services built from nix/connector.nix; any
+      # other service of the composition (a dashboard, say) is carried over
+      # generically (`extraFacts`).
+      isNode = name: ev.config.services.${name} ? ilp;
+      names = lib.attrNames compose.services;
+      nodes = map nodeFacts (lib.filter isNode names);
+      extraFacts = name: {
+        inherit name;
+        svc = compose.services.${name};
+        # "host:container" (or "container") -> { published; target; }
+        ports = map (
+          p:
+          let
+            parts = lib.splitString ":" (toString p);
+          in
+          {
+            target = lib.toInt (lib.last parts);
+            published = lib.toInt (builtins.head parts);
+          }
+        ) (compose.services.${name}.ports or [ ]);
+      };
+      extras = map extraFacts (lib.filter (n: !isNode n) names);
     in
     {
-      inherit project nodes;
-      inherit (cfg) network placementLabel;
+      inherit project nodes extras;
+      inherit (cfg) network placementLabel placement;
       secrets = lib.foldl' (acc: n: acc // n.secrets) { } nodes;
     };
 
@@ -136,7 +157,9 @@ let
           gid = toString gid;
           mode = 256; # 0400
         }) (lib.unique (lib.attrValues n.secretEnv));
-        deploy = {
+        deploy = swarmDeploy n;
+      };
+      swarmDeploy = n: {
           mode = "replicated";
           replicas = 1;
           # One task per service: DNS round robin loses nothing, and the
@@ -161,10 +184,32 @@ let
             };
           };
         }
-        // lib.optionalAttrs (n.placement != null) {
+        // lib.optionalAttrs ((n.placement or null) != null) {
           placement.constraints = [ "node.labels.${f.placementLabel} == ${n.placement}" ];
         };
-      };
+      # Not a connector: the Compose service as Swarm takes it, its ports
+      # published on the host its task runs on (dnsrr has no ingress).
+      extraService =
+        e:
+        lib.filterAttrs (_: v: v != { } && v != [ ]) (
+          lib.getAttrs (lib.filter (a: e.svc ? ${a}) [
+            "image"
+            "environment"
+            "command"
+            "entrypoint"
+            "healthcheck"
+            "user"
+            "read_only"
+            "cap_drop"
+            "networks"
+          ]) e.svc
+        )
+        // {
+          deploy = swarmDeploy (e // { placement = f.placement.${e.name} or null; });
+        }
+        // lib.optionalAttrs (e.ports != [ ]) {
+          ports = map (p: p // { mode = "host"; }) e.ports;
+        };
     in
     {
       version = "3.8";
@@ -172,7 +217,9 @@ let
         driver = "overlay";
         attachable = true;
       };
-      services = lib.listToAttrs (map (n: lib.nameValuePair n.name (service n)) f.nodes);
+      services =
+        lib.listToAttrs (map (n: lib.nameValuePair n.name (service n)) f.nodes)
+        // lib.listToAttrs (map (e: lib.nameValuePair e.name (extraService e)) f.extras);
       secrets = lib.mapAttrs (s: _: { file = "./secrets/${s}"; }) f.secrets;
     };
 
@@ -341,6 +388,86 @@ let
             };
           };
         };
+      # Not a connector: a Deployment and (if it has ports) a Service of the
+      # same name, with the connector's restricted securityContext. No
+      # probes: nothing says what its health is (its Compose healthcheck
+      # would be an exec of a command this render cannot translate).
+      extraLabels = e: {
+        "app.kubernetes.io/name" = e.name;
+        "app.kubernetes.io/instance" = e.name;
+        "app.kubernetes.io/part-of" = f.project;
+      };
+      extraService = e: {
+        apiVersion = "v1";
+        kind = "Service";
+        metadata = meta e.name (extraLabels e);
+        spec = {
+          selector = extraLabels e;
+          ports = map (p: {
+            name = "port-${toString p.target}";
+            port = p.target;
+            targetPort = p.target;
+          }) e.ports;
+        };
+      };
+      extraDeployment = e: {
+        apiVersion = "apps/v1";
+        kind = "Deployment";
+        metadata = meta e.name (extraLabels e);
+        spec = {
+          replicas = 1;
+          selector.matchLabels = extraLabels e;
+          template = {
+            metadata.labels = extraLabels e;
+            spec = {
+              automountServiceAccountToken = false;
+              enableServiceLinks = false;
+              securityContext = {
+                runAsNonRoot = true;
+                runAsUser = uid;
+                runAsGroup = gid;
+                seccompProfile.type = "RuntimeDefault";
+              };
+              containers = [
+                (
+                  {
+                    name = e.name;
+                    inherit (e.svc) image;
+                    imagePullPolicy = "IfNotPresent";
+                    env = lib.mapAttrsToList (name: value: {
+                      inherit name;
+                      value = toString value;
+                    }) (e.svc.environment or { });
+                    ports = map (p: { containerPort = p.target; }) e.ports;
+                    securityContext = {
+                      runAsNonRoot = true;
+                      readOnlyRootFilesystem = true;
+                      allowPrivilegeEscalation = false;
+                      capabilities.drop = [ "ALL" ];
+                    };
+                    resources = {
+                      requests = {
+                        cpu = resources.cpuRequest;
+                        memory = resources.memoryRequest;
+                      };
+                      limits = {
+                        cpu = resources.cpuLimit;
+                        memory = resources.memoryLimit;
+                      };
+                    };
+                  }
+                  // lib.optionalAttrs (e.svc ? command) {
+                    args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
+                  }
+                )
+              ];
+            }
+            // lib.optionalAttrs (f.placement ? ${e.name}) {
+              nodeSelector.${f.placementLabel} = f.placement.${e.name};
+            };
+          };
+        };
+      };
     in
     [
       {
@@ -354,7 +481,9 @@ let
     ]
     ++ lib.mapAttrsToList secret f.secrets
     ++ map service f.nodes
-    ++ map deploymentOf f.nodes;
+    ++ map deploymentOf f.nodes
+    ++ map extraService (lib.filter (e: e.ports != [ ]) f.extras)
+    ++ map extraDeployment f.extras;
 in
 {
   inherit swarmStack k8sManifests facts;

@@ -22,6 +22,10 @@ FILE_VAR = re.compile(r"^(BTP_PEER_[A-Z0-9_]+_SECRET|RECEIVER_SECRET)_FILE$")
 PLAIN_SECRET = re.compile(r"^(BTP_PEER_[A-Z0-9_]+_SECRET|RECEIVER_SECRET)$")
 
 
+def container_ports(spec):
+    return [p for c in spec["template"]["spec"]["containers"] for p in c.get("ports", [])]
+
+
 def check(path):
     problems = []
     docs = [d for d in yaml.safe_load_all(open(path, encoding="utf-8")) if d]
@@ -41,6 +45,7 @@ def check(path):
     if not deployments:
         problems.append("no Deployment")
     links = 0
+    connectors = 0
     for name, dep in deployments.items():
         where = f"Deployment/{name}"
         spec = dep["spec"]
@@ -50,7 +55,8 @@ def check(path):
         svc = services.get(name)
         labels = spec["template"]["metadata"]["labels"]
         if svc is None:
-            problems.append(f"{where}: no Service {name} (its BTP URL host)")
+            if labels.get("app.kubernetes.io/name") == "ilp-connector" or container_ports(spec):
+                problems.append(f"{where}: no Service {name}")
         elif any(labels.get(k) != v for k, v in svc["spec"]["selector"].items()):
             problems.append(f"Service/{name} does not select the pods of {where}")
         (container,) = pod["containers"]
@@ -66,11 +72,15 @@ def check(path):
         res = container.get("resources", {})
         if not (res.get("requests") and res.get("limits")):
             problems.append(f"{where}: no resource requests/limits")
-        if not (container.get("livenessProbe") and container.get("readinessProbe")):
-            problems.append(f"{where}: missing liveness/readiness probe")
-        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-        if str(ports.get("btp")) != env.get("BTP_SERVER_PORT"):
-            problems.append(f"{where}: container port btp {ports.get('btp')} != BTP_SERVER_PORT")
+        # Connector nodes; another service (a dashboard) only gets the
+        # generic checks (securityContext, resources, references).
+        if labels.get("app.kubernetes.io/name") == "ilp-connector":
+            connectors += 1
+            if not (container.get("livenessProbe") and container.get("readinessProbe")):
+                problems.append(f"{where}: missing liveness/readiness probe")
+            ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+            if str(ports.get("btp")) != env.get("BTP_SERVER_PORT"):
+                problems.append(f"{where}: container port btp {ports.get('btp')} != BTP_SERVER_PORT")
         for var, value in env.items():
             if PLAIN_SECRET.match(var):
                 problems.append(f"{where}: {var} puts a secret in the environment")
@@ -112,6 +122,8 @@ def check(path):
                 problems.append(f"{where}: {var} reads key {key} of Secret {secret}, which it lacks")
     if links == 0:
         problems.append("no BTP_PEER_*_URL at all")
+    if connectors == 0:
+        problems.append("no ilp-connector Deployment")
     print(
         f"{'OK  ' if not problems else 'FAIL'} {path}: namespace {ns}, {len(deployments)} Deployments, "
         f"{len(services)} Services, {len(secrets)} Secrets, {links} BTP URLs"
