@@ -22,7 +22,8 @@
 //!   (`ilp-connector send` from a throwaway container on the network);
 //! - a crash: the middle node's process is killed with SIGKILL from the host
 //!   (`kill -9 <State.Pid>`); Swarm must start a new task for it, which gets
-//!   healthy, every node's links come back, and packets through it (or to
+//!   healthy, no other node's task is replaced, every node's links come
+//!   back, and packets through it (or to
 //!   it, in the mesh) are fulfilled again;
 //! - `docker stack rm`: no container, network or secret of the stack is
 //!   left, and the swarm is in the state the test found it in (a swarm the
@@ -360,6 +361,29 @@ impl Stack {
         );
     }
 
+    /// No task but `node`'s was replaced (the neighbours of a restarting
+    /// node stay up: their health-check retries outlast its restart).
+    fn assert_only_replaced(&self, node: &str) {
+        let replaced = lines(&ok(
+            "docker",
+            &[
+                "stack",
+                "ps",
+                "--filter",
+                "desired-state=shutdown",
+                "--format",
+                "{{.Name}}",
+                &self.name,
+            ],
+        ));
+        let expected = format!("{}.1", self.service(node));
+        assert!(
+            !replaced.is_empty() && replaced.iter().all(|t| *t == expected),
+            "[{}] replaced tasks {replaced:?}, expected only {expected}",
+            self.name
+        );
+    }
+
     /// `docker stack rm`, then nothing of the stack left.
     fn remove(&mut self) {
         ok("docker", &["stack", "rm", &self.name]);
@@ -455,6 +479,7 @@ fn scenario(topology: &str, from: &str, to: &str, middle: &str) {
 
     stack.kill_and_wait_rescheduled(middle);
     stack.assert_one_running_task_each();
+    stack.assert_only_replaced(middle);
     stack.assert_links_up();
     stack.assert_fulfilled(from, to);
     stack.assert_fulfilled(from, middle);
