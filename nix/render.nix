@@ -131,10 +131,81 @@ rec {
   # The committed files (topology defaults).
   composeFiles = lib.mapAttrs (_file: topology: composeEntry { inherit topology; }) files;
 
+  cluster = import ./cluster.nix { inherit lib; };
+
+  # The Swarm stack, its secret files and the Kubernetes manifests of one
+  # topology, from the same evaluation as the Compose file. `count` is the
+  # same node-count parameter; `placement` sets ilp.placement (node -> host
+  # label). Keys are paths relative to the output directory.
+  clusterEntries =
+    {
+      topology,
+      count ? null,
+      placement ? { },
+      suffix ? "",
+    }:
+    let
+      t = topologies.${topology};
+      path = lib.splitString "." t.parameter;
+      ev = evalTopology {
+        inherit topology;
+        modules =
+          lib.optional (count != null) (lib.setAttrByPath path count)
+          ++ lib.optional (placement != { }) { ilp.placement = placement; };
+      };
+      common = {
+        inherit topology;
+        inherit (t) module parameter;
+        value = lib.attrByPath path null ev.config;
+        project = ev.config.out.dockerComposeYamlAttrs.x-arion.project.name;
+      };
+      stack = cluster.swarmStack ev;
+    in
+    {
+      "docker/stack.${topology}${suffix}.yml" = common // {
+        kind = "swarm";
+        document = stack;
+      };
+      "k8s/${topology}${suffix}.yaml" = common // {
+        kind = "k8s";
+        documents = cluster.k8sManifests ev;
+      };
+    }
+    // lib.mapAttrs' (
+      name: value:
+      lib.nameValuePair "docker/secrets/${name}" (
+        common
+        // {
+          kind = "text";
+          text = value + "\n";
+        }
+      )
+    ) (cluster.facts ev).secrets;
+
+  # Every committed file the render check compares: Compose, Swarm, Kubernetes.
+  allFiles =
+    composeFiles
+    // lib.foldl' (acc: topology: acc // clusterEntries { inherit topology; }) { } (
+      lib.attrNames topologies
+    );
+
   # nix eval --json .#lib.customFiles --apply 'f: f { topology = "mesh"; count = 6; }'
   customFiles =
     { topology, count }:
     {
       "docker-compose.${topology}-${toString count}.yml" = composeEntry { inherit topology count; };
+    };
+
+  # The same for Swarm and Kubernetes (files named <topology>-<count>):
+  # nix eval --json .#lib.customClusterFiles --apply 'f: f { topology = "mesh"; count = 10; }'
+  customClusterFiles =
+    {
+      topology,
+      count,
+      placement ? { },
+    }:
+    clusterEntries {
+      inherit topology count placement;
+      suffix = "-${toString count}";
     };
 }

@@ -129,6 +129,23 @@ in
       type = types.str;
       default = "ilp-network";
     };
+    placement = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        connector-a = "host-1";
+      };
+      description = ''
+        Node -> host label value. The Swarm stacks and Kubernetes manifests
+        (nix/cluster.nix) pin each listed node to hosts labelled
+        <placementLabel>=<value>; Compose ignores it (one host).
+      '';
+    };
+    placementLabel = mkOption {
+      type = types.str;
+      default = "ilp.host";
+      description = "Node label the placement constraints match (Swarm: node.labels.<label>; Kubernetes: nodeSelector).";
+    };
   };
 
   config = {
@@ -141,7 +158,11 @@ in
     ++ map (l: {
       assertion = cfg.nodes ? ${l.dialer} && cfg.nodes ? ${l.acceptor};
       message = "link ${l.dialer} -> ${l.acceptor} names an unknown node";
-    }) cfg.links;
+    }) cfg.links
+    ++ lib.mapAttrsToList (n: _: {
+      assertion = cfg.nodes ? ${n};
+      message = "ilp.placement names an unknown node ${n}";
+    }) cfg.placement;
 
     enableDefaultNetwork = false;
     networks.${cfg.network}.driver = "bridge";

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fail if the committed Compose files differ from a fresh render of the arion
-# modules (scripts/render-compose.sh into a temporary directory).
+# Fail if the committed Compose files, Swarm stacks (docker/stack.*.yml,
+# docker/secrets/) or Kubernetes manifests (k8s/) differ from a fresh render
+# of the arion modules (scripts/render-compose.sh into a temporary directory).
 #
 # Prints "SKIPPED: <why>" and exits 0 only when the render cannot be done at
 # all here (no Nix 2.18+, no python3/PyYAML, or the locked nixpkgs-lib / arion
@@ -38,7 +39,14 @@ fi
 "$root/scripts/render-compose.sh" "$tmp/out" > /dev/null
 
 status=0
-for f in "${files[@]}"; do
+# The cluster renders (nix/cluster.nix): every file the render produces under
+# these paths must be committed, and every committed one must be produced.
+mapfile -t cluster < <(cd "$tmp/out" && find docker/stack.*.yml docker/secrets k8s -type f 2>/dev/null | sort)
+mapfile -t committed < <(cd "$root" && git ls-files -- 'docker/stack.*.yml' docker/secrets k8s | sort)
+for f in "${committed[@]}"; do
+  [ -f "$tmp/out/$f" ] || { echo "STALE: $f is committed but no longer rendered"; status=1; }
+done
+for f in "${files[@]}" "${cluster[@]}"; do
   if [ ! -f "$root/$f" ]; then
     echo "MISSING: $f is not committed"
     status=1
@@ -49,13 +57,14 @@ for f in "${files[@]}"; do
 done
 extra=$(cd "$tmp/out" && find . -type f | sed 's|^\./||' | sort)
 for f in $extra; do
-  case " ${files[*]} " in
+  case " ${files[*]} ${cluster[*]} " in
     *" $f "*) ;;
     *) echo "UNEXPECTED: the render also produced $f; add it to this script"; status=1 ;;
   esac
 done
+[ "${#cluster[@]}" -gt 0 ] || { echo "MISSING: the render produced no Swarm/Kubernetes files"; status=1; }
 if [ "$status" -eq 0 ]; then
-  echo "OK: ${files[*]} match a fresh render"
+  echo "OK: ${files[*]} and ${#cluster[@]} Swarm/Kubernetes files match a fresh render"
   (cd "$root" && python3 scripts/check-compose-routing.py "${files[@]}") || status=1
 fi
 exit "$status"

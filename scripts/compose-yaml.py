@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Write the Compose files from the JSON that `nix eval --json .#lib.composeFiles` prints.
+"""Write the Compose files from the JSON that `nix eval --json .#lib.composeFiles` prints
+(and, for `.#lib.allFiles`, the Swarm stacks, their secret files and the
+Kubernetes manifests: entries with "kind" swarm, k8s or text).
 
 Usage: compose-yaml.py OUTDIR < files.json
 
@@ -29,7 +31,44 @@ def _str(dumper, value):
 Dumper.add_representer(str, _str)
 
 
+def dump(document):
+    return yaml.dump(
+        document,
+        Dumper=Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        width=4096,
+    )
+
+
+def render_cluster(name, entry):
+    """A Swarm stack (kind swarm) or Kubernetes manifests (kind k8s)."""
+    what = "Docker Swarm stack" if entry["kind"] == "swarm" else "Kubernetes manifests"
+    header = [
+        f"# {name}: {what} of the {entry['topology']} network, rendered from the arion",
+        f"#   module {entry['module']} ({entry['parameter']} = {entry['value']}) by nix/cluster.nix.",
+    ]
+    if entry["kind"] == "swarm":
+        header.append(
+            f"# Deploy: docker stack deploy -c {name} {entry['project']}   (or scripts/swarm-up.sh {entry['topology']})"
+        )
+        body = dump(entry["document"])
+    else:
+        header.append(f"# Apply: kubectl apply -f {name}   (namespace {entry['project']})")
+        body = "---\n".join(dump(d) for d in entry["documents"])
+    header += [
+        "# Do not edit by hand. Regenerate: scripts/render-compose.sh",
+        "# Verify: scripts/check-compose-rendered.sh",
+    ]
+    return "\n".join(header) + "\n" + body
+
+
 def render(name, entry):
+    kind = entry.get("kind", "compose")
+    if kind == "text":
+        return entry["text"]
+    if kind in ("swarm", "k8s"):
+        return render_cluster(name, entry)
     header = [
         f"# {name}: {entry['topology']} network, rendered from the arion module",
         f"#   {entry['module']} ({entry['parameter']} = {entry['value']}).",

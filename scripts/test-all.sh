@@ -2,7 +2,8 @@
 # Runs every test tier: unit and vector tests, and the multi-node networks on
 # loopback (cargo nextest); the browser tier (scripts/test-browser.sh); then the Docker tier against the real engine:
 # builds ilp-connector:latest (scripts/build-image.sh: static binary, image
-# FROM scratch) and runs the ignored tests of tests/docker.rs one at a time.
+# FROM scratch) and runs the ignored tests of tests/docker.rs one at a time,
+# then those of tests/swarm.rs (single-node Docker Swarm).
 #
 # Without a Docker engine (or without docker compose / docker-compose) the
 # Docker tier is skipped with a message; on CI (CI=true) that is a failure.
@@ -44,5 +45,9 @@ echo "== Docker tier"
 start=$(date +%s)
 scripts/build-image.sh
 cargo nextest run --locked --no-fail-fast --run-ignored only --test docker \
+  --test-threads 1 --success-output final
+# The same image on a single-node swarm (tests/swarm.rs): each test inits a
+# swarm if none is active and leaves it again.
+cargo nextest run --locked --no-fail-fast --run-ignored only --test swarm \
   --test-threads 1 --success-output final
 echo "== Docker tier passed in $(($(date +%s) - start)) s (image build included)"

@@ -1,0 +1,490 @@
+# Docker Swarm stacks and Kubernetes manifests, derived from an evaluated
+# arion topology (nix/render.nix: evalTopology) with nixpkgs' lib only.
+#
+# Nothing here describes a network: nodes, links, ports, environment, image
+# and health-check timings all come from the topology modules (the Compose
+# render's own output, out.dockerComposeYamlAttrs, and config.ilp), so a
+# change there (routes dropped for CCP, a new service) flows into every
+# render. What this file adds is only what a cluster needs:
+#   - every secret (link secrets, the `sender` account, the test receiver)
+#     moves out of the environment into a Docker secret / Kubernetes Secret,
+#     read through BTP_PEER_<ID>_SECRET_FILE / RECEIVER_SECRET_FILE;
+#   - Swarm: overlay network (attachable), deploy (1 replica, restart policy,
+#     limits, update config, endpoint_mode dnsrr), no container_name /
+#     depends_on / restart;
+#   - Kubernetes: a Namespace per network, per node a Deployment and a
+#     Service named after the node (so the BTP URLs ws://<node>:<port> of the
+#     Compose render resolve unchanged inside the namespace), a Secret per
+#     link, probes, a restricted securityContext, requests/limits;
+#   - placement: config.ilp.placement (node -> host label value).
+{ lib }:
+let
+  ilpLib = import ./lib.nix { inherit lib; };
+  deployment = ilpLib.deployment;
+  uid = deployment.user.uid;
+  gid = deployment.user.gid;
+
+  # Per-node resources (the connector idles at a few MiB; see BENCHMARKS.md).
+  resources = {
+    cpuRequest = "50m";
+    cpuLimit = "500m";
+    memoryRequest = "16Mi";
+    memoryLimit = "128Mi";
+    # The same limits in Swarm's notation.
+    swarmCpus = "0.5";
+    swarmMemory = "128M";
+  };
+
+  # Failed checks (1 s apart) before Swarm replaces a task; see swarmStack.
+  swarmHealthRetries = 15;
+
+  k8sSecretDir = "/run/secrets/ilp";
+  swarmSecretDir = "/run/secrets";
+
+  # The facts one render needs, from the evaluated topology `ev`.
+  facts =
+    ev:
+    let
+      cfg = ev.config.ilp;
+      compose = ev.config.out.dockerComposeYamlAttrs;
+      project = compose.x-arion.project.name;
+      linkOf =
+        a: b:
+        lib.findFirst (
+          l: (l.dialer == a && l.acceptor == b) || (l.dialer == b && l.acceptor == a)
+        ) null cfg.links;
+      # Name of the secret object holding the secret of `node`'s peer `id`.
+      secretNameOf =
+        node: id:
+        let
+          l = linkOf node id;
+        in
+        if l != null then "link-${l.acceptor}-${l.dialer}" else "account-${id}";
+      nodeFacts =
+        name:
+        let
+          svc = compose.services.${name};
+          nodeCfg = ev.config.services.${name}.ilp;
+          env = svc.environment;
+          peerSecrets = lib.filterAttrs (_: p: p.secret != null) nodeCfg.peers;
+          # secret object name -> value
+          secrets =
+            lib.mapAttrs' (id: p: lib.nameValuePair (secretNameOf name id) p.secret) peerSecrets
+            // lib.optionalAttrs (env ? RECEIVER_SECRET) {
+              account-receiver = env.RECEIVER_SECRET;
+            };
+          # environment variable -> secret object name
+          secretEnv =
+            lib.mapAttrs' (
+              id: _:
+              lib.nameValuePair "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET_FILE" (secretNameOf name id)
+            ) peerSecrets
+            // lib.optionalAttrs (env ? RECEIVER_SECRET) {
+              RECEIVER_SECRET_FILE = "account-receiver";
+            };
+          plainEnv = removeAttrs env (
+            map (id: "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET") (lib.attrNames peerSecrets)
+            ++ [ "RECEIVER_SECRET" ]
+          );
+        in
+        {
+          inherit
+            name
+            svc
+            secrets
+            secretEnv
+            plainEnv
+            ;
+          btpPort = lib.toInt env.BTP_SERVER_PORT;
+          healthPort = lib.toInt env.HEALTH_PORT;
+          placement = cfg.placement.${name} or null;
+        };
+      # Connector nodes are the services built from nix/connector.nix; any
+      # other service of the composition (a dashboard, say) is carried over
+      # generically (`extraFacts`).
+      isNode = name: ev.config.services.${name} ? ilp;
+      names = lib.attrNames compose.services;
+      nodes = map nodeFacts (lib.filter isNode names);
+      extraFacts = name: {
+        inherit name;
+        svc = compose.services.${name};
+        # "host:container" (or "container") -> { published; target; }
+        ports = map (
+          p:
+          let
+            parts = lib.splitString ":" (toString p);
+          in
+          {
+            target = lib.toInt (lib.last parts);
+            published = lib.toInt (builtins.head parts);
+          }
+        ) (compose.services.${name}.ports or [ ]);
+      };
+      extras = map extraFacts (lib.filter (n: !isNode n) names);
+    in
+    {
+      inherit project nodes extras;
+      inherit (cfg) network placementLabel placement;
+      secrets = lib.foldl' (acc: n: acc // n.secrets) { } nodes;
+    };
+
+  # ---------------------------------------------------------------- Swarm
+  swarmStack =
+    ev:
+    let
+      f = facts ev;
+      service = n: {
+        # The image's check, but Swarm replaces an unhealthy task (Compose
+        # does not), and /health is unhealthy while any link is down: with
+        # the image's 3 retries, a peer restarting for 3 s got its
+        # neighbours restarted too. swarmHealthRetries rides that out.
+        healthcheck = n.svc.healthcheck // {
+          retries = swarmHealthRetries;
+        };
+        inherit (n.svc)
+          image
+          user
+          read_only
+          cap_drop
+          ;
+        networks = [ f.network ];
+        environment =
+          n.plainEnv // lib.mapAttrs (_: s: "${swarmSecretDir}/${s}") n.secretEnv;
+        secrets = map (s: {
+          source = s;
+          target = s;
+          uid = toString uid;
+          gid = toString gid;
+          mode = 256; # 0400
+        }) (lib.unique (lib.attrValues n.secretEnv));
+        deploy = swarmDeploy n;
+      };
+      swarmDeploy = n: {
+          mode = "replicated";
+          replicas = 1;
+          # One task per service: DNS round robin loses nothing, and the
+          # VIP does not route on the engine this was tested on (README).
+          endpoint_mode = "dnsrr";
+          restart_policy = {
+            condition = "any";
+            delay = "1s";
+            window = "10s";
+          };
+          update_config = {
+            parallelism = 1;
+            delay = "1s";
+            order = "stop-first";
+            failure_action = "rollback";
+            monitor = "10s";
+          };
+          resources = {
+            limits = {
+              cpus = resources.swarmCpus;
+              memory = resources.swarmMemory;
+            };
+          };
+        }
+        // lib.optionalAttrs ((n.placement or null) != null) {
+          placement.constraints = [ "node.labels.${f.placementLabel} == ${n.placement}" ];
+        };
+      # Not a connector: the Compose service as Swarm takes it, its ports
+      # published on the host its task runs on (dnsrr has no ingress).
+      extraService =
+        e:
+        lib.filterAttrs (_: v: v != { } && v != [ ]) (
+          lib.getAttrs (lib.filter (a: e.svc ? ${a}) [
+            "image"
+            "environment"
+            "command"
+            "entrypoint"
+            "healthcheck"
+            "user"
+            "read_only"
+            "cap_drop"
+            "networks"
+          ]) e.svc
+        )
+        // {
+          deploy = swarmDeploy (e // { placement = f.placement.${e.name} or null; });
+        }
+        // lib.optionalAttrs (e.ports != [ ]) {
+          ports = map (p: p // { mode = "host"; }) e.ports;
+        };
+    in
+    {
+      version = "3.8";
+      networks.${f.network} = {
+        driver = "overlay";
+        attachable = true;
+      };
+      services =
+        lib.listToAttrs (map (n: lib.nameValuePair n.name (service n)) f.nodes)
+        // lib.listToAttrs (map (e: lib.nameValuePair e.name (extraService e)) f.extras);
+      secrets = lib.mapAttrs (s: _: { file = "./secrets/${s}"; }) f.secrets;
+    };
+
+  # ------------------------------------------------------------ Kubernetes
+  k8sManifests =
+    ev:
+    let
+      f = facts ev;
+      ns = f.project;
+      labelsOf = n: {
+        "app.kubernetes.io/name" = "ilp-connector";
+        "app.kubernetes.io/instance" = n.name;
+        "app.kubernetes.io/part-of" = f.project;
+      };
+      meta = name: extra: {
+        inherit name;
+        namespace = ns;
+        labels = {
+          "app.kubernetes.io/part-of" = f.project;
+        }
+        // extra;
+      };
+      secret = s: v: {
+        apiVersion = "v1";
+        kind = "Secret";
+        metadata = meta s { };
+        type = "Opaque";
+        stringData.secret = v;
+      };
+      service = n: {
+        apiVersion = "v1";
+        kind = "Service";
+        metadata = meta n.name (labelsOf n);
+        spec = {
+          selector = labelsOf n;
+          ports = [
+            {
+              name = "btp";
+              port = n.btpPort;
+              targetPort = "btp";
+            }
+            {
+              name = "health";
+              port = n.healthPort;
+              targetPort = "health";
+            }
+          ];
+        };
+      };
+      deploymentOf =
+        n:
+        let
+          h = deployment.healthcheck;
+        in
+        {
+          apiVersion = "apps/v1";
+          kind = "Deployment";
+          metadata = meta n.name (labelsOf n);
+          spec = {
+            replicas = 1;
+            # Never two tasks of one node (they would both dial its peers).
+            strategy.type = "Recreate";
+            selector.matchLabels = labelsOf n;
+            template = {
+              metadata.labels = labelsOf n;
+              spec = {
+                automountServiceAccountToken = false;
+                enableServiceLinks = false;
+                securityContext = {
+                  runAsNonRoot = true;
+                  runAsUser = uid;
+                  runAsGroup = gid;
+                  fsGroup = gid;
+                  seccompProfile.type = "RuntimeDefault";
+                };
+                containers = [
+                  {
+                    name = "ilp-connector";
+                    inherit (n.svc) image;
+                    imagePullPolicy = "IfNotPresent";
+                    env =
+                      lib.mapAttrsToList (name: value: { inherit name value; }) n.plainEnv
+                      ++ lib.mapAttrsToList (name: s: {
+                        inherit name;
+                        value = "${k8sSecretDir}/${s}";
+                      }) n.secretEnv;
+                    ports = [
+                      {
+                        name = "btp";
+                        containerPort = n.btpPort;
+                      }
+                      {
+                        name = "health";
+                        containerPort = n.healthPort;
+                      }
+                    ];
+                    # Ready when GET /health says 200 (links up); alive while
+                    # the health port answers at all, so a peer that is down
+                    # makes the node unready, never restarts it.
+                    readinessProbe = {
+                      httpGet = {
+                        path = "/health";
+                        port = "health";
+                      };
+                      periodSeconds = h.intervalSeconds;
+                      timeoutSeconds = h.timeoutSeconds;
+                      failureThreshold = h.retries;
+                    };
+                    livenessProbe = {
+                      tcpSocket.port = "health";
+                      initialDelaySeconds = h.startPeriodSeconds;
+                      periodSeconds = 10;
+                      timeoutSeconds = h.timeoutSeconds;
+                      failureThreshold = h.retries;
+                    };
+                    securityContext = {
+                      runAsNonRoot = true;
+                      runAsUser = uid;
+                      runAsGroup = gid;
+                      readOnlyRootFilesystem = true;
+                      allowPrivilegeEscalation = false;
+                      capabilities.drop = [ "ALL" ];
+                    };
+                    resources = {
+                      requests = {
+                        cpu = resources.cpuRequest;
+                        memory = resources.memoryRequest;
+                      };
+                      limits = {
+                        cpu = resources.cpuLimit;
+                        memory = resources.memoryLimit;
+                      };
+                    };
+                    volumeMounts = [
+                      {
+                        name = "secrets";
+                        mountPath = k8sSecretDir;
+                        readOnly = true;
+                      }
+                    ];
+                  }
+                ];
+                volumes = [
+                  {
+                    name = "secrets";
+                    projected = {
+                      defaultMode = 288; # 0440, group fsGroup
+                      sources = map (s: {
+                        secret = {
+                          name = s;
+                          items = [
+                            {
+                              key = "secret";
+                              path = s;
+                            }
+                          ];
+                        };
+                      }) (lib.unique (lib.attrValues n.secretEnv));
+                    };
+                  }
+                ];
+              }
+              // lib.optionalAttrs (n.placement != null) {
+                nodeSelector.${f.placementLabel} = n.placement;
+              };
+            };
+          };
+        };
+      # Not a connector: a Deployment and (if it has ports) a Service of the
+      # same name, with the connector's restricted securityContext. No
+      # probes: nothing says what its health is (its Compose healthcheck
+      # would be an exec of a command this render cannot translate).
+      extraLabels = e: {
+        "app.kubernetes.io/name" = e.name;
+        "app.kubernetes.io/instance" = e.name;
+        "app.kubernetes.io/part-of" = f.project;
+      };
+      extraService = e: {
+        apiVersion = "v1";
+        kind = "Service";
+        metadata = meta e.name (extraLabels e);
+        spec = {
+          selector = extraLabels e;
+          ports = map (p: {
+            name = "port-${toString p.target}";
+            port = p.target;
+            targetPort = p.target;
+          }) e.ports;
+        };
+      };
+      extraDeployment = e: {
+        apiVersion = "apps/v1";
+        kind = "Deployment";
+        metadata = meta e.name (extraLabels e);
+        spec = {
+          replicas = 1;
+          selector.matchLabels = extraLabels e;
+          template = {
+            metadata.labels = extraLabels e;
+            spec = {
+              automountServiceAccountToken = false;
+              enableServiceLinks = false;
+              securityContext = {
+                runAsNonRoot = true;
+                runAsUser = uid;
+                runAsGroup = gid;
+                seccompProfile.type = "RuntimeDefault";
+              };
+              containers = [
+                (
+                  {
+                    name = e.name;
+                    inherit (e.svc) image;
+                    imagePullPolicy = "IfNotPresent";
+                    env = lib.mapAttrsToList (name: value: {
+                      inherit name;
+                      value = toString value;
+                    }) (e.svc.environment or { });
+                    ports = map (p: { containerPort = p.target; }) e.ports;
+                    securityContext = {
+                      runAsNonRoot = true;
+                      readOnlyRootFilesystem = true;
+                      allowPrivilegeEscalation = false;
+                      capabilities.drop = [ "ALL" ];
+                    };
+                    resources = {
+                      requests = {
+                        cpu = resources.cpuRequest;
+                        memory = resources.memoryRequest;
+                      };
+                      limits = {
+                        cpu = resources.cpuLimit;
+                        memory = resources.memoryLimit;
+                      };
+                    };
+                  }
+                  // lib.optionalAttrs (e.svc ? command) {
+                    args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
+                  }
+                )
+              ];
+            }
+            // lib.optionalAttrs (f.placement ? ${e.name}) {
+              nodeSelector.${f.placementLabel} = f.placement.${e.name};
+            };
+          };
+        };
+      };
+    in
+    [
+      {
+        apiVersion = "v1";
+        kind = "Namespace";
+        metadata = {
+          name = ns;
+          labels."app.kubernetes.io/part-of" = f.project;
+        };
+      }
+    ]
+    ++ lib.mapAttrsToList secret f.secrets
+    ++ map service f.nodes
+    ++ map deploymentOf f.nodes
+    ++ map extraService (lib.filter (e: e.ports != [ ]) f.extras)
+    ++ map extraDeployment f.extras;
+in
+{
+  inherit swarmStack k8sManifests facts;
+}

@@ -1,0 +1,506 @@
+//! Docker tier, Swarm: the committed stacks (`docker/stack.<topology>.yml`,
+//! rendered from the arion modules by nix/cluster.nix) on a single-node
+//! swarm of the local engine, with the `ilp-connector:latest` image.
+//!
+//! Every test is `#[ignore]`d (like tests/docker.rs); `scripts/test-all.sh`
+//! runs them one at a time:
+//! `cargo nextest run --run-ignored only --test swarm --test-threads 1`.
+//!
+//! For each of linear, mesh and hub-spoke:
+//! - the swarm: if none is active the test initialises one
+//!   (`docker swarm init --advertise-addr 127.0.0.1`) and leaves it again at
+//!   the end; an active swarm is used and left active; any other state is a
+//!   failure. A guard does the cleanup in `Drop`, so failures clean up too;
+//! - `docker stack deploy` under a unique stack name (`ilp-st-<topology>-<pid>`),
+//!   then poll (deadline, no fixed sleeps) until every service has a healthy
+//!   running task, and check `docker stack ps`: one running task each;
+//! - links up: each node's `/health` answers 200 to a throwaway container on
+//!   the attachable overlay network (`ilp-connector health --addr
+//!   <service>:<port>`), and its log has a `BTP connection established` for
+//!   every peer its environment names;
+//! - packets from an edge node to the farthest node's receiver are fulfilled
+//!   (`ilp-connector send` from a throwaway container on the network);
+//! - a crash: the middle node's process is killed with SIGKILL from the host
+//!   (`kill -9 <State.Pid>`); Swarm must start a new task for it, which gets
+//!   healthy, no other node's task is replaced, every node's links come
+//!   back, and packets through it (or to
+//!   it, in the mesh) are fulfilled again;
+//! - `docker stack rm`: no container, network or secret of the stack is
+//!   left, and the swarm is in the state the test found it in (a swarm the
+//!   test created is left, and the docker_gwbridge network `swarm init`
+//!   made is removed).
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "ilp-connector:latest";
+const SENDER_SECRET: &str = "sender-secret";
+const RECEIVER_SECRET: &str = "receiver-secret";
+/// Stack deploy to every task healthy (and a killed task back healthy).
+const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
+/// `docker stack rm` to nothing of the stack left.
+const REMOVE_DEADLINE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(500);
+const PACKETS: u32 = 20;
+
+fn run(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(cmd: &str, args: &[&str]) -> String {
+    let out = run(cmd, args);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn swarm_state() -> String {
+    ok("docker", &["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .trim()
+        .to_string()
+}
+
+/// A stack on a swarm; `Drop` removes the stack and leaves a swarm it created.
+struct Stack {
+    name: String,
+    created_swarm: bool,
+    removed: bool,
+}
+
+impl Stack {
+    fn deploy(topology: &str) -> Stack {
+        let created_swarm = match swarm_state().as_str() {
+            "active" => false,
+            "inactive" => {
+                ok(
+                    "docker",
+                    &["swarm", "init", "--advertise-addr", "127.0.0.1"],
+                );
+                eprintln!("initialised a single-node swarm for this test");
+                true
+            }
+            other => {
+                panic!("the engine's swarm is {other:?}; fix it first (docker swarm leave --force)")
+            }
+        };
+        let name = format!("ilp-st-{topology}-{}", std::process::id());
+        let stack = Stack {
+            name,
+            created_swarm,
+            removed: false,
+        };
+        let file = format!("{}/docker/stack.{topology}.yml", env!("CARGO_MANIFEST_DIR"));
+        ok("docker", &["stack", "deploy", "-c", &file, &stack.name]);
+        stack
+    }
+
+    fn network(&self) -> String {
+        format!("{}_ilp-network", self.name)
+    }
+
+    /// Node names (service names without the stack prefix), sorted.
+    fn nodes(&self) -> Vec<String> {
+        let mut v: Vec<String> = lines(&ok(
+            "docker",
+            &["stack", "services", "--format", "{{.Name}}", &self.name],
+        ))
+        .into_iter()
+        .map(|s| s[self.name.len() + 1..].to_string())
+        .collect();
+        v.sort();
+        v
+    }
+
+    fn service(&self, node: &str) -> String {
+        format!("{}_{node}", self.name)
+    }
+
+    fn env(&self, node: &str, var: &str) -> Option<String> {
+        let env: Vec<String> = serde_json::from_str(&ok(
+            "docker",
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+                &self.service(node),
+            ],
+        ))
+        .expect("service env JSON");
+        let prefix = format!("{var}=");
+        env.iter()
+            .find_map(|e| e.strip_prefix(&prefix).map(String::from))
+    }
+
+    /// The peers named in a node's environment (BTP_PEER_<ID>_SECRET_FILE),
+    /// as NODE_IDs, without the child account `sender`.
+    fn peers(&self, node: &str) -> Vec<String> {
+        let env: Vec<String> = serde_json::from_str(&ok(
+            "docker",
+            &[
+                "service",
+                "inspect",
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+                &self.service(node),
+            ],
+        ))
+        .expect("service env JSON");
+        env.iter()
+            .filter_map(|e| e.split('=').next())
+            .filter_map(|k| k.strip_prefix("BTP_PEER_")?.strip_suffix("_SECRET_FILE"))
+            .filter(|id| *id != "SENDER")
+            .map(|id| id.to_ascii_lowercase().replace('_', "-"))
+            .collect()
+    }
+
+    /// Healthy running containers of a node's service.
+    fn healthy_containers(&self, node: &str) -> Vec<String> {
+        lines(&ok(
+            "docker",
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={}", self.service(node)),
+                "--filter",
+                "health=healthy",
+            ],
+        ))
+    }
+
+    /// Polls until every node has a healthy task other than those in `not`.
+    fn wait_healthy(&self, not: &[String]) -> Duration {
+        let start = Instant::now();
+        loop {
+            let pending: Vec<String> = self
+                .nodes()
+                .into_iter()
+                .filter(|n| !self.healthy_containers(n).iter().any(|c| !not.contains(c)))
+                .collect();
+            if pending.is_empty() {
+                return start.elapsed();
+            }
+            if start.elapsed() > HEALTHY_DEADLINE {
+                panic!(
+                    "[{}] not healthy after {HEALTHY_DEADLINE:?}: {pending:?}\n{}",
+                    self.name,
+                    text(&run("docker", &["stack", "ps", "--no-trunc", &self.name]).stdout)
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn one_shot(&self, args: &[&str]) -> Output {
+        let network = self.network();
+        let mut all = vec!["run", "--rm", "--network", &network, IMAGE];
+        all.extend_from_slice(args);
+        run("docker", &all)
+    }
+
+    fn probe(&self, node: &str) -> bool {
+        let addr = format!(
+            "{node}:{}",
+            self.env(node, "HEALTH_PORT").expect("HEALTH_PORT")
+        );
+        self.one_shot(&["health", "--addr", &addr]).status.success()
+    }
+
+    fn send(&self, from: &str, to: &str) -> Value {
+        let url = format!(
+            "ws://{from}:{}",
+            self.env(from, "BTP_SERVER_PORT").expect("BTP_SERVER_PORT")
+        );
+        let destination = format!("g.{to}.receiver");
+        let count = PACKETS.to_string();
+        let out = self.one_shot(&[
+            "send",
+            "--url",
+            &url,
+            "--secret",
+            SENDER_SECRET,
+            "--receiver-secret",
+            RECEIVER_SECRET,
+            "--destination",
+            &destination,
+            "--count",
+            &count,
+            "--json",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "send printed no JSON summary ({e}): {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        })
+    }
+
+    fn assert_fulfilled(&self, from: &str, to: &str) {
+        let summary = self.send(from, to);
+        assert_eq!(
+            summary["fulfilled"], PACKETS,
+            "[{}] {from} -> {to}: not every packet fulfilled: {summary:#}",
+            self.name
+        );
+    }
+
+    /// Every node's health is 200 and its log shows each peer link established.
+    fn assert_links_up(&self) {
+        for node in self.nodes() {
+            assert!(
+                self.probe(&node),
+                "[{}] {node}: /health not healthy",
+                self.name
+            );
+            let logs = text(
+                &ok(
+                    "docker",
+                    &[
+                        "service",
+                        "logs",
+                        "--raw",
+                        "--no-trunc",
+                        &self.service(&node),
+                    ],
+                )
+                .into_bytes(),
+            );
+            let established: Vec<Value> = logs
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|l| l["event"] == "btp_connection_established")
+                .collect();
+            let peers = self.peers(&node);
+            assert!(!peers.is_empty(), "[{}] {node} has no peers", self.name);
+            for peer in peers {
+                assert!(
+                    established.iter().any(|l| l["peerId"] == peer.as_str()),
+                    "[{}] {node}: no `BTP connection established` with {peer} in its log",
+                    self.name
+                );
+            }
+        }
+    }
+
+    fn assert_one_running_task_each(&self) {
+        for node in self.nodes() {
+            let running = lines(&ok(
+                "docker",
+                &[
+                    "service",
+                    "ps",
+                    "--filter",
+                    "desired-state=running",
+                    "--format",
+                    "{{.CurrentState}}",
+                    &self.service(&node),
+                ],
+            ));
+            assert!(
+                running.len() == 1 && running[0].starts_with("Running"),
+                "[{}] {node}: expected one running task, got {running:?}",
+                self.name
+            );
+        }
+    }
+
+    /// SIGKILL to a node's process from the host, then Swarm's new task.
+    fn kill_and_wait_rescheduled(&self, node: &str) {
+        let old = self.healthy_containers(node);
+        assert_eq!(
+            old.len(),
+            1,
+            "[{}] {node}: one healthy task expected",
+            self.name
+        );
+        let pid = ok("docker", &["inspect", "-f", "{{.State.Pid}}", &old[0]]);
+        let pid = pid.trim();
+        assert!(pid != "0", "[{}] {node}: container has no PID", self.name);
+        ok("kill", &["-9", pid]);
+        let took = self.wait_healthy(&old);
+        eprintln!(
+            "[{}] {node} killed (kill -9 {pid}); a new task was healthy after {took:?}",
+            self.name
+        );
+        let history = ok(
+            "docker",
+            &[
+                "service",
+                "ps",
+                "--format",
+                "{{.CurrentState}} {{.Error}}",
+                &self.service(node),
+            ],
+        );
+        assert!(
+            history.contains("non-zero exit (137)"),
+            "[{}] {node}: no task killed by SIGKILL in its history: {history}",
+            self.name
+        );
+    }
+
+    /// No task but `node`'s was replaced (the neighbours of a restarting
+    /// node stay up: their health-check retries outlast its restart).
+    fn assert_only_replaced(&self, node: &str) {
+        let replaced = lines(&ok(
+            "docker",
+            &[
+                "stack",
+                "ps",
+                "--filter",
+                "desired-state=shutdown",
+                "--format",
+                "{{.Name}}",
+                &self.name,
+            ],
+        ));
+        let expected = format!("{}.1", self.service(node));
+        assert!(
+            !replaced.is_empty() && replaced.iter().all(|t| *t == expected),
+            "[{}] replaced tasks {replaced:?}, expected only {expected}",
+            self.name
+        );
+    }
+
+    /// `docker stack rm`, then nothing of the stack left.
+    fn remove(&mut self) {
+        ok("docker", &["stack", "rm", &self.name]);
+        self.removed = true;
+        let label = format!("label=com.docker.stack.namespace={}", self.name);
+        let start = Instant::now();
+        loop {
+            let left: Vec<String> = [
+                vec!["ps", "-aq", "--filter", &label],
+                vec!["network", "ls", "-q", "--filter", &label],
+                vec!["secret", "ls", "-q", "--filter", &label],
+                vec!["service", "ls", "-q", "--filter", &label],
+            ]
+            .iter()
+            .flat_map(|a| lines(&text(&run("docker", a).stdout)))
+            .collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < REMOVE_DEADLINE,
+                "[{}] still there {REMOVE_DEADLINE:?} after docker stack rm: {left:?}",
+                self.name
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn leave_swarm_if_created(&mut self) {
+        if self.created_swarm {
+            let out = run("docker", &["swarm", "leave", "--force"]);
+            if !out.status.success() {
+                eprintln!("docker swarm leave --force failed: {}", text(&out.stderr));
+            }
+            // `swarm init` created docker_gwbridge too; leaving keeps it.
+            let _ = run("docker", &["network", "rm", "docker_gwbridge"]);
+            self.created_swarm = false;
+        }
+    }
+
+    /// The end of a passing test: stack removed, swarm as found.
+    fn finish(mut self, found_active: bool) {
+        self.remove();
+        self.leave_swarm_if_created();
+        let now = swarm_state();
+        assert_eq!(
+            now == "active",
+            found_active,
+            "the swarm is {now:?}, the test found it {}",
+            if found_active { "active" } else { "inactive" }
+        );
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = run("docker", &["stack", "rm", &self.name]);
+            // Leaving the swarm removes what is left of the stack with it;
+            // on a swarm we did not create, give the removal a moment.
+            if !self.created_swarm {
+                let label = format!("label=com.docker.stack.namespace={}", self.name);
+                let start = Instant::now();
+                while start.elapsed() < REMOVE_DEADLINE
+                    && !text(&run("docker", &["ps", "-aq", "--filter", &label]).stdout)
+                        .trim()
+                        .is_empty()
+                {
+                    std::thread::sleep(POLL);
+                }
+            }
+        }
+        self.leave_swarm_if_created();
+    }
+}
+
+/// The whole scenario for one topology: edge -> farthest, kill `middle`.
+fn scenario(topology: &str, from: &str, to: &str, middle: &str) {
+    let found_active = swarm_state() == "active";
+    let stack = Stack::deploy(topology);
+    let took = stack.wait_healthy(&[]);
+    eprintln!("[{}] every task healthy {took:?} after deploy", stack.name);
+    let nodes = stack.nodes();
+    assert!(
+        nodes.iter().any(|n| n == from)
+            && nodes.iter().any(|n| n == to)
+            && nodes.iter().any(|n| n == middle),
+        "unexpected nodes {nodes:?}"
+    );
+    stack.assert_one_running_task_each();
+    stack.assert_links_up();
+    stack.assert_fulfilled(from, to);
+
+    stack.kill_and_wait_rescheduled(middle);
+    stack.assert_one_running_task_each();
+    stack.assert_only_replaced(middle);
+    stack.assert_links_up();
+    stack.assert_fulfilled(from, to);
+    stack.assert_fulfilled(from, middle);
+
+    stack.finish(found_active);
+}
+
+#[test]
+#[ignore = "Docker tier: needs a Docker engine and ilp-connector:latest (scripts/test-all.sh)"]
+fn swarm_linear() {
+    scenario("linear", "connector-a", "connector-c", "connector-b");
+}
+
+#[test]
+#[ignore = "Docker tier: needs a Docker engine and ilp-connector:latest (scripts/test-all.sh)"]
+fn swarm_mesh() {
+    scenario("mesh", "connector-a", "connector-d", "connector-b");
+}
+
+#[test]
+#[ignore = "Docker tier: needs a Docker engine and ilp-connector:latest (scripts/test-all.sh)"]
+fn swarm_hub_spoke() {
+    scenario("hub-spoke", "spoke-1", "spoke-3", "connector-hub");
+}
