@@ -132,6 +132,27 @@ let
     '';
   };
 
+  # nix run .#swarm-<topology> [-- down]: the repository's scripts/swarm-up.sh
+  # (single-node swarm if none, deploy, wait healthy) with the Nix image
+  # loaded first; run from the repository root.
+  swarmApp =
+    topology:
+    pkgs.writeShellApplication {
+      name = "ilp-swarm-${topology}";
+      text = ''
+        if [ ! -x scripts/swarm-up.sh ]; then
+          echo "ilp-swarm-${topology}: run this from the ilp-connector repository root" >&2
+          exit 1
+        fi
+        if [ "''${1:-}" = down ]; then
+          exec scripts/swarm-down.sh ${topology}
+        fi
+        echo "Loading ${image.imageName}:${image.imageTag} ..."
+        docker load < ${image}
+        SKIP_BUILD=1 exec scripts/swarm-up.sh ${topology}
+      '';
+    };
+
   app = drv: {
     type = "app";
     program = lib.getExe drv;
@@ -205,6 +226,9 @@ rec {
     linear = app (composeApp "linear");
     mesh = app (composeApp "mesh");
     hub-spoke = app (composeApp "hub-spoke");
+    swarm-linear = app (swarmApp "linear");
+    swarm-mesh = app (swarmApp "mesh");
+    swarm-hub-spoke = app (swarmApp "hub-spoke");
     render = app renderApp;
     default = app (composeApp "linear");
   };
