@@ -124,6 +124,10 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 serde_json::to_string(&r).expect("report serializes"),
             )
         }
+        crate::metrics::METRICS_PATH => Response::builder()
+            .header("content-type", crate::metrics::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(crate::metrics::render(node))))
+            .expect("static response parts are valid"),
         _ => json(
             StatusCode::NOT_FOUND,
             format!(r#"{{"error":"not found; try {HEALTH_PATH}"}}"#),

@@ -44,6 +44,7 @@ pub mod health;
 pub mod ildcp;
 pub mod link;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod oer;
 pub mod packet;

@@ -157,6 +157,7 @@ impl Node {
         if let Some(old) = old {
             old.close();
         }
+        slot.stats.link_up();
         if self.is_stopping() {
             // Came up after the shutdown took its snapshot of the links.
             link.close();
@@ -182,6 +183,7 @@ impl Node {
         }
         drop(current);
         if is_current {
+            slot.stats.link_down();
             self.notify_change();
         }
         is_current

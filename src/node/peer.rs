@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::config::PeerConfig;
 use crate::link::{Direction, Link};
+use crate::metrics::LinkStats;
 
 /// One configured link and its current connection.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct PeerSlot {
     inflight: AtomicUsize,
     bucket: Option<Mutex<TokenBucket>>,
     total: Arc<Inflight>,
+    /// The link's counters, for `/metrics`.
+    pub stats: LinkStats,
 }
 
 impl PeerSlot {
@@ -39,6 +42,7 @@ impl PeerSlot {
             since: Mutex::new(Utc::now()),
             inflight: AtomicUsize::new(0),
             total,
+            stats: LinkStats::default(),
         }
     }
 
