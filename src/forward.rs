@@ -18,8 +18,9 @@ use tracing::debug;
 
 use crate::condition::sha256;
 use crate::config::Relation;
+use crate::fault::{LossMode, Treatment};
 use crate::ildcp::{self, IldcpResponse};
-use crate::link::{Handler, Link, LinkError};
+use crate::link::{Handler, Link, LinkError, OnReply};
 use crate::metrics::Flow;
 use crate::node::{Node, PeerSlot};
 use crate::packet::{self, ErrorCode, Fulfill, Packet, Prepare, Reject};
@@ -244,10 +245,19 @@ impl Node {
                 condition,
             } => {
                 drop(prepare);
+                let treatment = next.fault.is_active().then(|| next.fault.treat());
+                if treatment == Some(Treatment::Lose(LossMode::Reject)) {
+                    let reply = self.rejected(
+                        ErrorCode::T01_PEER_UNREACHABLE,
+                        &format!("lost by a fault injected on the link to {}", next.id),
+                    );
+                    responder.send(&reply);
+                    return;
+                }
                 let node = self.clone();
                 next.stats.bytes_out(ilp.len());
                 let sent = Instant::now();
-                let on_reply = Box::new(move |answer: Result<Bytes, LinkError>| {
+                let on_reply: OnReply = Box::new(move |answer: Result<Bytes, LinkError>| {
                     next.stats.forwarded_in(sent.elapsed());
                     let replied = answer
                         .as_ref()
@@ -262,7 +272,29 @@ impl Node {
                     debug!(peerId = %from.id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
                     responder.send(&verdict);
                 });
-                link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
+                match treatment {
+                    None | Some(Treatment::Delay(std::time::Duration::ZERO)) => {
+                        link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
+                    }
+                    Some(Treatment::Delay(delay)) => {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            link.request_patched(
+                                &ilp,
+                                expiry_offset,
+                                &expires_at,
+                                deadline,
+                                on_reply,
+                            );
+                        });
+                    }
+                    Some(Treatment::Lose(_)) => {
+                        tokio::spawn(async move {
+                            tokio::time::sleep_until(deadline).await;
+                            on_reply(Err(LinkError::Timeout));
+                        });
+                    }
+                }
             }
         }
     }

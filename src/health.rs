@@ -61,6 +61,8 @@ pub struct LinkReport {
     pub since: String,
     /// Requests sent on it still waiting for a reply.
     pub pending_requests: usize,
+    /// Faults injected through the admin API, or null.
+    pub fault: Option<crate::fault::Fault>,
 }
 
 /// The report, computed now.
@@ -79,6 +81,7 @@ pub fn report(node: &Node) -> Report {
                     .since()
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 pending_requests: link.map_or(0, |l| l.pending_requests()),
+                fault: s.fault.snapshot(),
             }
         })
         .collect();
@@ -153,8 +156,15 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
         tokio::spawn(
             async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let resp = respond(&node, &req);
-                    async move { Ok::<_, Infallible>(resp) }
+                    let node = node.clone();
+                    async move {
+                        let resp = if req.uri().path().starts_with(crate::admin::ADMIN_PREFIX) {
+                            crate::admin::handle(&node, req).await
+                        } else {
+                            respond(&node, &req)
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service);

@@ -34,11 +34,13 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod admin;
 pub mod btp;
 pub mod ccp;
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod fault;
 pub mod forward;
 pub mod health;
 pub mod ildcp;

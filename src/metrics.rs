@@ -289,6 +289,23 @@ impl Collector for Snapshot {
             "1 when the link is connected, else 0",
             &per_link_gauge(&|s| i64::from(s.link().is_some())),
         )?;
+        let mut faults = Vec::new();
+        for s in &self.slots {
+            let f = s.fault.snapshot().unwrap_or_default();
+            for (kind, on) in [
+                ("down", f.down),
+                ("latency", f.latency_ms > 0 || f.jitter_ms > 0),
+                ("loss", f.loss > 0.0),
+            ] {
+                faults.push((vec![("link", &*s.id), ("kind", kind)], i64::from(on)));
+            }
+        }
+        gauge(
+            &mut enc,
+            "ilp_link_fault",
+            "1 while a fault of this kind is injected on the link (admin API)",
+            &faults,
+        )?;
         counter(
             &mut enc,
             "ilp_link_state_changes",

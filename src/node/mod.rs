@@ -152,6 +152,11 @@ impl Node {
     }
 
     fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
+        if slot.fault.held_down() {
+            // Held down through the admin API: not accepted.
+            link.close();
+            return;
+        }
         let old = slot.link.write().expect("link lock").replace(link.clone());
         *slot.since.lock().expect("since lock") = Utc::now();
         if let Some(old) = old {

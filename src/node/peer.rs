@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::config::PeerConfig;
+use crate::fault::LinkFault;
 use crate::link::{Direction, Link};
 use crate::metrics::LinkStats;
 
@@ -28,6 +29,8 @@ pub struct PeerSlot {
     total: Arc<Inflight>,
     /// The link's counters, for `/metrics`.
     pub stats: LinkStats,
+    /// Faults injected through the admin API.
+    pub fault: LinkFault,
 }
 
 impl PeerSlot {
@@ -43,6 +46,7 @@ impl PeerSlot {
             inflight: AtomicUsize::new(0),
             total,
             stats: LinkStats::default(),
+            fault: LinkFault::default(),
         }
     }
 
