@@ -226,3 +226,39 @@ async fn bad_requests_are_refused_with_a_reason() {
     assert_eq!(status, 413);
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_hold_down_for_some_seconds_ends_by_itself() {
+    let net = net().await;
+    let b = net.nodes["node-b"].node().clone();
+    let start = std::time::Instant::now();
+    ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/down",
+        r#"{"seconds": 1}"#,
+    )
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| !n.is_connected("node-a")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| n.is_connected("node-a")),
+    )
+    .await
+    .expect("link back after the hold-down");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(health_link(&net, "node-a").await["fault"], Value::Null);
+    net.wait_all_links().await;
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2, "{s:?}");
+    net.shutdown().await;
+}
