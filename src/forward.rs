@@ -18,8 +18,10 @@ use tracing::debug;
 
 use crate::condition::sha256;
 use crate::config::Relation;
+use crate::fault::{LossMode, Treatment};
 use crate::ildcp::{self, IldcpResponse};
-use crate::link::{Handler, Link, LinkError};
+use crate::link::{Handler, Link, LinkError, OnReply};
+use crate::metrics::Flow;
 use crate::node::{Node, PeerSlot};
 use crate::packet::{self, ErrorCode, Fulfill, Packet, Prepare, Reject};
 use crate::routing::NextHop;
@@ -67,6 +69,19 @@ pub enum Outcome {
     Rejected(ErrorCode),
 }
 
+/// Counts an answered packet in `slot`'s stats, and on an incoming packet
+/// the bytes of the answer sent.
+fn count(slot: &PeerSlot, flow: Flow, verdict: &Verdict) {
+    let stats = &slot.stats;
+    if flow == Flow::Incoming {
+        stats.bytes_out(encoded(verdict).len());
+    }
+    match verdict {
+        Ok(_) => stats.fulfilled(flow),
+        Err(r) => stats.rejected(flow, r.code),
+    }
+}
+
 fn outcome(verdict: &Verdict) -> Outcome {
     match verdict {
         Ok(_) => Outcome::Fulfilled,
@@ -112,12 +127,15 @@ impl Handler for PeerHandler {
     /// packet is counted in flight until its [`Responder`] answers.
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes) {
         let node = &self.node;
+        self.slot.stats.bytes_in(ilp.len());
         if !self.slot.within_rate() {
             let reply = node.reject(
                 ErrorCode::T05_RATE_LIMITED,
                 "packet rate limit of this link exceeded",
             );
-            link.respond(request_id, encoded(&Err(reply)));
+            let reply = Err(reply);
+            count(&self.slot, Flow::Incoming, &reply);
+            link.respond(request_id, encoded(&reply));
             return;
         }
         if !self
@@ -128,7 +146,9 @@ impl Handler for PeerHandler {
                 ErrorCode::T03_CONNECTOR_BUSY,
                 "too many packets in flight on this link",
             );
-            link.respond(request_id, encoded(&Err(reply)));
+            let reply = Err(reply);
+            count(&self.slot, Flow::Incoming, &reply);
+            link.respond(request_id, encoded(&reply));
             return;
         }
         let responder = Responder {
@@ -156,6 +176,7 @@ impl Responder {
 
     /// Answers the Prepare.
     pub(crate) fn send(self, verdict: &Verdict) {
+        count(&self.slot, Flow::Incoming, verdict);
         self.link.respond(self.request_id, encoded(verdict));
     }
 }
@@ -238,13 +259,56 @@ impl Node {
                 condition,
             } => {
                 drop(prepare);
+                let treatment = next.fault.is_active().then(|| next.fault.treat());
+                if treatment == Some(Treatment::Lose(LossMode::Reject)) {
+                    let reply = self.rejected(
+                        ErrorCode::T01_PEER_UNREACHABLE,
+                        &format!("lost by a fault injected on the link to {}", next.id),
+                    );
+                    responder.send(&reply);
+                    return;
+                }
                 let node = self.clone();
-                let on_reply = Box::new(move |answer: Result<Bytes, LinkError>| {
+                next.stats.bytes_out(ilp.len());
+                let sent = Instant::now();
+                let on_reply: OnReply = Box::new(move |answer: Result<Bytes, LinkError>| {
+                    next.stats.forwarded_in(sent.elapsed());
+                    let replied = answer
+                        .as_ref()
+                        .map(|r| next.stats.bytes_in(r.len()))
+                        .is_ok();
                     let verdict = node.finish_forward(answer, &condition, &next.id);
+                    if replied {
+                        count(&next, Flow::Outgoing, &verdict);
+                    } else {
+                        next.stats.failed();
+                    }
                     debug!(peerId = %from.id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
                     responder.send(&verdict);
                 });
-                link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
+                match treatment {
+                    None | Some(Treatment::Delay(std::time::Duration::ZERO)) => {
+                        link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
+                    }
+                    Some(Treatment::Delay(delay)) => {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            link.request_patched(
+                                &ilp,
+                                expiry_offset,
+                                &expires_at,
+                                deadline,
+                                on_reply,
+                            );
+                        });
+                    }
+                    Some(Treatment::Lose(_)) => {
+                        tokio::spawn(async move {
+                            tokio::time::sleep_until(deadline).await;
+                            on_reply(Err(LinkError::Timeout));
+                        });
+                    }
+                }
             }
         }
     }

@@ -63,6 +63,8 @@ pub struct LinkReport {
     pub since: String,
     /// Requests sent on it still waiting for a reply.
     pub pending_requests: usize,
+    /// Faults injected through the admin API, or null.
+    pub fault: Option<crate::fault::Fault>,
 }
 
 /// The report, computed now.
@@ -81,6 +83,7 @@ pub fn report(node: &Node) -> Report {
                     .since()
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 pending_requests: link.map_or(0, |l| l.pending_requests()),
+                fault: s.fault.snapshot(),
             }
         })
         .collect();
@@ -233,6 +236,10 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             StatusCode::OK,
             serde_json::to_string(&routes_report(node)).expect("report serializes"),
         ),
+        crate::metrics::METRICS_PATH => Response::builder()
+            .header("content-type", crate::metrics::CONTENT_TYPE)
+            .body(Full::new(Bytes::from(crate::metrics::render(node))))
+            .expect("static response parts are valid"),
         _ => json(
             StatusCode::NOT_FOUND,
             format!(r#"{{"error":"not found; try {HEALTH_PATH} or {ROUTES_PATH}"}}"#),
@@ -258,8 +265,15 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
         tokio::spawn(
             async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let resp = respond(&node, &req);
-                    async move { Ok::<_, Infallible>(resp) }
+                    let node = node.clone();
+                    async move {
+                        let resp = if req.uri().path().starts_with(crate::admin::ADMIN_PREFIX) {
+                            crate::admin::handle(&node, req).await
+                        } else {
+                            respond(&node, &req)
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service);

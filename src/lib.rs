@@ -35,17 +35,20 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod admin;
 pub mod btp;
 pub mod ccp;
 pub mod cli;
 pub mod condition;
 pub mod config;
 pub mod dashboard;
+pub mod fault;
 pub mod forward;
 pub mod health;
 pub mod ildcp;
 pub mod link;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod oer;
 pub mod packet;

@@ -30,6 +30,12 @@ pub struct NodeArgs {
     /// File holding the receiver secret.
     #[arg(long, env = "RECEIVER_SECRET_FILE")]
     pub receiver_secret_file: Option<PathBuf>,
+    /// Bearer token of the admin API (fault injection for test networks; unset: no admin API).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// File holding the admin token.
+    #[arg(long, env = "ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Optional TOML file with more peers and routes.
     #[arg(long, env = "CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
@@ -107,6 +113,12 @@ impl NodeArgs {
             self.receiver_secret.as_deref(),
             "RECEIVER_SECRET_FILE",
             self.receiver_secret_file.as_deref(),
+        )?;
+        config.admin_token = secret_from(
+            "ADMIN_TOKEN",
+            self.admin_token.as_deref(),
+            "ADMIN_TOKEN_FILE",
+            self.admin_token_file.as_deref(),
         )?;
         if self.max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));

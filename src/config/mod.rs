@@ -208,6 +208,8 @@ pub struct Config {
     pub routes: BTreeMap<String, String>,
     /// Secret of the built-in test receiver, if enabled.
     pub receiver_secret: Option<Secret>,
+    /// Bearer token of the admin API on the health port; `None`: no admin API.
+    pub admin_token: Option<Secret>,
     /// Forwarding timings.
     pub timing: Timing,
     /// Connection and load limits.
@@ -230,6 +232,7 @@ impl Config {
             peers: Vec::new(),
             routes: BTreeMap::new(),
             receiver_secret: None,
+            admin_token: None,
             timing: Timing::default(),
             limits: Limits::default(),
             routing: RoutingConfig::default(),

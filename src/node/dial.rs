@@ -45,6 +45,10 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
     let mut backoff = Backoff::default();
     let mut last_failure: Option<FailureKind> = None;
     loop {
+        tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            _ = slot.fault.released() => {}
+        }
         let dialed = tokio::select! {
             _ = node.shutdown.cancelled() => return,
             r = transport::connect(&url, &node.config.node_id, slot.config.secret.expose()) => r,

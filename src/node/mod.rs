@@ -174,7 +174,8 @@ impl Node {
     }
 
     fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
-        if slot.held_down.load(Ordering::SeqCst) {
+        if slot.held_down.load(Ordering::SeqCst) || slot.fault.held_down() {
+            // Held down by the test hook or through the admin API: not accepted.
             debug!(peerId = %slot.id, "link held down; closed");
             link.close();
             return;
@@ -184,6 +185,7 @@ impl Node {
         if let Some(old) = old {
             old.close();
         }
+        slot.stats.link_up();
         if self.is_stopping() {
             // Came up after the shutdown took its snapshot of the links.
             link.close();
@@ -215,6 +217,7 @@ impl Node {
             if let Some(r) = &self.ccp {
                 r.link_down(&slot.id);
             }
+            slot.stats.link_down();
             self.notify_change();
         }
         is_current

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use crate::config::PeerConfig;
+use crate::fault::LinkFault;
 use crate::link::{Direction, Link};
+use crate::metrics::LinkStats;
 
 /// One configured link and its current connection.
 #[derive(Debug)]
@@ -27,6 +29,10 @@ pub struct PeerSlot {
     pub(super) held_down: AtomicBool,
     bucket: Option<Mutex<TokenBucket>>,
     total: Arc<Inflight>,
+    /// The link's counters, for `/metrics`.
+    pub stats: LinkStats,
+    /// Faults injected through the admin API.
+    pub fault: LinkFault,
 }
 
 impl PeerSlot {
@@ -42,6 +48,8 @@ impl PeerSlot {
             inflight: AtomicUsize::new(0),
             held_down: AtomicBool::new(false),
             total,
+            stats: LinkStats::default(),
+            fault: LinkFault::default(),
         }
     }
 

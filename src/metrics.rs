@@ -1,0 +1,398 @@
+//! Prometheus metrics: per-link counters kept as atomics in each link's
+//! [`PeerSlot`] (the packet path adds to them, nothing is looked up by
+//! label), exported at `GET /metrics` in the text format by a collector of
+//! `prometheus-client` that reads them at scrape time.
+//!
+//! Labels are bounded: peer ids (configured) and ILP error codes (at most
+//! F00-R99 plus `other`), never destinations.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::node::{Node, PeerSlot};
+use crate::packet::ErrorCode;
+
+/// Path of the metrics endpoint.
+pub const METRICS_PATH: &str = "/metrics";
+/// Content type of the OpenMetrics text format `prometheus-client` writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Upper bounds (seconds) of the forwarding latency histogram.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Error-code counter slots: F, T, R times 00-99, and one for anything else.
+const CODE_SLOTS: usize = 301;
+const OTHER_CODE: usize = CODE_SLOTS - 1;
+
+/// Which way a packet went on a link, from this node's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// A Prepare the peer sent us (we answered it).
+    Incoming = 0,
+    /// A Prepare we sent the peer (it answered).
+    Outgoing = 1,
+}
+
+impl Flow {
+    fn label(i: usize) -> &'static str {
+        if i == 0 { "incoming" } else { "outgoing" }
+    }
+}
+
+fn code_slot(code: ErrorCode) -> usize {
+    let [c, a, b] = code.0;
+    let class = match c {
+        b'F' => 0,
+        b'T' => 1,
+        b'R' => 2,
+        _ => return OTHER_CODE,
+    };
+    if !a.is_ascii_digit() || !b.is_ascii_digit() {
+        return OTHER_CODE;
+    }
+    class * 100 + usize::from(a - b'0') * 10 + usize::from(b - b'0')
+}
+
+fn slot_code(i: usize) -> String {
+    if i == OTHER_CODE {
+        return "other".into();
+    }
+    let class = ['F', 'T', 'R'][i / 100];
+    format!("{class}{:02}", i % 100)
+}
+
+/// The counters of one link; every update is one relaxed atomic add.
+#[derive(Debug)]
+pub struct LinkStats {
+    fulfilled: [AtomicU64; 2],
+    rejected: [Box<[AtomicU64]>; 2],
+    failed: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    state_changes: AtomicU64,
+    reconnects: AtomicU64,
+    was_up: AtomicBool,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_nanos: AtomicU64,
+}
+
+impl Default for LinkStats {
+    fn default() -> Self {
+        let codes = || (0..CODE_SLOTS).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            fulfilled: Default::default(),
+            rejected: [codes(), codes()],
+            failed: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            state_changes: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            was_up: AtomicBool::new(false),
+            latency_buckets: Default::default(),
+            latency_count: AtomicU64::new(0),
+            latency_sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+fn add(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+impl LinkStats {
+    /// A fulfilled packet.
+    pub fn fulfilled(&self, flow: Flow) {
+        add(&self.fulfilled[flow as usize], 1);
+    }
+
+    /// A packet rejected with `code`.
+    pub fn rejected(&self, flow: Flow, code: ErrorCode) {
+        add(&self.rejected[flow as usize][code_slot(code)], 1);
+    }
+
+    /// A Prepare sent on this link that got no reply (expiry, link lost).
+    pub fn failed(&self) {
+        add(&self.failed, 1);
+    }
+
+    /// Bytes of ILP packets received on this link.
+    pub fn bytes_in(&self, n: usize) {
+        add(&self.bytes_in, n as u64);
+    }
+
+    /// Bytes of ILP packets sent on this link.
+    pub fn bytes_out(&self, n: usize) {
+        add(&self.bytes_out, n as u64);
+    }
+
+    /// The time from forwarding a Prepare on this link to its answer.
+    pub fn forwarded_in(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            add(&self.latency_buckets[i], 1);
+        }
+        add(&self.latency_count, 1);
+        add(
+            &self.latency_sum_nanos,
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+        );
+    }
+
+    /// The link came up; every time after the first is a reconnect.
+    pub fn link_up(&self) {
+        add(&self.state_changes, 1);
+        if self.was_up.swap(true, Ordering::Relaxed) {
+            add(&self.reconnects, 1);
+        }
+    }
+
+    /// The link went down.
+    pub fn link_down(&self) {
+        add(&self.state_changes, 1);
+    }
+
+    /// Fulfilled count for `flow` (tests, admin).
+    pub fn fulfilled_count(&self, flow: Flow) -> u64 {
+        get(&self.fulfilled[flow as usize])
+    }
+
+    /// Rejected count for `flow` and `code` (tests, admin).
+    pub fn rejected_count(&self, flow: Flow, code: ErrorCode) -> u64 {
+        get(&self.rejected[flow as usize][code_slot(code)])
+    }
+}
+
+/// What one scrape reports: a snapshot of the node's state.
+#[derive(Debug)]
+struct Snapshot {
+    slots: Vec<Arc<PeerSlot>>,
+    uptime: f64,
+    routes: usize,
+}
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, u64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in rows {
+        ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, i64)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let mut packets: Vec<(Labels, u64)> = Vec::new();
+        let codes: Vec<String> = (0..CODE_SLOTS).map(slot_code).collect();
+        for s in &self.slots {
+            let st = &s.stats;
+            for flow in 0..2 {
+                let dir = Flow::label(flow);
+                let row =
+                    |outcome| vec![("link", &*s.id), ("direction", dir), ("outcome", outcome)];
+                packets.push((row("fulfilled"), get(&st.fulfilled[flow])));
+                for (i, c) in st.rejected[flow].iter().enumerate() {
+                    let n = get(c);
+                    if n > 0 {
+                        let mut l = row("rejected");
+                        l.push(("code", &codes[i]));
+                        packets.push((l, n));
+                    }
+                }
+                if flow == Flow::Outgoing as usize {
+                    packets.push((row("failed"), get(&st.failed)));
+                }
+            }
+        }
+        counter(
+            &mut enc,
+            "ilp_packets",
+            "ILP Prepares by link, direction (incoming: the peer sent it; outgoing: this node forwarded it) and outcome (failed: no reply before expiry or the link closed)",
+            &packets,
+        )?;
+        let per_link = |f: &dyn Fn(&PeerSlot) -> u64| -> Vec<(Labels, u64)> {
+            self.slots
+                .iter()
+                .map(|s| (vec![("link", &*s.id)], f(s)))
+                .collect()
+        };
+        let per_link_gauge = |f: &dyn Fn(&PeerSlot) -> i64| -> Vec<(Labels, i64)> {
+            self.slots
+                .iter()
+                .map(|s| (vec![("link", &*s.id)], f(s)))
+                .collect()
+        };
+        gauge(
+            &mut enc,
+            "ilp_in_flight",
+            "Prepares from this link being handled now",
+            &per_link_gauge(&|s| s.inflight() as i64),
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "ilp_forward_latency_seconds",
+                "Time from forwarding a Prepare to a next hop to its answer",
+                None,
+                MetricType::Histogram,
+            )?;
+            for s in &self.slots {
+                let st = &s.stats;
+                // Per-bucket counts; the encoder makes them cumulative.
+                let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                    .iter()
+                    .zip(&st.latency_buckets)
+                    .map(|(b, n)| (*b, get(n)))
+                    .collect();
+                let finite: u64 = buckets.iter().map(|(_, n)| n).sum();
+                let count = get(&st.latency_count).max(finite);
+                buckets.push((f64::MAX, count - finite));
+                let labels = vec![("next_hop", &*s.id)];
+                let sum = get(&st.latency_sum_nanos) as f64 / 1e9;
+                m.encode_family(&labels)?
+                    .encode_histogram::<Labels>(sum, count, &buckets, None)?;
+            }
+        }
+        gauge(
+            &mut enc,
+            "ilp_link_up",
+            "1 when the link is connected, else 0",
+            &per_link_gauge(&|s| i64::from(s.link().is_some())),
+        )?;
+        let mut faults = Vec::new();
+        for s in &self.slots {
+            let f = s.fault.snapshot().unwrap_or_default();
+            for (kind, on) in [
+                ("down", f.down),
+                ("latency", f.latency_ms > 0 || f.jitter_ms > 0),
+                ("loss", f.loss > 0.0),
+            ] {
+                faults.push((vec![("link", &*s.id), ("kind", kind)], i64::from(on)));
+            }
+        }
+        gauge(
+            &mut enc,
+            "ilp_link_fault",
+            "1 while a fault of this kind is injected on the link (admin API)",
+            &faults,
+        )?;
+        counter(
+            &mut enc,
+            "ilp_link_state_changes",
+            "Times the link went up or down",
+            &per_link(&|s| get(&s.stats.state_changes)),
+        )?;
+        counter(
+            &mut enc,
+            "ilp_reconnects",
+            "Times the link came up again after its first connection",
+            &per_link(&|s| get(&s.stats.reconnects)),
+        )?;
+        let mut bytes = Vec::new();
+        for s in &self.slots {
+            bytes.push((
+                vec![("link", &*s.id), ("direction", "in")],
+                get(&s.stats.bytes_in),
+            ));
+            bytes.push((
+                vec![("link", &*s.id), ("direction", "out")],
+                get(&s.stats.bytes_out),
+            ));
+        }
+        counter(
+            &mut enc,
+            "ilp_bytes",
+            "Bytes of ILP packets received (in) and sent (out) on the link",
+            &bytes,
+        )?;
+        let m = enc.encode_descriptor(
+            "ilp_routes",
+            "Entries in the routing table",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.routes as i64).encode(m)?;
+        gauge(
+            &mut enc,
+            "ilp_build_info",
+            "Always 1; the version label names the build",
+            &[(vec![("version", env!("CARGO_PKG_VERSION"))], 1)],
+        )?;
+        let m = enc.encode_descriptor(
+            "ilp_uptime_seconds",
+            "Seconds since the node started",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.uptime).encode(m)?;
+        Ok(())
+    }
+}
+
+/// The node's metrics in the Prometheus text format, computed now.
+pub fn render(node: &Node) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot {
+        slots: node.peer_slots(),
+        uptime: node.uptime().as_secs_f64(),
+        routes: node.routes().len(),
+    }));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_own_slot_and_strange_codes_share_one() {
+        assert_eq!(slot_code(code_slot(ErrorCode(*b"F02"))), "F02");
+        assert_eq!(slot_code(code_slot(ErrorCode(*b"T01"))), "T01");
+        assert_eq!(slot_code(code_slot(ErrorCode(*b"R99"))), "R99");
+        assert_eq!(slot_code(code_slot(ErrorCode(*b"X01"))), "other");
+        assert_eq!(slot_code(code_slot(ErrorCode(*b"F0x"))), "other");
+    }
+
+    #[test]
+    fn latency_lands_in_its_bucket_and_the_sum() {
+        let s = LinkStats::default();
+        s.forwarded_in(Duration::from_millis(3));
+        s.forwarded_in(Duration::from_secs(60));
+        assert_eq!(get(&s.latency_buckets[4]), 1);
+        assert_eq!(get(&s.latency_count), 2);
+        assert_eq!(get(&s.latency_sum_nanos), 60_003_000_000);
+    }
+}

@@ -1,0 +1,264 @@
+//! The admin API and its faults, in one process on loopback: auth, link
+//! down and up, latency, loss by reject and by drop, clearing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ilp_connector::config::Secret;
+use serde_json::Value;
+
+const TOKEN: &str = "admin-test-token";
+
+/// A 2-node line (node-b dials node-a) with the admin API on node-b.
+async fn net() -> Net {
+    Net::start_custom(Spec::linear(2), |_, c| {
+        c.admin_token = Some(Secret::new(TOKEN));
+    })
+    .await
+}
+
+async fn admin(
+    net: &Net,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    http(net.nodes["node-b"].health_addr(), &req).await
+}
+
+async fn ok(net: &Net, method: &str, path: &str, body: &str) -> Value {
+    let (status, body) = admin(net, method, path, Some(TOKEN), body).await;
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn link<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == id)
+        .unwrap()
+}
+
+async fn health_link(net: &Net, id: &str) -> Value {
+    let (_, body) = http(
+        net.nodes["node-b"].health_addr(),
+        "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    link(&v, id).clone()
+}
+
+async fn metrics(net: &Net) -> String {
+    http(
+        net.nodes["node-b"].health_addr(),
+        "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await
+    .1
+}
+
+#[tokio::test]
+async fn without_a_token_configured_admin_is_not_there() {
+    let net = Net::start(Spec::linear(2)).await;
+    let (status, _) = admin(&net, "GET", "/admin/links", Some(TOKEN), "").await;
+    assert_eq!(status, 404);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
+    let net = net().await;
+    for token in [None, Some("wrong"), Some("admin-test-toke")] {
+        let (status, body) = admin(&net, "POST", "/admin/links/node-a/down", token, "").await;
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert!(!body.contains(TOKEN));
+    }
+    assert!(net.nodes["node-b"].node().is_connected("node-a"));
+    let v = ok(&net, "GET", "/admin/links", "").await;
+    assert_eq!(link(&v, "node-a")["connected"], true);
+    assert_eq!(link(&v, "node-a")["fault"], Value::Null);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_link_held_down_gets_t01_shows_in_health_and_metrics_then_comes_back() {
+    let net = net().await;
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/down",
+        r#"{"seconds": 600}"#,
+    )
+    .await;
+    assert_eq!(link(&v, "node-a")["fault"]["down"], true);
+    assert!(link(&v, "node-a")["fault"]["down_until"].is_string());
+    let b = net.nodes["node-b"].node().clone();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| !n.is_connected("node-a")),
+    )
+    .await
+    .unwrap();
+    let s = net.send("node-b", "g.node-a.receiver", 3, 5_000).await;
+    assert_eq!(s.rejected.get("T01"), Some(&3), "{s:?}");
+    let h = health_link(&net, "node-a").await;
+    assert_eq!(h["connected"], false);
+    assert_eq!(h["fault"]["down"], true);
+    let m = metrics(&net).await;
+    assert!(
+        m.contains(r#"ilp_link_fault{link="node-a",kind="down"} 1"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"ilp_link_up{link="node-a"} 0"#), "{m}");
+
+    ok(&net, "POST", "/admin/links/node-a/up", "").await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| n.is_connected("node-a")),
+    )
+    .await
+    .expect("link back after /up");
+    net.wait_all_links().await;
+    let s = net.send("node-b", "g.node-a.receiver", 3, 5_000).await;
+    assert_eq!(s.fulfilled, 3, "{s:?}");
+    assert_eq!(health_link(&net, "node-a").await["fault"], Value::Null);
+    let m = metrics(&net).await;
+    assert!(
+        m.contains(r#"ilp_reconnects_total{link="node-a"} 1"#),
+        "{m}"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_slows_packets_and_delete_clears_it() {
+    let net = net().await;
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2);
+    assert!(s.latency_ms.max < 250.0, "{s:?}");
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/fault",
+        r#"{"latency_ms": 300, "jitter_ms": 20}"#,
+    )
+    .await;
+    assert_eq!(link(&v, "node-a")["fault"]["latency_ms"], 300);
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2, "{s:?}");
+    assert!(s.latency_ms.p50 >= 300.0, "{s:?}");
+    assert!(
+        metrics(&net)
+            .await
+            .contains(r#"ilp_link_fault{link="node-a",kind="latency"} 1"#)
+    );
+    let v = ok(&net, "DELETE", "/admin/faults", "").await;
+    assert_eq!(link(&v, "node-a")["fault"], Value::Null);
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert!(s.latency_ms.max < 250.0, "{s:?}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn loss_rejects_with_t01_or_drops_until_expiry() {
+    let net = net().await;
+    ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/fault",
+        r#"{"loss": 1, "loss_mode": "reject"}"#,
+    )
+    .await;
+    let s = net.send("node-b", "g.node-a.receiver", 5, 5_000).await;
+    assert_eq!(s.rejected.get("T01"), Some(&5), "{s:?}");
+    assert_eq!(rejected_by(&s), "g.node-b");
+    ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/fault",
+        r#"{"loss": 1, "loss_mode": "drop"}"#,
+    )
+    .await;
+    let h = health_link(&net, "node-a").await;
+    assert_eq!(h["fault"]["loss_mode"], "drop");
+    let s = net.send("node-b", "g.node-a.receiver", 2, 2_000).await;
+    assert_eq!(s.rejected.get("R00"), Some(&2), "{s:?}");
+    let m = metrics(&net).await;
+    assert!(
+        m.contains(r#"ilp_packets_total{link="node-a",direction="outgoing",outcome="failed"} 2"#),
+        "{m}"
+    );
+    // all zeros clears
+    let v = ok(&net, "POST", "/admin/links/node-a/fault", r#"{"loss": 0}"#).await;
+    assert_eq!(link(&v, "node-a")["fault"], Value::Null);
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2, "{s:?}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_a_reason() {
+    let net = net().await;
+    for (path, body) in [
+        ("/admin/links/node-a/fault", r#"{"loss": 2}"#),
+        ("/admin/links/node-a/fault", r#"{"latency_ms": 99999999}"#),
+        ("/admin/links/node-a/fault", "not json"),
+        ("/admin/links/node-a/down", r#"{"secs": 1}"#),
+    ] {
+        let (status, b) = admin(&net, "POST", path, Some(TOKEN), body).await;
+        assert_eq!(status, 400, "{path} {body}: {b}");
+    }
+    let (status, _) = admin(&net, "POST", "/admin/links/nobody/down", Some(TOKEN), "").await;
+    assert_eq!(status, 404);
+    let big = format!(r#"{{"loss": 0, "x": "{}"}}"#, "a".repeat(10_000));
+    let (status, _) = admin(&net, "POST", "/admin/links/node-a/fault", Some(TOKEN), &big).await;
+    assert_eq!(status, 413);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hold_down_for_some_seconds_ends_by_itself() {
+    let net = net().await;
+    let b = net.nodes["node-b"].node().clone();
+    let start = std::time::Instant::now();
+    ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/down",
+        r#"{"seconds": 1}"#,
+    )
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| !n.is_connected("node-a")),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| n.is_connected("node-a")),
+    )
+    .await
+    .expect("link back after the hold-down");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(health_link(&net, "node-a").await["fault"], Value::Null);
+    net.wait_all_links().await;
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2, "{s:?}");
+    net.shutdown().await;
+}

@@ -1,0 +1,187 @@
+//! `/metrics` on the health port after a known traffic pattern, in one
+//! process on loopback.
+
+mod common;
+
+use common::*;
+
+async fn scrape(net: &Net, id: &str) -> String {
+    let addr = net.nodes[id].health_addr();
+    let (status, body) = http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The value of the sample line that starts with `series` (name and labels).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn packets_bytes_latency_and_links_are_counted_per_link() {
+    let net = Net::start(Spec::linear(3)).await;
+    let s = net.send("node-a", "g.node-c.receiver", 7, 5_000).await;
+    assert_eq!(s.fulfilled, 7, "{s:?}");
+    let s = net.send("node-a", "g.nowhere.receiver", 3, 5_000).await;
+    assert_eq!(s.fulfilled, 0, "{s:?}");
+    // node-c rejects F02 for an unknown account under it: seen outgoing on node-b.
+    let s = net.send("node-a", "g.node-c.nobody", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 0, "{s:?}");
+
+    let a = scrape(&net, "node-a").await;
+    // The sender's link: 7 fulfilled, 3 F02 from node-a, 2 F02 relayed; plus
+    // the sender's ILDCP requests (one per send run), fulfilled here.
+    let ildcp = 3.0;
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_packets_total{link="sender",direction="incoming",outcome="fulfilled"}"#
+        ),
+        7.0 + ildcp
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_packets_total{link="sender",direction="incoming",outcome="rejected",code="F02"}"#
+        ),
+        5.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_packets_total{link="node-b",direction="outgoing",outcome="fulfilled"}"#
+        ),
+        7.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_packets_total{link="node-b",direction="outgoing",outcome="rejected",code="F02"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_packets_total{link="node-b",direction="outgoing",outcome="failed"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_forward_latency_seconds_count{next_hop="node-b"}"#
+        ),
+        9.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_forward_latency_seconds_bucket{le="+Inf",next_hop="node-b"}"#
+        ),
+        9.0
+    );
+    assert!(value(&a, r#"ilp_forward_latency_seconds_sum{next_hop="node-b"}"#) > 0.0);
+    assert!(value(&a, r#"ilp_bytes_total{link="node-b",direction="out"}"#) > 0.0);
+    assert!(value(&a, r#"ilp_bytes_total{link="node-b",direction="in"}"#) > 0.0);
+    assert_eq!(value(&a, r#"ilp_link_up{link="node-b"}"#), 1.0);
+    assert_eq!(
+        value(&a, r#"ilp_link_state_changes_total{link="node-b"}"#),
+        1.0
+    );
+    assert_eq!(value(&a, r#"ilp_reconnects_total{link="node-b"}"#), 0.0);
+    assert_eq!(value(&a, r#"ilp_in_flight{link="sender"}"#), 0.0);
+    assert!(value(&a, "ilp_routes") >= 3.0);
+    assert_eq!(
+        value(
+            &a,
+            &format!(
+                r#"ilp_build_info{{version="{}"}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        1.0
+    );
+    assert!(value(&a, "ilp_uptime_seconds") > 0.0);
+    assert!(
+        !a.contains("nowhere"),
+        "a destination leaked into a label:\n{a}"
+    );
+
+    let b = scrape(&net, "node-b").await;
+    assert_eq!(
+        value(
+            &b,
+            r#"ilp_packets_total{link="node-a",direction="incoming",outcome="fulfilled"}"#
+        ),
+        7.0
+    );
+    assert_eq!(
+        value(
+            &b,
+            r#"ilp_packets_total{link="node-c",direction="outgoing",outcome="rejected",code="F02"}"#
+        ),
+        2.0
+    );
+    assert!(b.ends_with("# EOF\n"));
+    promtool_check(&b);
+    net.shutdown().await;
+}
+
+/// `promtool check metrics` on `text`, when Debian's `prometheus` package
+/// is installed (`.ci/run` installs it); says so and skips otherwise.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // promtool reads the classic format, where a counter's HELP names the
+    // `_total` sample; OpenMetrics names the family without it. That one
+    // lint is expected for each counter family whose HELP is present.
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let unexpected: Vec<&str> = report
+        .lines()
+        .filter(|l| {
+            let family = l.strip_suffix("_total no help text");
+            !family.is_some_and(|f| text.contains(&format!("# HELP {f} ")))
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool check metrics: {unexpected:?}\n{text}"
+    );
+    let lint_only = report
+        .lines()
+        .all(|l| l.ends_with("no help text") || l.trim().is_empty());
+    assert!(
+        out.status.success() || lint_only,
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
