@@ -55,6 +55,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod cmd;
+use cmd::{run, run_ok, text};
+
 const IMAGE: &str = "ilp-connector:latest";
 const SENDER_SECRET: &str = "sender-secret";
 const RECEIVER_SECRET: &str = "receiver-secret";
@@ -67,32 +70,6 @@ fn root() -> PathBuf {
 
 fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Runs a command, returns its output (whatever the exit status).
-fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(
-        out.status.success(),
-        "`{program} {}` failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 fn docker(args: &[&str]) -> String {

@@ -30,8 +30,11 @@
 //!   test created is left, and the docker_gwbridge network `swarm init`
 //!   made is removed).
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
+
+mod cmd;
+use cmd::{run, run_ok, text};
 
 const IMAGE: &str = "ilp-connector:latest";
 const SENDER_SECRET: &str = "sender-secret";
@@ -43,29 +46,6 @@ const REMOVE_DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(500);
 const PACKETS: u32 = 20;
 
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 fn lines(s: &str) -> Vec<String> {
     s.lines()
         .map(str::trim)
@@ -75,7 +55,7 @@ fn lines(s: &str) -> Vec<String> {
 }
 
 fn swarm_state() -> String {
-    ok("docker", &["info", "--format", "{{.Swarm.LocalNodeState}}"])
+    run_ok("docker", &["info", "--format", "{{.Swarm.LocalNodeState}}"])
         .trim()
         .to_string()
 }
@@ -92,7 +72,7 @@ impl Stack {
         let created_swarm = match swarm_state().as_str() {
             "active" => false,
             "inactive" => {
-                ok(
+                run_ok(
                     "docker",
                     &["swarm", "init", "--advertise-addr", "127.0.0.1"],
                 );
@@ -110,7 +90,7 @@ impl Stack {
             removed: false,
         };
         let file = format!("{}/docker/stack.{topology}.yml", env!("CARGO_MANIFEST_DIR"));
-        ok("docker", &["stack", "deploy", "-c", &file, &stack.name]);
+        run_ok("docker", &["stack", "deploy", "-c", &file, &stack.name]);
         stack
     }
 
@@ -120,7 +100,7 @@ impl Stack {
 
     /// Node names (service names without the stack prefix), sorted.
     fn nodes(&self) -> Vec<String> {
-        let mut v: Vec<String> = lines(&ok(
+        let mut v: Vec<String> = lines(&run_ok(
             "docker",
             &["stack", "services", "--format", "{{.Name}}", &self.name],
         ))
@@ -136,7 +116,7 @@ impl Stack {
     }
 
     fn env(&self, node: &str, var: &str) -> Option<String> {
-        let env: Vec<String> = serde_json::from_str(&ok(
+        let env: Vec<String> = serde_json::from_str(&run_ok(
             "docker",
             &[
                 "service",
@@ -155,7 +135,7 @@ impl Stack {
     /// The peers named in a node's environment (BTP_PEER_<ID>_SECRET_FILE),
     /// as NODE_IDs, without the child account `sender`.
     fn peers(&self, node: &str) -> Vec<String> {
-        let env: Vec<String> = serde_json::from_str(&ok(
+        let env: Vec<String> = serde_json::from_str(&run_ok(
             "docker",
             &[
                 "service",
@@ -176,7 +156,7 @@ impl Stack {
 
     /// Healthy running containers of a node's service.
     fn healthy_containers(&self, node: &str) -> Vec<String> {
-        lines(&ok(
+        lines(&run_ok(
             "docker",
             &[
                 "ps",
@@ -275,7 +255,7 @@ impl Stack {
                 self.name
             );
             let logs = text(
-                &ok(
+                &run_ok(
                     "docker",
                     &[
                         "service",
@@ -306,7 +286,7 @@ impl Stack {
 
     fn assert_one_running_task_each(&self) {
         for node in self.nodes() {
-            let running = lines(&ok(
+            let running = lines(&run_ok(
                 "docker",
                 &[
                     "service",
@@ -335,16 +315,16 @@ impl Stack {
             "[{}] {node}: one healthy task expected",
             self.name
         );
-        let pid = ok("docker", &["inspect", "-f", "{{.State.Pid}}", &old[0]]);
+        let pid = run_ok("docker", &["inspect", "-f", "{{.State.Pid}}", &old[0]]);
         let pid = pid.trim();
         assert!(pid != "0", "[{}] {node}: container has no PID", self.name);
-        ok("kill", &["-9", pid]);
+        run_ok("kill", &["-9", pid]);
         let took = self.wait_healthy(&old);
         eprintln!(
             "[{}] {node} killed (kill -9 {pid}); a new task was healthy after {took:?}",
             self.name
         );
-        let history = ok(
+        let history = run_ok(
             "docker",
             &[
                 "service",
@@ -364,7 +344,7 @@ impl Stack {
     /// No task but `node`'s was replaced (the neighbours of a restarting
     /// node stay up: their health-check retries outlast its restart).
     fn assert_only_replaced(&self, node: &str) {
-        let replaced = lines(&ok(
+        let replaced = lines(&run_ok(
             "docker",
             &[
                 "stack",
@@ -386,7 +366,7 @@ impl Stack {
 
     /// `docker stack rm`, then nothing of the stack left.
     fn remove(&mut self) {
-        ok("docker", &["stack", "rm", &self.name]);
+        run_ok("docker", &["stack", "rm", &self.name]);
         self.removed = true;
         let label = format!("label=com.docker.stack.namespace={}", self.name);
         let start = Instant::now();
