@@ -1,6 +1,6 @@
 //! What the subcommands of the binary do, kept out of `main.rs` so it stays thin.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
@@ -95,21 +95,13 @@ pub fn run_node(
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let btp = match TcpListener::bind(SocketAddr::new(bind, btp_port)).await {
+        let btp = match listen("BTP_SERVER_PORT", bind, btp_port).await {
             Ok(l) => l,
-            Err(e) => {
-                return config_error(&format!(
-                    "BTP_SERVER_PORT: cannot listen on {bind}:{btp_port}: {e}"
-                ));
-            }
+            Err(code) => return code,
         };
-        let health = match TcpListener::bind(SocketAddr::new(bind, health_port)).await {
+        let health = match listen("HEALTH_PORT", bind, health_port).await {
             Ok(l) => l,
-            Err(e) => {
-                return config_error(&format!(
-                    "HEALTH_PORT: cannot listen on {bind}:{health_port}: {e}"
-                ));
-            }
+            Err(code) => return code,
         };
         let handle = match node::start(config, btp, health) {
             Ok(h) => h,
@@ -122,6 +114,13 @@ pub fn run_node(
         handle.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Binds `bind:port`; a failure is a configuration error naming `variable`.
+async fn listen(variable: &str, bind: IpAddr, port: u16) -> Result<TcpListener, ExitCode> {
+    TcpListener::bind(SocketAddr::new(bind, port))
+        .await
+        .map_err(|e| config_error(&format!("{variable}: cannot listen on {bind}:{port}: {e}")))
 }
 
 async fn wait_for_signal() {
@@ -209,13 +208,9 @@ pub fn run_dashboard(
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listener = match TcpListener::bind(SocketAddr::new(bind, port)).await {
+        let listener = match listen("DASHBOARD_PORT", bind, port).await {
             Ok(l) => l,
-            Err(e) => {
-                return config_error(&format!(
-                    "DASHBOARD_PORT: cannot listen on {bind}:{port}: {e}"
-                ));
-            }
+            Err(code) => return code,
         };
         let handle = match dashboard::start(config, listener) {
             Ok(h) => h,
