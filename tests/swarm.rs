@@ -14,7 +14,7 @@
 //! - `docker stack deploy` under a unique stack name (`ilp-st-<topology>-<pid>`),
 //!   then poll (deadline, no fixed sleeps) until every service has a healthy
 //!   running task, and check `docker stack ps`: one running task each;
-//! - links up: each node's `/health` answers 200 to a throwaway container on
+//! - links up (polled, deadline): each node's `/health` answers 200 to a throwaway container on
 //!   the attachable overlay network (`ilp-connector health --addr
 //!   <service>:<port>`), and its log has a `BTP connection established` for
 //!   every peer its environment names;
@@ -41,6 +41,8 @@ const SENDER_SECRET: &str = "sender-secret";
 const RECEIVER_SECRET: &str = "receiver-secret";
 /// Stack deploy to every task healthy (and a killed task back healthy).
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
+/// Every task healthy to every node's links up (`/health` 200).
+const LINKS_DEADLINE: Duration = Duration::from_secs(30);
 /// `docker stack rm` to nothing of the stack left.
 const REMOVE_DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(500);
@@ -246,41 +248,61 @@ impl Stack {
         );
     }
 
-    /// Every node's health is 200 and its log shows each peer link established.
-    fn assert_links_up(&self) {
-        for node in self.nodes() {
+    /// The reasons `node`'s links are not all up yet: its `/health` is not
+    /// 200, or its log lacks a `BTP connection established` for a peer its
+    /// environment names. Empty when they are.
+    fn links_down(&self, node: &str) -> Vec<String> {
+        if !self.probe(node) {
+            return vec![format!("{node}: /health not healthy")];
+        }
+        let logs = text(
+            &run_ok(
+                "docker",
+                &[
+                    "service",
+                    "logs",
+                    "--raw",
+                    "--no-trunc",
+                    &self.service(node),
+                ],
+            )
+            .into_bytes(),
+        );
+        let established: Vec<Value> = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["event"] == "btp_connection_established")
+            .collect();
+        let peers = self.peers(node);
+        assert!(!peers.is_empty(), "[{}] {node} has no peers", self.name);
+        peers
+            .into_iter()
+            .filter(|peer| !established.iter().any(|l| l["peerId"] == peer.as_str()))
+            .map(|peer| format!("{node}: no `BTP connection established` with {peer} in its log"))
+            .collect()
+    }
+
+    /// Polls until every node's links are up (see `links_down`); a node's
+    /// Docker health lags its `/health` by up to the check's retries, so a
+    /// neighbour of a restarted node can still be reconnecting when Swarm
+    /// calls every task healthy.
+    fn wait_links_up(&self) -> Duration {
+        let start = Instant::now();
+        loop {
+            let down: Vec<String> = self
+                .nodes()
+                .iter()
+                .flat_map(|n| self.links_down(n))
+                .collect();
+            if down.is_empty() {
+                return start.elapsed();
+            }
             assert!(
-                self.probe(&node),
-                "[{}] {node}: /health not healthy",
+                start.elapsed() < LINKS_DEADLINE,
+                "[{}] links not up after {LINKS_DEADLINE:?}: {down:?}",
                 self.name
             );
-            let logs = text(
-                &run_ok(
-                    "docker",
-                    &[
-                        "service",
-                        "logs",
-                        "--raw",
-                        "--no-trunc",
-                        &self.service(&node),
-                    ],
-                )
-                .into_bytes(),
-            );
-            let established: Vec<Value> = logs
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|l| l["event"] == "btp_connection_established")
-                .collect();
-            let peers = self.peers(&node);
-            assert!(!peers.is_empty(), "[{}] {node} has no peers", self.name);
-            for peer in peers {
-                assert!(
-                    established.iter().any(|l| l["peerId"] == peer.as_str()),
-                    "[{}] {node}: no `BTP connection established` with {peer} in its log",
-                    self.name
-                );
-            }
+            std::thread::sleep(POLL);
         }
     }
 
@@ -454,13 +476,15 @@ fn scenario(topology: &str, from: &str, to: &str, middle: &str) {
         "unexpected nodes {nodes:?}"
     );
     stack.assert_one_running_task_each();
-    stack.assert_links_up();
+    let took = stack.wait_links_up();
+    eprintln!("[{}] every link up {took:?} later", stack.name);
     stack.assert_fulfilled(from, to);
 
     stack.kill_and_wait_rescheduled(middle);
     stack.assert_one_running_task_each();
     stack.assert_only_replaced(middle);
-    stack.assert_links_up();
+    let took = stack.wait_links_up();
+    eprintln!("[{}] every link back up {took:?} later", stack.name);
     stack.assert_fulfilled(from, to);
     stack.assert_fulfilled(from, middle);
 
