@@ -689,7 +689,18 @@ impl Speaker {
         }
         for route in u.new_routes {
             if let Some(why) = refuse(&own, &route) {
-                note_hostile(p, peer, &format!("route {} ignored: {why}", route.prefix));
+                match why {
+                    // Path-vector loop avoidance at work: in a mesh every peer
+                    // offers back routes that went through us. Normal traffic.
+                    Refusal::Loop => tracing::debug!(
+                        peer,
+                        prefix = %route.prefix,
+                        "ccp: route ignored: its path holds our address (loop)"
+                    ),
+                    Refusal::Hostile(why) => {
+                        note_hostile(p, peer, &format!("route {} ignored: {why}", route.prefix))
+                    }
+                }
                 // It replaces what the peer said of this prefix before.
                 if let Some(old) = p.routes.remove(&route.prefix) {
                     p.learned_bytes -= Learned::bytes(&route.prefix, &old.path);
@@ -1042,16 +1053,28 @@ fn own_covers(own: &Address, prefix: &str) -> bool {
     Address::new(prefix).is_ok_and(|a| a.is_under(own.as_str()))
 }
 
+/// Why a learned route is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Its path already holds our address: every well-behaved peer sends
+    /// these (a route it learned through us), so they are dropped quietly.
+    Loop,
+    /// Nothing a well-behaved peer sends; logged once per peer.
+    Hostile(&'static str),
+}
+
 /// Why a learned route is not accepted, if it is not.
-fn refuse(own: &Address, route: &Route) -> Option<&'static str> {
+fn refuse(own: &Address, route: &Route) -> Option<Refusal> {
     if SCHEMES.contains(&route.prefix.as_str()) {
-        Some("a default route (bare scheme) is never learned")
-    } else if own_covers(own, &route.prefix) {
-        Some("it is our own prefix or under it")
-    } else if route.path.is_empty() {
-        Some("empty path")
+        Some(Refusal::Hostile(
+            "a default route (bare scheme) is never learned",
+        ))
     } else if route.path.iter().any(|hop| hop == own) {
-        Some("its path holds our address (loop)")
+        Some(Refusal::Loop)
+    } else if own_covers(own, &route.prefix) {
+        Some(Refusal::Hostile("it is our own prefix or under it"))
+    } else if route.path.is_empty() {
+        Some(Refusal::Hostile("empty path"))
     } else {
         None
     }
@@ -1066,5 +1089,47 @@ fn note_hostile(p: &mut Peer, peer: &str, what: &str) {
             peer,
             "ccp: {what} (further such messages from this peer are logged at debug level)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str, path: &[&str]) -> Route {
+        Route {
+            prefix: prefix.into(),
+            path: path.iter().map(|p| p.parse().unwrap()).collect(),
+            auth: [0; AUTH_LEN],
+            props: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_route_through_us_is_a_loop_not_hostile() {
+        let own: Address = "g.a".parse().unwrap();
+        // A mesh neighbour offering our own prefix back (learned via g.c).
+        assert_eq!(
+            refuse(&own, &route("g.a", &["g.b", "g.c", "g.a"])),
+            Some(Refusal::Loop)
+        );
+        assert_eq!(
+            refuse(&own, &route("g.d", &["g.b", "g.a", "g.d"])),
+            Some(Refusal::Loop)
+        );
+        // Claiming our prefix without us on the path is not normal.
+        assert!(matches!(
+            refuse(&own, &route("g.a.sub", &["g.b"])),
+            Some(Refusal::Hostile(_))
+        ));
+        assert!(matches!(
+            refuse(&own, &route("g", &["g.b"])),
+            Some(Refusal::Hostile(_))
+        ));
+        assert!(matches!(
+            refuse(&own, &route("g.d", &[])),
+            Some(Refusal::Hostile(_))
+        ));
+        assert_eq!(refuse(&own, &route("g.d", &["g.b", "g.d"])), None);
     }
 }
