@@ -109,16 +109,22 @@ impl Node {
         self.ccp.as_ref()
     }
 
-    /// Test and operator hook: holds the link to `peer` down (closes it now
-    /// and refuses it, both ways, until released with `false`). False when
-    /// no such peer is configured.
+    /// Holds the link to `peer` down (closes it now and refuses it, both
+    /// ways, neither redialed nor accepted) until released with `false`: the
+    /// same fault as the admin API's `down` without a time limit, so it shows
+    /// in health and metrics and the admin API's `up` or `clear` ends it too.
+    /// False when no such peer is configured.
     pub fn hold_link_down(&self, peer: &str, down: bool) -> bool {
         let Some(slot) = self.peers.get(peer) else {
             return false;
         };
-        slot.held_down.store(down, Ordering::SeqCst);
-        if down && let Some(link) = slot.link() {
-            link.close();
+        if down {
+            slot.fault.down(None);
+            if let Some(link) = slot.link() {
+                link.close();
+            }
+        } else {
+            slot.fault.up();
         }
         true
     }
@@ -174,8 +180,8 @@ impl Node {
     }
 
     fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
-        if slot.held_down.load(Ordering::SeqCst) || slot.fault.held_down() {
-            // Held down by the test hook or through the admin API: not accepted.
+        if slot.fault.held_down() {
+            // Held down (hold_link_down or the admin API): not accepted.
             debug!(peerId = %slot.id, "link held down; closed");
             link.close();
             return;

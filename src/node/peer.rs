@@ -3,7 +3,7 @@
 //! leads straight here and an incoming packet's handler holds it, so the
 //! packet path never looks a peer up by id. Per-link counters go here.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -25,13 +25,11 @@ pub struct PeerSlot {
     pub(super) link: RwLock<Option<Arc<Link>>>,
     pub(super) since: Mutex<DateTime<Utc>>,
     inflight: AtomicUsize,
-    /// Held down by [`super::Node::hold_link_down`].
-    pub(super) held_down: AtomicBool,
     bucket: Option<Mutex<TokenBucket>>,
     total: Arc<Inflight>,
     /// The link's counters, for `/metrics`.
     pub stats: LinkStats,
-    /// Faults injected through the admin API.
+    /// Faults injected through the admin API or [`super::Node::hold_link_down`].
     pub fault: LinkFault,
 }
 
@@ -46,7 +44,6 @@ impl PeerSlot {
             link: RwLock::new(None),
             since: Mutex::new(Utc::now()),
             inflight: AtomicUsize::new(0),
-            held_down: AtomicBool::new(false),
             total,
             stats: LinkStats::default(),
             fault: LinkFault::default(),
