@@ -14,6 +14,8 @@
 # wait_healthy FILE SECONDS [START]   polls `docker inspect` until every
 #                        container is healthy; prints the time since START (epoch
 #                        seconds, default now), fails at the deadline
+# neighbour_check FILE  warns when the file's links need more neighbour (ARP)
+#                        entries than the kernel's table holds (see below)
 # colours: c_green c_red c_yellow c_bold c_off (empty unless stdout is a terminal)
 
 ILP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,4 +104,35 @@ wait_healthy() {
     fi
     sleep 1
   done
+}
+
+# The kernel keeps one neighbour (ARP) table for every network namespace on
+# the host, capped at net.ipv4.neigh.default.gc_thresh3 (1024 by default).
+# Each BTP link between two containers needs an entry at both ends, so a
+# full mesh of N nodes needs N*(N-1): 870 for 30 nodes, 2,450 for 50. Past the
+# cap the kernel counts "table_fulls" in /proc/net/stat/arp_cache, new
+# connections hang in SYN-SENT, and the network never gets healthy. This
+# warns (it does not stop) before `up`, with the sysctl that fixes it.
+neighbour_check() {
+  local file=$1 links services need cap used
+  cap=$(cat /proc/sys/net/ipv4/neigh/default/gc_thresh3 2>/dev/null) || return 0
+  # Each link is dialled by one end: one BTP_PEER_<ID>_URL per link.
+  links=$(grep -cE '^[[:space:]]+BTP_PEER_[A-Z0-9_]+_URL:' "$file" || true)
+  services=$(grep -cE '^[[:space:]]+image:' "$file" || true)
+  # The first field of the per-CPU rows is the table's total, in hex.
+  used=$(sed -n '2{s/ .*//;p;}' /proc/net/stat/arp_cache 2>/dev/null)
+  used=$((16#$used))
+  need=$((2 * links + 2 * services))
+  if [ $((need + used)) -gt "$cap" ]; then
+    local want=1024
+    while [ "$want" -lt $((2 * (need + used))) ]; do want=$((want * 2)); done
+    cat >&2 <<MSG
+${c_yellow}warning:${c_off} $file has $links links between $services containers: about $need
+  neighbour (ARP) entries, and the kernel holds at most $cap for all containers
+  together (net.ipv4.neigh.default.gc_thresh3; $used in use now). Past that,
+  connections between containers hang in SYN-SENT and the nodes never get
+  healthy. Raise it first (it is reset at reboot):
+    sudo sysctl -w net.ipv4.neigh.default.gc_thresh2=$want net.ipv4.neigh.default.gc_thresh3=$((want * 2))
+MSG
+  fi
 }

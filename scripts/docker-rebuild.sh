@@ -13,6 +13,7 @@ rel=${file#"$ILP_ROOT"/}
 echo "== ${ILP_COMPOSE_CMD[*]} -f $rel down"
 fcompose "$file" down --remove-orphans
 "$ILP_ROOT/scripts/build-image.sh"
+neighbour_check "$file"
 echo "== ${ILP_COMPOSE_CMD[*]} -f $rel up -d"
 start=$(date +%s)
 fcompose "$file" up -d

@@ -49,6 +49,7 @@ for s in doc["services"].values():
 yaml.safe_dump(doc, open(sys.argv[2], "w"))
 PY
     project=ilp-startup-$topology-$n-$$
+    neighbour_check "$tmp/net.yml"
     t0=$(now)
     compose -p "$project" -f "$tmp/net.yml" up -d >/dev/null 2>&1
     t_up=$(now)

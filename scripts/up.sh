@@ -19,6 +19,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   "$ILP_ROOT/scripts/build-image.sh"
 fi
 
+neighbour_check "$file"
 echo "== $cmd up -d"
 start=$(date +%s)
 fcompose "$file" up -d
