@@ -642,3 +642,88 @@ async fn every_refused_credential_gets_the_same_error_text() {
     );
     link.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_sockets_cost_at_most_a_frame_each_and_give_it_back() {
+    const SOCKETS: usize = 256;
+    const AUTH_TIMEOUT_MS: u64 = 4_000;
+    let dir = Scratch::new("unauthmem");
+    let mut net = start_pair(&dir.0, &|n| {
+        if n.id == "node-b" {
+            n.set("AUTH_TIMEOUT_MS", AUTH_TIMEOUT_MS.to_string());
+            n.set("MAX_UNAUTHENTICATED_PER_IP", SOCKETS.to_string());
+            // RSS shows what the node holds, not the allocator's cache.
+            n.set("MIMALLOC_PURGE_DELAY", "0");
+        }
+    })
+    .await;
+    let link = sender(&mut net).await;
+    let url = net.node("node-a").url();
+    assert_fulfilled(&link, &url, 50).await;
+    let b_url = net.node("node-b").url();
+    let b_addr = format!("127.0.0.1:{}", net.node("node-b").btp_port);
+    let rss_before = net.node("node-b").rss_kib();
+    let sampler = RssSampler::start(net.node("node-b").pid());
+
+    // Each socket upgrades, then sends most of a largest-size frame (a
+    // masked binary frame announcing MAX_FRAME_LEN bytes) and stops there:
+    // the node holds the partial frame until the auth timeout.
+    let len = ilp_connector::btp::MAX_FRAME_LEN;
+    let mut partial = vec![0x82, 0xff];
+    partial.extend_from_slice(&(len as u64).to_be_bytes());
+    partial.extend_from_slice(&[1, 2, 3, 4]);
+    partial.resize(partial.len() + len - 1_000, 0x41);
+    let opened = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..SOCKETS {
+        let tcp = TcpStream::connect(&b_addr).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(b_url.as_str(), tcp)
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(ws.get_mut(), &partial)
+            .await
+            .unwrap();
+        held.push(tokio::spawn(async move {
+            let at = Instant::now();
+            while let Some(Ok(_)) = ws.next().await {}
+            at.elapsed()
+        }));
+    }
+    let open_took = opened.elapsed();
+    // Authenticated traffic goes on meanwhile.
+    assert_fulfilled(&link, &url, 100).await;
+    let mut lifetimes = Vec::new();
+    for h in held {
+        lifetimes.push(
+            tokio::time::timeout(Duration::from_secs(20), h)
+                .await
+                .expect("closed at the auth timeout")
+                .unwrap(),
+        );
+    }
+    let peak = sampler.finish().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rss_after = net.node("node-b").rss_kib();
+    while rss_after > rss_before + 4 * 1024 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rss_after = net.node("node-b").rss_kib();
+    }
+    let grew = peak.saturating_sub(rss_before);
+    let per_socket = grew * 1024 / SOCKETS as u64;
+    lifetimes.sort();
+    println!(
+        "FIGURE unauthmem: {SOCKETS} unauthenticated sockets, each holding a partial {len}-byte frame, opened in {open_took:?}; node-b RSS {rss_before} KiB -> peak {peak} KiB (+{grew} KiB, {per_socket} B/socket) -> {rss_after} KiB after; closed after {:?}..{:?} (auth timeout {AUTH_TIMEOUT_MS} ms); 100/100 fulfilled meanwhile",
+        lifetimes[0],
+        lifetimes[lifetimes.len() - 1]
+    );
+    // At most the frame and the read buffer each, with room: 160 KiB.
+    assert!(
+        per_socket < 160 * 1024,
+        "{per_socket} B per unauthenticated socket"
+    );
+    assert!(
+        rss_after <= rss_before + 4 * 1024,
+        "RSS {rss_after} KiB after, {rss_before} KiB before"
+    );
+    link.close();
+}
