@@ -294,6 +294,7 @@ async fn unauthenticated_sockets_never_take_link_slots_and_one_address_gets_its_
     let b_addr = format!("127.0.0.1:{}", net.node("node-b").btp_port);
     let fds_before = net.node("node-b").fd_count();
     let rss_before = net.node("node-b").rss_kib();
+    let log_before = net.node("node-b").log_text().len();
 
     // 500 sockets from one address: PER_IP wait, the rest are closed at once.
     let closed = Arc::new(AtomicU64::new(0));
@@ -336,6 +337,8 @@ async fn unauthenticated_sockets_never_take_link_slots_and_one_address_gets_its_
     assert_eq!(waiting, WAITING, "exactly MAX_UNAUTHENTICATED sockets wait");
     let fds_full = net.node("node-b").fd_count();
     let rss_full = net.node("node-b").rss_kib();
+    let log_bytes = net.node("node-b").log_text().len() - log_before;
+    let refused_sockets = total - WAITING;
     // Authenticated traffic through node-b goes on while the pool is full.
     assert_fulfilled(&link, &url, 200).await;
     let h = net.node("node-b").health().await.unwrap();
@@ -347,11 +350,15 @@ async fn unauthenticated_sockets_never_take_link_slots_and_one_address_gets_its_
         refused.len()
     );
     println!(
-        "FIGURE unauthpool: 500 sockets from one address -> {PER_IP} wait, 484 closed at once (within {one_address_took:?}); node-a restarted and relinked in {relinked_in:?} meanwhile; {total} from 10 addresses -> {waiting} wait (MAX_UNAUTHENTICATED {WAITING}); node-b fds {fds_before} -> {fds_full}, RSS {rss_before} KiB -> {rss_full} KiB; 200/200 fulfilled on the authenticated link meanwhile"
+        "FIGURE unauthpool: 500 sockets from one address -> {PER_IP} wait, 484 closed at once (within {one_address_took:?}); node-a restarted and relinked in {relinked_in:?} meanwhile; {total} from 10 addresses -> {waiting} wait (MAX_UNAUTHENTICATED {WAITING}); node-b fds {fds_before} -> {fds_full}, RSS {rss_before} KiB -> {rss_full} KiB, {log_bytes} log bytes for {refused_sockets} refused sockets and node-a's relink; 200/200 fulfilled on the authenticated link meanwhile"
     );
     assert!(
         fds_full <= fds_before + WAITING + 8,
         "fds {fds_before} -> {fds_full}"
+    );
+    assert!(
+        log_bytes < 16 * 1024,
+        "{log_bytes} log bytes for {refused_sockets} refused sockets"
     );
     assert!(
         rss_full < rss_before + 16 * 1024,
