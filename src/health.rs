@@ -253,7 +253,6 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
     let limit = node.config().limits.max_health_connections;
     let open = Arc::new(tokio::sync::Semaphore::new(limit));
-    let mut refused: u64 = 0;
     loop {
         let (tcp, remote) = tokio::select! {
             _ = node.shutdown.cancelled() => return,
@@ -267,12 +266,10 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
             },
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            refused += 1;
-            // The first refusal warns; the next ones are counted at debug.
-            if refused == 1 {
-                warn!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS); closing the new one (more are logged at debug)");
+            if node.first_warning_in_a_while("MAX_HEALTH_CONNECTIONS") {
+                warn!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS); closing the new one (repeats of this are logged at debug for a minute)");
             } else {
-                debug!(event = "health_connection_refused", remote = %remote, limit, refused, "too many health connections (MAX_HEALTH_CONNECTIONS)");
+                debug!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS)");
             }
             drop(tcp);
             continue;

@@ -125,7 +125,7 @@ impl Drop for AddressSlot {
 pub(super) struct RepeatFilter(Mutex<HashMap<String, Instant>>);
 
 impl RepeatFilter {
-    fn first_in_a_while(&self, key: &str) -> bool {
+    pub(super) fn first_in_a_while(&self, key: &str) -> bool {
         let mut seen = self.0.lock().expect("repeat filter lock");
         let now = Instant::now();
         if let Some(last) = seen.get(key)
