@@ -734,3 +734,43 @@ async fn unauthenticated_sockets_cost_at_most_a_frame_each_and_give_it_back() {
     );
     link.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_bounds_are_configuration_errors_naming_the_variable() {
+    let dir = Scratch::new("boundsconfig");
+    let cases: [(&str, &[(&str, &str)]); 5] = [
+        (
+            "MAX_QUEUED_BYTES_PER_LINK",
+            &[("MAX_QUEUED_BYTES_PER_LINK", "1000")],
+        ),
+        (
+            "MAX_QUEUED_BYTES_PER_LINK",
+            &[("MAX_QUEUED_BYTES_PER_LINK", "99999999999")],
+        ),
+        ("MAX_UNAUTHENTICATED", &[("MAX_UNAUTHENTICATED", "0")]),
+        (
+            "MAX_HEALTH_CONNECTIONS",
+            &[("MAX_HEALTH_CONNECTIONS", "99999999")],
+        ),
+        (
+            "MAX_UNAUTHENTICATED_PER_IP",
+            &[
+                ("MAX_UNAUTHENTICATED", "10"),
+                ("MAX_UNAUTHENTICATED_PER_IP", "20"),
+            ],
+        ),
+    ];
+    for (i, (variable, env)) in cases.iter().enumerate() {
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let mut node = NodeProc::new(&dir.0, &format!("node-{i}"), &env);
+        node.spawn();
+        let status = node.wait_exit(Duration::from_secs(10)).await;
+        let text = node.log_text();
+        assert_eq!(status.code(), Some(2), "{env:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{env:?}: one line: {text}");
+        assert!(
+            text.contains(&format!("configuration error: {variable}:")),
+            "{env:?}: {text}"
+        );
+    }
+}
