@@ -4,11 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
-use tracing::error;
+use tracing::{error, info, warn};
 
 use crate::config::NodeArgs;
 use crate::logging::{self, LogFormat};
-use crate::{dashboard, health, node, send};
+use crate::{dashboard, fds, health, node, send};
 
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
@@ -80,16 +80,30 @@ pub fn run_node(
 ) -> ExitCode {
     let bind = args.bind_address;
     let (btp_port, health_port) = (args.btp_server_port, args.health_port);
-    let config = match args.into_config(std::env::vars()) {
+    let configured = fds::Configured::from_args(&args);
+    let mut config = match args.into_config(std::env::vars()) {
         Ok(c) => c,
         Err(e) => return config_error(&e.to_string()),
     };
+    // The soft fd limit goes up to the hard one; the socket pools fit in it.
+    let nofile = fds::raise_nofile();
+    if let Ok(n) = &nofile {
+        let outbound = config.peers.iter().filter(|p| p.url.is_some()).count();
+        if let Err(e) = fds::fit(
+            &mut config.limits,
+            configured,
+            fds::socket_budget(n.soft, outbound),
+        ) {
+            return config_error(&e.to_string());
+        }
+    }
     if btp_port == health_port {
         return config_error("HEALTH_PORT: must differ from BTP_SERVER_PORT");
     }
     if let Err(e) = logging::init(log_level, log_format) {
         return config_error(&e);
     }
+    log_fd_budget(&config, &nofile);
     let rt = match runtime(rt) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -114,6 +128,36 @@ pub fn run_node(
         handle.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Logs, once at start, the fd limit got and the socket pools sized to it.
+fn log_fd_budget(config: &crate::config::Config, nofile: &std::io::Result<fds::NoFile>) {
+    let _span = tracing::info_span!("node", nodeId = %config.node_id).entered();
+    let l = &config.limits;
+    match nofile {
+        Ok(n) => info!(
+            event = "fd_limit",
+            nofileSoftAtStart = n.before,
+            nofileSoft = n.soft,
+            nofileHard = n.hard,
+            maxConnections = l.max_connections,
+            maxUnauthenticated = l.max_unauthenticated,
+            maxUnauthenticatedPerIp = l.max_unauthenticated_per_ip,
+            maxHealthConnections = l.max_health_connections,
+            maxQueuedBytesPerLink = l.max_queued_bytes_per_link,
+            "file-descriptor limit {} (was {}, hard {}); socket pools: {} links, {} waiting for auth ({} per address), {} health",
+            n.soft,
+            n.before,
+            n.hard,
+            l.max_connections,
+            l.max_unauthenticated,
+            l.max_unauthenticated_per_ip,
+            l.max_health_connections
+        ),
+        Err(e) => {
+            warn!(event = "fd_limit", error = %e, "cannot read RLIMIT_NOFILE; socket pools keep their configured sizes")
+        }
+    }
 }
 
 /// Binds `bind:port`; a failure is a configuration error naming `variable`.

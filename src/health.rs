@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tracing::{Instrument, debug, error};
+use tracing::{Instrument, debug, error, warn};
 
 use crate::config::Relation;
 use crate::link::Direction;
@@ -248,9 +248,13 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 }
 
 /// Serves the health endpoint until the node stops.
+/// At most `MAX_HEALTH_CONNECTIONS` connections are served at once; more
+/// are closed as they are accepted.
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+    let limit = node.config().limits.max_health_connections;
+    let open = Arc::new(tokio::sync::Semaphore::new(limit));
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, remote) = tokio::select! {
             _ = node.shutdown.cancelled() => return,
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -261,9 +265,19 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
                 }
             },
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            if node.first_warning_in_a_while("MAX_HEALTH_CONNECTIONS") {
+                warn!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS); closing the new one (repeats of this are logged at debug for a minute)");
+            } else {
+                debug!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS)");
+            }
+            drop(tcp);
+            continue;
+        };
         let node = node.clone();
         tokio::spawn(
             async move {
+                let _permit = permit;
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let node = node.clone();
                     async move {

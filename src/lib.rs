@@ -24,6 +24,8 @@
 //!   server and auth), `node::dial` with [`node::backoff`] (dialers that never
 //!   give up), [`node::stop`] (handle and graceful stop); the routing table
 //!   is swapped whole at run time ([`node::Node::replace_routes`]).
+//! - [`fds`]: the file-descriptor budget: the soft limit raised at start,
+//!   the socket pools fitted to it.
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
 //! - [`dashboard`]: the network page (`ilp-connector dashboard`).
@@ -43,6 +45,7 @@ pub mod condition;
 pub mod config;
 pub mod dashboard;
 pub mod fault;
+pub mod fds;
 pub mod forward;
 pub mod health;
 pub mod ildcp;

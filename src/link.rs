@@ -39,10 +39,16 @@ pub const IDLE_TICKS: u32 = 3;
 pub const WRITE_BATCH: usize = 128;
 /// How long a closing link waits to send its WebSocket Close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
-/// Most frames queued for writing on one link; a peer that stops reading
-/// while it keeps sending would otherwise grow them without bound. Past it
+/// Most bytes of frames queued for writing on one link, unless the node is
+/// configured otherwise (`MAX_QUEUED_BYTES_PER_LINK`): a peer that stops
+/// reading while it keeps sending would otherwise grow them without bound
+/// (a cap on frames let 65,536 frames of 64 KiB, 4 GiB, pile up). Past it
 /// the link is closed.
-pub const MAX_QUEUED_FRAMES: usize = 65_536;
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// Most pings a peer may send per keepalive check (`IDLE_TIMEOUT /
+/// IDLE_TICKS`, 2 s) after auth; one more closes the link. A peer pings
+/// once per [`PING_INTERVAL`]; each ping costs the node a pong.
+pub const MAX_PINGS_PER_TICK: u32 = 64;
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
@@ -140,8 +146,10 @@ pub struct Link {
     /// Set by [`Link::close`] before it drains the pending requests; read on
     /// the packet path instead of the token, which takes a lock.
     is_closed: AtomicBool,
-    /// Frames queued for the writer and not yet handed to the socket.
+    /// Bytes of frames queued for the writer and not yet handed to the socket.
     queued: Arc<AtomicUsize>,
+    /// Most bytes `queued` may reach; past it the link is closed.
+    max_queued_bytes: usize,
     written: CancellationToken,
     unmatched: AtomicU64,
 }
@@ -158,12 +166,35 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// Starts the reader and writer tasks of an authenticated WebSocket and
     /// returns the link. `next_request_id` is the first id this side uses.
+    /// At most [`DEFAULT_MAX_QUEUED_BYTES`] are queued for writing.
     pub fn start<S>(
         ws: WebSocketStream<S>,
         peer_id: Arc<str>,
         direction: Direction,
         next_request_id: u32,
         handler: Arc<dyn Handler>,
+    ) -> Arc<Link>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::start_bounded(
+            ws,
+            peer_id,
+            direction,
+            next_request_id,
+            handler,
+            DEFAULT_MAX_QUEUED_BYTES,
+        )
+    }
+
+    /// [`Link::start`] with at most `max_queued_bytes` queued for writing.
+    pub fn start_bounded<S>(
+        ws: WebSocketStream<S>,
+        peer_id: Arc<str>,
+        direction: Direction,
+        next_request_id: u32,
+        handler: Arc<dyn Handler>,
+        max_queued_bytes: usize,
     ) -> Arc<Link>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -179,6 +210,7 @@ impl Link {
             closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
             queued: Arc::new(AtomicUsize::new(0)),
+            max_queued_bytes,
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
         });
@@ -301,23 +333,32 @@ impl Link {
     /// Hands a frame to the writer; false when the link is closed, or is
     /// closed now because its peer has stopped reading.
     fn queue(&self, frame: Bytes) -> bool {
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_FRAMES {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        if before.saturating_add(len) > self.max_queued_bytes {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
             if !self.is_closed() {
                 warn!(
+                    event = "link_write_queue_full",
                     peerId = %self.peer_id,
-                    limit = MAX_QUEUED_FRAMES,
-                    "the peer is not reading what this node writes; closing the link"
+                    queuedBytes = before,
+                    limit = self.max_queued_bytes,
+                    "the peer is not reading what this node writes (MAX_QUEUED_BYTES_PER_LINK reached); closing the link"
                 );
                 self.close();
             }
             return false;
         }
         if self.outgoing.send(Message::Binary(frame)).is_err() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.queued.fetch_sub(len, Ordering::Relaxed);
             return false;
         }
         true
+    }
+
+    /// Bytes queued for writing and not yet handed to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Answers every pending request with [`LinkError::Closed`] now, leaving
@@ -437,14 +478,14 @@ async fn write_loop<S>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let cancelled = closed.cancelled();
     tokio::pin!(cancelled);
-    let result: Result<(), tokio_tungstenite::tungstenite::Error> = async {
+    let writing = async {
         loop {
             tokio::select! {
                 biased;
                 _ = &mut cancelled => return Ok(()),
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
-                    queued.fetch_sub(1, Ordering::Relaxed);
+                    queued.fetch_sub(msg.len(), Ordering::Relaxed);
                     // Let the tasks that are ready to run (packet handlers
                     // answering the frames just read) queue their frames
                     // first, so one flush (one write syscall) carries many.
@@ -454,7 +495,7 @@ async fn write_loop<S>(
                     while n < WRITE_BATCH {
                         match rx.try_recv() {
                             Ok(m) => {
-                                queued.fetch_sub(1, Ordering::Relaxed);
+                                queued.fetch_sub(m.len(), Ordering::Relaxed);
                                 sink.feed(m).await?;
                                 n += 1;
                             }
@@ -466,8 +507,21 @@ async fn write_loop<S>(
                 _ = ping.tick() => sink.send(Message::Ping(Bytes::new())).await?,
             }
         }
-    }
-    .await;
+    };
+    // A write the peer never drains would hold the writer (and everything
+    // queued) forever: once the link is closed it has CLOSE_TIMEOUT to end.
+    let stalled = async {
+        closed.cancelled().await;
+        tokio::time::sleep(CLOSE_TIMEOUT).await;
+    };
+    let result: Result<(), tokio_tungstenite::tungstenite::Error> = tokio::select! {
+        biased;
+        r = writing => r,
+        _ = stalled => Err(tokio_tungstenite::tungstenite::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the peer did not take a write within CLOSE_TIMEOUT of the close",
+        ))),
+    };
     let failed = result.is_err();
     if let Err(e) = result {
         debug!(error = %e, "link write failed");
@@ -506,6 +560,7 @@ async fn read_loop<S>(
     idle.reset();
     let mut received = false;
     let mut silent_ticks = 0;
+    let mut pings = 0u32;
     let cancelled = link.closed.cancelled();
     tokio::pin!(cancelled);
     let reason: String = loop {
@@ -515,6 +570,7 @@ async fn read_loop<S>(
             next = stream.next() => next,
             _ = idle.tick() => {
                 silent_ticks = if std::mem::take(&mut received) { 0 } else { silent_ticks + 1 };
+                pings = 0;
                 if silent_ticks >= IDLE_TICKS {
                     break format!("nothing received for {IDLE_TIMEOUT:?} (keepalive)");
                 }
@@ -544,7 +600,22 @@ async fn read_loop<S>(
                 "BTP frames must be binary WebSocket messages",
             )),
             Message::Close(_) => break "peer sent close".into(),
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            Message::Ping(_) => {
+                pings += 1;
+                if pings > MAX_PINGS_PER_TICK {
+                    warn!(
+                        event = "link_ping_flood",
+                        peerId = %link.peer_id,
+                        limit = MAX_PINGS_PER_TICK,
+                        "the peer sends pings faster than a keepalive needs; closing the link"
+                    );
+                    break format!(
+                        "more than {MAX_PINGS_PER_TICK} pings in {:?}",
+                        IDLE_TIMEOUT / IDLE_TICKS
+                    );
+                }
+            }
+            Message::Pong(_) | Message::Frame(_) => {}
         }
     };
     debug!(reason = %reason, "link reader stopped");

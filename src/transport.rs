@@ -31,14 +31,40 @@ pub const FIRST_REQUEST_ID: u32 = 2;
 /// sockets waiting for auth cost 73 MiB with it, 11 MiB with this.
 pub const READ_BUFFER_SIZE: usize = 8 * 1024;
 
+/// Bytes of written frames tungstenite collects before it writes them to
+/// the socket (its default is 128 KiB).
+pub const WRITE_BUFFER_SIZE: usize = 64 * 1024;
+/// Most bytes tungstenite may hold for a socket that does not drain: the
+/// write buffer plus the largest frame, twice. A peer that stops reading
+/// then backs frames up into the link's own queue, which is bounded in bytes
+/// (`MAX_QUEUED_BYTES_PER_LINK`), never into tungstenite without bound.
+pub const MAX_WRITE_BUFFER_SIZE: usize = WRITE_BUFFER_SIZE + 2 * btp::MAX_FRAME_LEN;
+/// Most WebSocket control frames (pings, pongs) a socket may send before its
+/// BTP auth Message; one more closes it. Each ping costs the node a pong.
+pub const MAX_CONTROL_FRAMES_BEFORE_AUTH: usize = 8;
+/// What a client is told when its auth is refused for its credentials,
+/// whichever was wrong (so no one learns which usernames exist).
+pub const AUTH_FAILED: &str = "authentication failed";
+
 /// WebSocket limits: one BTP frame per message, never more than
 /// [`btp::MAX_FRAME_LEN`]; small read buffers (larger frames still fit: the
-/// buffer grows to the frame being read).
+/// buffer grows to the frame being read); a bounded write buffer.
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(btp::MAX_FRAME_LEN))
         .max_frame_size(Some(btp::MAX_FRAME_LEN))
         .read_buffer_size(READ_BUFFER_SIZE)
+        .write_buffer_size(WRITE_BUFFER_SIZE)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_SIZE)
+}
+
+/// Why `accept`'s `authenticate` refused a socket: [`std::fmt::Display`] is
+/// for the log, [`Refusal::to_client`] for the client.
+pub trait Refusal: std::fmt::Display {
+    /// The text sent to the client in the BTP Error.
+    fn to_client(&self) -> &str {
+        AUTH_FAILED
+    }
 }
 
 /// Why an inbound socket did not become a link.
@@ -56,10 +82,13 @@ pub enum AcceptError {
     /// The first message was a BTP frame but not an auth Message.
     #[error("first message was not BTP auth: {NOT_AUTH}")]
     NotAuth,
+    /// More than [`MAX_CONTROL_FRAMES_BEFORE_AUTH`] pings or pongs before auth.
+    #[error("more than {MAX_CONTROL_FRAMES_BEFORE_AUTH} WebSocket control frames before BTP auth")]
+    ControlFlood,
     /// Credentials were refused.
-    #[error("auth refused for username `{username}`: {reason}")]
+    #[error("auth refused: {reason}")]
     Refused {
-        /// The `auth_username` presented.
+        /// The `auth_username` presented (as sent: escape and cut it to log it).
         username: String,
         /// Why it was refused (never the token).
         reason: String,
@@ -84,6 +113,9 @@ pub enum AuthReadError {
     /// A text message.
     #[error("text WebSocket message; BTP frames are binary")]
     Text,
+    /// More than [`MAX_CONTROL_FRAMES_BEFORE_AUTH`] control frames.
+    #[error("too many WebSocket control frames before auth")]
+    ControlFlood,
 }
 
 /// Why a dial did not give an authenticated link.
@@ -126,7 +158,7 @@ impl ConnectError {
 /// Upgrades an inbound TCP connection and runs BTP auth, all within
 /// `auth_timeout`. `authenticate` gets `(username, token)` and returns who the
 /// peer is, or why it is refused.
-pub async fn accept<T, R: std::fmt::Display>(
+pub async fn accept<T, R: Refusal>(
     tcp: TcpStream,
     auth_timeout: Duration,
     authenticate: impl FnOnce(&str, &str) -> Result<T, R>,
@@ -140,10 +172,19 @@ pub async fn accept<T, R: std::fmt::Display>(
     .await
     .map_err(|_| AcceptError::Timeout)?
     .map_err(AcceptError::Handshake)?;
-    let first = match tokio::time::timeout_at(deadline, next_binary(&mut ws)).await {
+    let first = match tokio::time::timeout_at(
+        deadline,
+        next_binary(&mut ws, MAX_CONTROL_FRAMES_BEFORE_AUTH),
+    )
+    .await
+    {
         Err(_) => {
             refuse(&mut ws, 0, "no auth message in time").await;
             return Err(AcceptError::Timeout);
+        }
+        Ok(Err(AuthReadError::ControlFlood)) => {
+            refuse(&mut ws, 0, &AuthReadError::ControlFlood.to_string()).await;
+            return Err(AcceptError::ControlFlood);
         }
         Ok(Err(e)) => {
             refuse(&mut ws, 0, &e.to_string()).await;
@@ -165,17 +206,24 @@ pub async fn accept<T, R: std::fmt::Display>(
         }
         Err(reason) => {
             let username = username.to_string();
-            let reason = reason.to_string();
-            refuse(&mut ws, request_id, &reason).await;
-            Err(AcceptError::Refused { username, reason })
+            refuse(&mut ws, request_id, reason.to_client()).await;
+            Err(AcceptError::Refused {
+                username,
+                reason: reason.to_string(),
+            })
         }
     }
 }
 
-async fn next_binary<S>(ws: &mut WebSocketStream<S>) -> Result<Frame, AuthReadError>
+/// The first binary message, after at most `max_control` control frames.
+async fn next_binary<S>(
+    ws: &mut WebSocketStream<S>,
+    max_control: usize,
+) -> Result<Frame, AuthReadError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut control = 0usize;
     loop {
         match ws.next().await {
             None => return Err(AuthReadError::Closed),
@@ -185,7 +233,12 @@ where
             }
             Some(Ok(Message::Text(_))) => return Err(AuthReadError::Text),
             Some(Ok(Message::Close(_))) => return Err(AuthReadError::Closed),
-            Some(Ok(_)) => continue,
+            Some(Ok(_)) => {
+                control += 1;
+                if control > max_control {
+                    return Err(AuthReadError::ControlFlood);
+                }
+            }
         }
     }
 }
@@ -219,10 +272,13 @@ pub async fn connect(url: &Url, username: &str, token: &str) -> Result<ClientStr
     ))
     .await
     .map_err(ConnectError::Connect)?;
-    let reply = tokio::time::timeout(AUTH_TIMEOUT, next_binary(&mut ws))
-        .await
-        .map_err(|_| ConnectError::Timeout(AUTH_TIMEOUT))?
-        .map_err(ConnectError::Protocol)?;
+    let reply = tokio::time::timeout(
+        AUTH_TIMEOUT,
+        next_binary(&mut ws, MAX_CONTROL_FRAMES_BEFORE_AUTH),
+    )
+    .await
+    .map_err(|_| ConnectError::Timeout(AUTH_TIMEOUT))?
+    .map_err(ConnectError::Protocol)?;
     match reply {
         Frame::Response { request_id, .. } if request_id == AUTH_REQUEST_ID => Ok(ws),
         Frame::Error { name, data, .. } => Err(ConnectError::Refused(format!(

@@ -415,6 +415,9 @@ async fn a_thousand_unauthenticated_sockets_stay_bounded_and_close_at_the_auth_t
     let mut net = start_chain(&dir.0, &|n| {
         if n.id == "node-b" {
             n.set("AUTH_TIMEOUT_MS", AUTH_TIMEOUT_MS.to_string());
+            // All 1,000 come from 127.0.0.1: let one address fill the pool
+            // (the per-address limit has its own test in tests/bounds.rs).
+            n.set("MAX_UNAUTHENTICATED_PER_IP", "1024");
         }
     })
     .await;

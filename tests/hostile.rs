@@ -372,8 +372,11 @@ async fn max_connections_closes_the_extra_socket_at_once_and_serves_the_others()
     let net = Net::start_custom(Spec::linear(2), |id, c| {
         with_mallory(id, c);
         if id == "node-a" {
-            // node-b's link, the sender's, and one more.
+            // node-b's link, the sender's, and one more; one socket at a
+            // time waiting for auth.
             c.limits.max_connections = 3;
+            c.limits.max_unauthenticated = 1;
+            c.limits.max_unauthenticated_per_ip = 1;
             c.limits.auth_timeout = Duration::from_secs(5);
         }
     })

@@ -243,10 +243,13 @@ async fn a_long_btp_error_from_the_next_hop_becomes_a_valid_t01() {
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_disconnected_not_buffered_forever() {
     use futures_util::SinkExt;
-    use ilp_connector::link::MAX_QUEUED_FRAMES;
     use tokio_tungstenite::tungstenite::Message;
+    const MAX_QUEUED_BYTES: usize = 1 << 20;
 
-    let net = Net::start(Spec::linear(2)).await;
+    let net = Net::start_custom(Spec::linear(2), |_, c| {
+        c.limits.max_queued_bytes_per_link = MAX_QUEUED_BYTES;
+    })
+    .await;
     let url = net.url("node-a").parse().unwrap();
     let mut ws = transport::connect(&url, SENDER, SENDER_SECRET)
         .await
@@ -264,7 +267,9 @@ async fn a_peer_that_stops_reading_is_disconnected_not_buffered_forever() {
     }
     .encode();
     let mut sent = 0u32;
-    let limit = (MAX_QUEUED_FRAMES as u32) * 20;
+    // Each answer is a BTP frame of about 50 bytes: far fewer than this fill
+    // the byte budget and the socket buffers between.
+    let limit = 2_000_000u32;
     while node.is_connected(SENDER) && sent < limit {
         sent += 1;
         let frame = Frame::ilp_message(FIRST_REQUEST_ID + sent, prepare.clone()).encode();

@@ -54,9 +54,21 @@ pub struct NodeArgs {
     /// Least time, in milliseconds, the next hop must be given (else R02).
     #[arg(long, env = "MIN_EXPIRY_WINDOW_MS", default_value_t = DEFAULT_MIN_EXPIRY_WINDOW_MS)]
     pub min_expiry_window_ms: u64,
-    /// Most sockets open at once; more are closed as they are accepted.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
+    /// Most authenticated inbound links at once [default: 4096, lowered to fit the fd limit].
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most sockets waiting for BTP auth at once [default: 1024, lowered to fit the fd limit].
+    #[arg(long, env = "MAX_UNAUTHENTICATED")]
+    pub max_unauthenticated: Option<usize>,
+    /// Most sockets waiting for BTP auth from one IP address [default: 64].
+    #[arg(long, env = "MAX_UNAUTHENTICATED_PER_IP")]
+    pub max_unauthenticated_per_ip: Option<usize>,
+    /// Most health/admin HTTP connections at once [default: 64, lowered to fit the fd limit].
+    #[arg(long, env = "MAX_HEALTH_CONNECTIONS")]
+    pub max_health_connections: Option<usize>,
+    /// Most bytes queued for writing on one link; past it the link is closed.
+    #[arg(long, env = "MAX_QUEUED_BYTES_PER_LINK", default_value_t = DEFAULT_MAX_QUEUED_BYTES_PER_LINK)]
+    pub max_queued_bytes_per_link: usize,
     /// Most packets one link may have in flight through this node (T03 beyond).
     #[arg(long, env = "MAX_INFLIGHT_PER_LINK", default_value_t = DEFAULT_MAX_INFLIGHT_PER_LINK)]
     pub max_inflight_per_link: usize,
@@ -120,9 +132,6 @@ impl NodeArgs {
             "ADMIN_TOKEN_FILE",
             self.admin_token_file.as_deref(),
         )?;
-        if self.max_connections == 0 {
-            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
-        }
         if self.max_inflight_per_link == 0 {
             return Err(ConfigError::new(
                 "MAX_INFLIGHT_PER_LINK",
@@ -136,10 +145,68 @@ impl NodeArgs {
             ));
         }
         config.limits = Limits {
-            max_connections: self.max_connections,
             max_inflight_per_link: self.max_inflight_per_link,
             auth_timeout: Duration::from_millis(self.auth_timeout_ms.max(1)),
+            ..Limits::default()
         };
+        // Socket pools and the per-link write queue (issue 9); fitted to
+        // the fd limit at start by `crate::fds::fit`.
+        for (var, set, into) in [
+            (
+                "MAX_CONNECTIONS",
+                self.max_connections,
+                &mut config.limits.max_connections,
+            ),
+            (
+                "MAX_UNAUTHENTICATED",
+                self.max_unauthenticated,
+                &mut config.limits.max_unauthenticated,
+            ),
+            (
+                "MAX_UNAUTHENTICATED_PER_IP",
+                self.max_unauthenticated_per_ip,
+                &mut config.limits.max_unauthenticated_per_ip,
+            ),
+            (
+                "MAX_HEALTH_CONNECTIONS",
+                self.max_health_connections,
+                &mut config.limits.max_health_connections,
+            ),
+        ] {
+            match set {
+                Some(n) if !(1..=MAX_SOCKET_LIMIT).contains(&n) => {
+                    return Err(ConfigError::new(
+                        var,
+                        format!("must be 1 to {MAX_SOCKET_LIMIT}, got {n}"),
+                    ));
+                }
+                Some(n) => *into = n,
+                None => {}
+            }
+        }
+        if self.max_unauthenticated_per_ip.is_none() {
+            let l = &mut config.limits;
+            l.max_unauthenticated_per_ip = l.max_unauthenticated_per_ip.min(l.max_unauthenticated);
+        }
+        if config.limits.max_unauthenticated_per_ip > config.limits.max_unauthenticated {
+            return Err(ConfigError::new(
+                "MAX_UNAUTHENTICATED_PER_IP",
+                format!(
+                    "must be at most MAX_UNAUTHENTICATED ({})",
+                    config.limits.max_unauthenticated
+                ),
+            ));
+        }
+        let q = self.max_queued_bytes_per_link;
+        if !(MIN_QUEUED_BYTES_PER_LINK..=MAX_QUEUED_BYTES_PER_LINK).contains(&q) {
+            return Err(ConfigError::new(
+                "MAX_QUEUED_BYTES_PER_LINK",
+                format!(
+                    "must be {MIN_QUEUED_BYTES_PER_LINK} to {MAX_QUEUED_BYTES_PER_LINK} bytes, got {q}"
+                ),
+            ));
+        }
+        config.limits.max_queued_bytes_per_link = q;
         add_env_peers(&mut config, vars)?;
         if let Some(path) = &self.config_file {
             add_file(&mut config, "CONFIG_FILE", path)?;

@@ -42,12 +42,31 @@ pub const DEFAULT_EXPIRY_MARGIN_MS: u64 = 1_000;
 pub const DEFAULT_MAX_HOLD_TIME_MS: u64 = 30_000;
 /// Default least time the next hop must be given; less is answered with R02.
 pub const DEFAULT_MIN_EXPIRY_WINDOW_MS: u64 = 500;
-/// Default most sockets open at once (authenticated or not); more are closed on accept.
+/// Default most authenticated inbound links at once; an authenticated
+/// socket beyond it is refused (lowered at start to fit the fd limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
 /// Default most packets a link may have in flight through this node (T03 beyond).
 pub const DEFAULT_MAX_INFLIGHT_PER_LINK: usize = 8_192;
 /// Default time a new socket has for the WebSocket handshake and BTP auth.
 pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 5_000;
+// Resource bounds a peer or an unauthenticated socket could otherwise push
+// (issue 9). Sockets are fitted to the fd limit at start (`crate::fds`).
+/// Default most sockets waiting for BTP auth at once (its own pool, apart
+/// from [`DEFAULT_MAX_CONNECTIONS`]); more are closed on accept.
+pub const DEFAULT_MAX_UNAUTHENTICATED: usize = 1_024;
+/// Default most sockets waiting for BTP auth from one IP address.
+pub const DEFAULT_MAX_UNAUTHENTICATED_PER_IP: usize = 64;
+/// Default most health/admin HTTP connections open at once.
+pub const DEFAULT_MAX_HEALTH_CONNECTIONS: usize = 64;
+/// Default most bytes of frames queued for writing on one link; past it the
+/// link is closed (its peer is not reading).
+pub const DEFAULT_MAX_QUEUED_BYTES_PER_LINK: usize = crate::link::DEFAULT_MAX_QUEUED_BYTES;
+/// Least `MAX_QUEUED_BYTES_PER_LINK`: two frames of the largest size.
+pub const MIN_QUEUED_BYTES_PER_LINK: usize = 2 * crate::btp::MAX_FRAME_LEN;
+/// Most `MAX_QUEUED_BYTES_PER_LINK`.
+pub const MAX_QUEUED_BYTES_PER_LINK: usize = 1 << 30;
+/// Most any socket-count limit may be set to.
+pub const MAX_SOCKET_LIMIT: usize = 1 << 20;
 /// Longest node id accepted, so that derived addresses stay well under the limit.
 pub const MAX_NODE_ID_LEN: usize = 64;
 /// The segment under the node's own address where the test receiver answers.
@@ -173,8 +192,16 @@ impl Default for Timing {
 /// Limits that protect the node from busy or hostile peers.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Most sockets open at once.
+    /// Most authenticated inbound links at once.
     pub max_connections: usize,
+    /// Most sockets waiting for BTP auth at once.
+    pub max_unauthenticated: usize,
+    /// Most sockets waiting for BTP auth from one IP address.
+    pub max_unauthenticated_per_ip: usize,
+    /// Most health/admin HTTP connections at once.
+    pub max_health_connections: usize,
+    /// Most bytes queued for writing on one link before it is closed.
+    pub max_queued_bytes_per_link: usize,
     /// Most packets one link may have in flight through this node (T03 beyond).
     pub max_inflight_per_link: usize,
     /// Time a new socket has for the handshake and BTP auth.
@@ -185,6 +212,10 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
+            max_unauthenticated_per_ip: DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
+            max_health_connections: DEFAULT_MAX_HEALTH_CONNECTIONS,
+            max_queued_bytes_per_link: DEFAULT_MAX_QUEUED_BYTES_PER_LINK,
             max_inflight_per_link: DEFAULT_MAX_INFLIGHT_PER_LINK,
             auth_timeout: Duration::from_millis(DEFAULT_AUTH_TIMEOUT_MS),
         }

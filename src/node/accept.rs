@@ -1,8 +1,14 @@
 //! The BTP server side: the accept loop, BTP auth of each inbound socket
 //! against the configured peers, and the life of an inbound link.
+//!
+//! Sockets come from two pools: one waiting for auth (`MAX_UNAUTHENTICATED`
+//! at once, `MAX_UNAUTHENTICATED_PER_IP` from one address) and one of
+//! authenticated links (`MAX_CONNECTIONS`). A socket takes a link slot only
+//! once its credentials are good, so sockets that never authenticate can
+//! never take the slots of those that do.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +29,8 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub const AUTH_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Most usernames and addresses whose last warning is remembered.
 pub const AUTH_FAILURE_LOG_KEYS: usize = 1_024;
+/// Most characters of a peer-chosen username written to the log.
+pub const MAX_LOGGED_USERNAME_CHARS: usize = 64;
 
 /// Why an inbound peer's credentials were refused (sent to the peer in the
 /// BTP error and logged; never quotes the token).
@@ -37,6 +45,76 @@ pub enum AuthRefusal {
     /// This node dials that peer; it does not accept it.
     #[error("this node dials that peer itself and does not accept it inbound")]
     DialedByUs,
+    /// Good credentials, but every link slot (`MAX_CONNECTIONS`) is taken.
+    #[error("no free link slot (MAX_CONNECTIONS)")]
+    NoLinkSlot,
+}
+
+impl transport::Refusal for AuthRefusal {
+    /// One text for every refusal of credentials; the log tells them apart.
+    fn to_client(&self) -> &str {
+        match self {
+            AuthRefusal::NoLinkSlot => {
+                "this node has no room for another link now; try again later"
+            }
+            _ => transport::AUTH_FAILED,
+        }
+    }
+}
+
+/// A peer-chosen username as the log shows it: escaped, at most
+/// [`MAX_LOGGED_USERNAME_CHARS`] characters of it.
+fn loggable(username: &str) -> String {
+    let mut out: String = username
+        .chars()
+        .take(MAX_LOGGED_USERNAME_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if username.chars().nth(MAX_LOGGED_USERNAME_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Sockets waiting for auth per remote address. Holds at most one entry per
+/// waiting socket, so at most `MAX_UNAUTHENTICATED` entries.
+#[derive(Debug)]
+struct PerAddress {
+    waiting: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+}
+
+/// A waiting socket's place in [`PerAddress`], given back on drop.
+struct AddressSlot {
+    pool: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn enter(pool: &Arc<PerAddress>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut waiting = pool.waiting.lock().expect("per-address lock");
+        let n = waiting.entry(ip).or_insert(0);
+        if *n >= pool.limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            pool: pool.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut waiting = self.pool.waiting.lock().expect("per-address lock");
+        if let Some(n) = waiting.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Tells whether something is happening for the first time in
@@ -47,7 +125,7 @@ pub enum AuthRefusal {
 pub(super) struct RepeatFilter(Mutex<HashMap<String, Instant>>);
 
 impl RepeatFilter {
-    fn first_in_a_while(&self, key: &str) -> bool {
+    pub(super) fn first_in_a_while(&self, key: &str) -> bool {
         let mut seen = self.0.lock().expect("repeat filter lock");
         let now = Instant::now();
         if let Some(last) = seen.get(key)
@@ -78,13 +156,16 @@ impl Node {
     }
 }
 
-/// Accepts BTP connections until the node stops, at most
-/// `MAX_CONNECTIONS` at once (the permits of `connections`).
-pub(super) async fn accept_loop(
-    node: Arc<Node>,
-    listener: TcpListener,
-    connections: Arc<Semaphore>,
-) {
+/// Accepts BTP connections until the node stops: at most
+/// `MAX_UNAUTHENTICATED` waiting for auth (`MAX_UNAUTHENTICATED_PER_IP` per
+/// address), at most `MAX_CONNECTIONS` authenticated (the permits of `links`).
+pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: Arc<Semaphore>) {
+    let limits = node.config.limits;
+    let waiting = Arc::new(Semaphore::new(limits.max_unauthenticated));
+    let per_address = Arc::new(PerAddress {
+        waiting: Mutex::new(HashMap::new()),
+        limit: limits.max_unauthenticated_per_ip,
+    });
     loop {
         let accepted = tokio::select! {
             _ = node.shutdown.cancelled() => return,
@@ -92,16 +173,33 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((tcp, remote)) => {
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    warn!(event = "connection_refused", remote = %remote, limit = node.config.limits.max_connections, "too many connections (MAX_CONNECTIONS); closing the new one");
+                let Ok(permit) = waiting.clone().try_acquire_owned() else {
+                    refused(
+                        &node,
+                        remote,
+                        "MAX_UNAUTHENTICATED",
+                        limits.max_unauthenticated,
+                    );
+                    drop(tcp);
+                    continue;
+                };
+                let Some(address_slot) =
+                    PerAddress::enter(&per_address, remote.ip().to_canonical())
+                else {
+                    refused(
+                        &node,
+                        remote,
+                        "MAX_UNAUTHENTICATED_PER_IP",
+                        limits.max_unauthenticated_per_ip,
+                    );
                     drop(tcp);
                     continue;
                 };
                 let node = node.clone();
+                let links = links.clone();
                 tokio::spawn(
                     async move {
-                        inbound(node, tcp, remote).await;
-                        drop(permit);
+                        inbound(node, tcp, remote, links, (permit, address_slot)).await;
                     }
                     .in_current_span(),
                 );
@@ -114,18 +212,41 @@ pub(super) async fn accept_loop(
     }
 }
 
-async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
+/// A socket closed on accept because a pool is full: warned once a minute
+/// per limit (a key no peer can vary), at debug otherwise.
+fn refused(node: &Node, remote: SocketAddr, variable: &'static str, limit: usize) {
+    if node.auth_failures.first_in_a_while(variable) {
+        warn!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one (repeats of this are logged at debug for a minute)");
+    } else {
+        debug!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one");
+    }
+}
+
+async fn inbound(
+    node: Arc<Node>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    links: Arc<Semaphore>,
+    waiting: (tokio::sync::OwnedSemaphorePermit, AddressSlot),
+) {
     let accepted = tokio::select! {
         _ = node.shutdown.cancelled() => return,
-        r = transport::accept(tcp, node.config.limits.auth_timeout, |user, token| node.authenticate(user, token)) => r,
+        r = transport::accept(tcp, node.config.limits.auth_timeout, |user, token| {
+            let slot = node.authenticate(user, token)?;
+            let permit = links.clone().try_acquire_owned().map_err(|_| AuthRefusal::NoLinkSlot)?;
+            Ok::<_, AuthRefusal>((slot, permit))
+        }) => r,
     };
-    let (ws, slot) = match accepted {
+    // Authenticated or not, the socket no longer waits for auth.
+    drop(waiting);
+    let (ws, (slot, _link_permit)) = match accepted {
         Ok(x) => x,
         Err(transport::AcceptError::Refused { username, reason }) => {
+            let peer = loggable(&username);
             if node.auth_failures.first_in_a_while(&username) {
-                warn!(event = "btp_auth_failed", peerId = %username.escape_debug(), remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
+                warn!(event = "btp_auth_failed", peerId = %peer, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
             } else {
-                debug!(event = "btp_auth_failed", peerId = %username.escape_debug(), remote = %remote, reason = %reason, "BTP auth refused");
+                debug!(event = "btp_auth_failed", peerId = %peer, remote = %remote, reason = %reason, "BTP auth refused");
             }
             return;
         }
@@ -144,12 +265,13 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     let span = info_span!("link", peerId = %slot.id);
     let link = {
         let _e = span.enter();
-        Link::start(
+        Link::start_bounded(
             ws,
             slot.id.clone(),
             Direction::Inbound,
             FIRST_REQUEST_ID,
             PeerHandler::new(&node, &slot),
+            node.config.limits.max_queued_bytes_per_link,
         )
     };
     async {
@@ -185,5 +307,42 @@ mod tests {
             f.first_in_a_while(&format!("k{i}"));
         }
         assert!(f.0.lock().unwrap().len() <= AUTH_FAILURE_LOG_KEYS);
+    }
+
+    #[test]
+    fn every_refusal_of_credentials_tells_the_client_the_same() {
+        use transport::Refusal;
+        for r in [
+            AuthRefusal::UnknownUsername,
+            AuthRefusal::WrongSecret,
+            AuthRefusal::DialedByUs,
+        ] {
+            assert_eq!(r.to_client(), transport::AUTH_FAILED);
+        }
+    }
+
+    #[test]
+    fn logged_usernames_are_escaped_and_cut() {
+        assert_eq!(loggable("node-a"), "node-a");
+        assert_eq!(loggable("a\nb"), "a\\nb");
+        let long = "x".repeat(10_000);
+        assert_eq!(loggable(&long).len(), MAX_LOGGED_USERNAME_CHARS + 3);
+    }
+
+    #[test]
+    fn an_address_holds_at_most_its_limit_and_gets_slots_back() {
+        let pool = Arc::new(PerAddress {
+            waiting: Mutex::new(HashMap::new()),
+            limit: 2,
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = PerAddress::enter(&pool, ip).unwrap();
+        let _b = PerAddress::enter(&pool, ip).unwrap();
+        assert!(PerAddress::enter(&pool, ip).is_none());
+        assert!(PerAddress::enter(&pool, "10.0.0.2".parse().unwrap()).is_some());
+        drop(a);
+        assert!(PerAddress::enter(&pool, ip).is_some());
+        drop(_b);
+        assert!(pool.waiting.lock().unwrap().is_empty());
     }
 }

@@ -55,12 +55,13 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
         };
         match dialed {
             Ok(ws) => {
-                let link = Link::start(
+                let link = Link::start_bounded(
                     ws,
                     slot.id.clone(),
                     Direction::Outbound,
                     FIRST_REQUEST_ID,
                     PeerHandler::new(&node, &slot),
+                    node.config.limits.max_queued_bytes_per_link,
                 );
                 node.set_link(&slot, link.clone());
                 last_failure = None;

@@ -157,6 +157,12 @@ impl Node {
                 .all(|s| s.link().is_some())
     }
 
+    /// Whether a warning keyed by `key` (a fixed key, never a peer-chosen
+    /// string) is the first in [`AUTH_FAILURE_LOG_INTERVAL`]; repeats go to debug.
+    pub(crate) fn first_warning_in_a_while(&self, key: &str) -> bool {
+        self.auth_failures.first_in_a_while(key)
+    }
+
     /// Whether the link to `peer` is up.
     pub fn is_connected(&self, peer: &str) -> bool {
         self.peers.get(peer).and_then(|s| s.link()).is_some()

@@ -61,6 +61,8 @@ pub struct NodeProc {
     pub health_port: u16,
     pub env: Vec<(String, String)>,
     pub log: PathBuf,
+    /// A command the binary is run under (e.g. `prlimit --nofile=512:4096`).
+    pub launcher: Vec<String>,
     child: Option<Child>,
 }
 
@@ -83,6 +85,7 @@ impl NodeProc {
             health_port: free_port(),
             env: all,
             log: dir.join(format!("{id}.log")),
+            launcher: Vec::new(),
             child: None,
         }
     }
@@ -113,7 +116,15 @@ impl NodeProc {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(BIN)
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("NODE_ID", &self.id)
@@ -230,6 +241,13 @@ impl NodeProc {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Open file descriptors of the process (Linux `/proc`).
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// Resident memory of the process, in KiB (Linux `/proc`).
