@@ -490,3 +490,52 @@ async fn the_admin_subcommand_reads_its_token_from_the_environment_or_a_file() {
     assert!(b.is_connected("node-a"));
     net.shutdown().await;
 }
+
+/// Held down on the accepting side (node-a; node-b dials it): node-a
+/// refuses node-b at auth, so node-b's link never comes up, not even for a
+/// moment (it used to authenticate, come up and be closed at once, and
+/// redial every few milliseconds), until the hold-down ends.
+#[tokio::test]
+async fn a_link_held_down_on_the_accepting_side_is_refused_at_auth_until_released() {
+    let net = net().await;
+    let (a, b) = (
+        net.nodes["node-a"].node().clone(),
+        net.nodes["node-b"].node().clone(),
+    );
+    let addr = net.nodes["node-a"].health_addr().to_string();
+    let token = Secret::new(TOKEN);
+    let down = AdminCommand::LinkDown {
+        peer: "node-b".into(),
+        seconds: None,
+    };
+    admin_client::run(&addr, &down, Some(&token)).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| !n.is_connected("node-a")),
+    )
+    .await
+    .unwrap();
+    // A negative needs a window: for a second (several redials of node-b,
+    // whose backoff starts at 50 ms), node-b's link never comes up.
+    let flapped = tokio::time::timeout(
+        Duration::from_secs(1),
+        b.wait_until(|n| n.is_connected("node-a")),
+    )
+    .await;
+    assert!(flapped.is_err(), "node-b's link came up while held down");
+    assert!(!a.is_connected("node-b"));
+    let up = AdminCommand::LinkUp {
+        peer: "node-b".into(),
+    };
+    admin_client::run(&addr, &up, Some(&token)).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        b.wait_until(|n| n.is_connected("node-a")),
+    )
+    .await
+    .expect("node-b's redial is accepted once released");
+    net.wait_all_links().await;
+    let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
+    assert_eq!(s.fulfilled, 2, "{s:?}");
+    net.shutdown().await;
+}

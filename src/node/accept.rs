@@ -37,6 +37,11 @@ pub enum AuthRefusal {
     /// This node dials that peer; it does not accept it.
     #[error("this node dials that peer itself and does not accept it inbound")]
     DialedByUs,
+    /// The link is held down here (admin API or the test hook): refused at
+    /// auth, so the dialer backs off instead of seeing a link that closes
+    /// at once (and redialing every few milliseconds).
+    #[error("{}", crate::transport::HELD_DOWN_REFUSAL)]
+    HeldDown,
 }
 
 /// Tells whether something is happening for the first time in
@@ -73,6 +78,9 @@ impl Node {
         }
         if slot.config.url.is_some() {
             return Err(AuthRefusal::DialedByUs);
+        }
+        if slot.held_down.load(std::sync::atomic::Ordering::SeqCst) || slot.fault.held_down() {
+            return Err(AuthRefusal::HeldDown);
         }
         Ok(slot.clone())
     }
@@ -121,6 +129,12 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     };
     let (ws, slot) = match accepted {
         Ok(x) => x,
+        Err(transport::AcceptError::Refused { username, reason })
+            if reason == AuthRefusal::HeldDown.to_string() =>
+        {
+            debug!(event = "btp_link_held_down", peerId = %username.escape_debug(), remote = %remote, "BTP link held down; refused");
+            return;
+        }
         Err(transport::AcceptError::Refused { username, reason }) => {
             if node.auth_failures.first_in_a_while(&username) {
                 warn!(event = "btp_auth_failed", peerId = %username.escape_debug(), remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
