@@ -144,6 +144,9 @@ pub struct Link {
     queued: Arc<AtomicUsize>,
     written: CancellationToken,
     unmatched: AtomicU64,
+    /// Cancelled by [`Link::open`]: until then the reader reads nothing, so
+    /// the owner can register the link before its first request is handled.
+    reading: CancellationToken,
 }
 
 impl std::fmt::Debug for Link {
@@ -168,6 +171,26 @@ impl Link {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let link = Self::start_paused(ws, peer_id, direction, next_request_id, handler);
+        link.open();
+        link
+    }
+
+    /// As [`Link::start`], but nothing the peer sends is read (so no request
+    /// reaches `handler`) until [`Link::open`]; sending works at once. The
+    /// node registers a link (its routes, CCP's link-up) before opening it,
+    /// so on a multi-thread runtime a peer's first packet cannot overtake
+    /// the registration.
+    pub fn start_paused<S>(
+        ws: WebSocketStream<S>,
+        peer_id: Arc<str>,
+        direction: Direction,
+        next_request_id: u32,
+        handler: Arc<dyn Handler>,
+    ) -> Arc<Link>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         let link = Arc::new(Link {
             peer_id,
@@ -181,6 +204,7 @@ impl Link {
             queued: Arc::new(AtomicUsize::new(0)),
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
+            reading: CancellationToken::new(),
         });
         let (sink, stream) = ws.split();
         let span = tracing::Span::current();
@@ -197,6 +221,11 @@ impl Link {
         tokio::spawn(sweep_loop(link.clone()).instrument(span.clone()));
         tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
         link
+    }
+
+    /// Lets the reader of a link made by [`Link::start_paused`] start.
+    pub fn open(&self) {
+        self.reading.cancel();
     }
 
     /// The peer's id.
@@ -498,6 +527,14 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    tokio::select! {
+        _ = link.reading.cancelled() => {}
+        _ = link.closed.cancelled() => {
+            debug!("link closed before it was opened");
+            link.close();
+            return;
+        }
+    }
     // Keepalive without a clock read per message: every tick, look whether
     // anything arrived since the last one. Silence for IDLE_TICKS ticks in a
     // row (IDLE_TIMEOUT, give or take a tick) closes the link.
@@ -680,5 +717,54 @@ mod tests {
         }
         assert_eq!(link.unmatched_replies(), 2);
         link.close();
+    }
+
+    /// A paused link reads nothing until opened: a request the peer sent
+    /// before the owner registered the link reaches the handler only after
+    /// `open`, even on a multi-thread runtime whose reader could otherwise
+    /// run at once on another worker (CCP's first route control used to
+    /// race the node's link-up this way and get F00).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_link_handles_nothing_until_opened() {
+        struct Seen {
+            registered: Arc<AtomicBool>,
+            tx: mpsc::UnboundedSender<bool>,
+        }
+        impl Handler for Seen {
+            fn on_request(self: Arc<Self>, _: &Arc<Link>, _: u32, _: Bytes) {
+                let _ = self.tx.send(self.registered.load(Ordering::SeqCst));
+            }
+        }
+        for _ in 0..20 {
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let config = Some(crate::transport::ws_config());
+            let ws = WebSocketStream::from_raw_socket(ours, Role::Server, config).await;
+            let mut peer = WebSocketStream::from_raw_socket(theirs, Role::Client, config).await;
+            // The peer's request is on the wire before the link exists.
+            peer.send(Message::Binary(btp::encode_ilp(btp::TYPE_MESSAGE, 7, b"x")))
+                .await
+                .unwrap();
+            let registered = Arc::new(AtomicBool::new(false));
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let handler = Arc::new(Seen {
+                registered: registered.clone(),
+                tx,
+            });
+            let link = Link::start_paused(ws, Arc::from("p"), Direction::Inbound, 2, handler);
+            // Registration takes a while: a round trip through the writer.
+            link.respond(1, b"hello");
+            loop {
+                if let Message::Binary(_) = peer.next().await.unwrap().unwrap() {
+                    break;
+                }
+            }
+            registered.store(true, Ordering::SeqCst);
+            link.open();
+            let seen = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("the request reaches the handler once opened");
+            assert_eq!(seen, Some(true), "handled before the link was registered");
+            link.close();
+        }
     }
 }

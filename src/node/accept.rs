@@ -158,7 +158,7 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     let span = info_span!("link", peerId = %slot.id);
     let link = {
         let _e = span.enter();
-        Link::start(
+        Link::start_paused(
             ws,
             slot.id.clone(),
             Direction::Inbound,
@@ -168,6 +168,7 @@ async fn inbound(node: Arc<Node>, tcp: TcpStream, remote: SocketAddr) {
     };
     async {
         node.set_link(&slot, link.clone());
+        link.open();
         tokio::select! {
             _ = link.closed() => {}
             _ = node.shutdown.cancelled() => {}

@@ -55,7 +55,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
         };
         match dialed {
             Ok(ws) => {
-                let link = Link::start(
+                let link = Link::start_paused(
                     ws,
                     slot.id.clone(),
                     Direction::Outbound,
@@ -63,6 +63,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
                     PeerHandler::new(&node, &slot),
                 );
                 node.set_link(&slot, link.clone());
+                link.open();
                 last_failure = None;
                 backoff.reset();
                 tokio::select! {
