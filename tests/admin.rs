@@ -524,6 +524,13 @@ async fn a_link_held_down_on_the_accepting_side_is_refused_at_auth_until_release
     .await;
     assert!(flapped.is_err(), "node-b's link came up while held down");
     assert!(!a.is_connected("node-b"));
+    // A link that came up and closed at once can be missed by the wait
+    // above; node-b's reconnect counter is not.
+    let m = metrics(&net).await;
+    assert!(
+        m.contains(r#"ilp_reconnects_total{link="node-a"} 0"#),
+        "node-b's link came up while held down: {m}"
+    );
     let up = AdminCommand::LinkUp {
         peer: "node-b".into(),
     };
