@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use crate::config::NodeArgs;
 use crate::logging::{self, LogFormat};
-use crate::{dashboard, fds, health, node, send};
+use crate::{admin_client, dashboard, fds, health, node, send};
 
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
@@ -227,6 +227,43 @@ pub fn run_health(addr: String, verbose: bool, rt: &RuntimeArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `admin`: prints the node's answer; exit 1 if the node refused or
+/// could not be reached, 2 on a usage error (e.g. no token).
+pub fn run_admin(args: admin_client::AdminArgs, rt: &RuntimeArgs) -> ExitCode {
+    let token = match admin_client::token(args.token_file.as_deref(), std::env::vars()) {
+        Ok(t) => t,
+        Err(e) => return config_error(&format!("{}: {}", e.variable, e.message)),
+    };
+    let addr = args
+        .addr
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", args.port));
+    let rt = match runtime(rt) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(admin_client::run(&addr, &args.command, token.as_ref())) {
+        Ok(answer) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&answer).expect("JSON serializes")
+                );
+            } else {
+                print!("{}", admin_client::render_text(&args.command, &answer));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(admin_client::AdminError::Config(e)) => {
+            config_error(&format!("{}: {}", e.variable, e.message))
+        }
+        Err(e) => {
+            eprintln!("ilp-connector admin: {addr}: {e}");
             ExitCode::FAILURE
         }
     }

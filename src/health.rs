@@ -311,6 +311,9 @@ pub enum ProbeError {
     /// No answer in time.
     #[error("no answer from {0} within {PROBE_TIMEOUT:?}")]
     Timeout(String),
+    /// The request could not be built (e.g. a token that is no valid header value).
+    #[error("cannot build the request: {0}")]
+    Invalid(String),
 }
 
 /// Fetches the health report at `host:port`; returns the HTTP status and body.
@@ -321,6 +324,20 @@ pub async fn probe(addr: &str) -> Result<(u16, String), ProbeError> {
 /// Fetches `path` (e.g. [`ROUTES_PATH`]) at `host:port`; returns the HTTP
 /// status and body.
 pub async fn probe_path(addr: &str, path: &str) -> Result<(u16, String), ProbeError> {
+    request(addr, Method::GET, path, None, Bytes::new()).await
+}
+
+/// One HTTP/1.1 request to `host:port` (the health port: `/health`,
+/// `/routes`, `/admin/*`), with `Authorization: Bearer <bearer>` when given
+/// and a JSON `body`; returns the HTTP status and body, within
+/// [`PROBE_TIMEOUT`].
+pub async fn request(
+    addr: &str,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Bytes,
+) -> Result<(u16, String), ProbeError> {
     let unreachable =
         |e: &dyn std::fmt::Display| ProbeError::Unreachable(addr.to_string(), e.to_string());
     let fut = async {
@@ -331,10 +348,19 @@ pub async fn probe_path(addr: &str, path: &str) -> Result<(u16, String), ProbeEr
             .await
             .map_err(|e| unreachable(&e))?;
         tokio::spawn(conn);
-        let req = Request::get(path)
-            .header("host", addr)
-            .body(Full::new(Bytes::new()))
-            .expect("static request parts are valid");
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr);
+        if let Some(token) = bearer {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if !body.is_empty() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| ProbeError::Invalid(e.to_string()))?;
         let resp = sender
             .send_request(req)
             .await

@@ -28,6 +28,7 @@
 //!   the socket pools fitted to it.
 //! - [`health`]: the HTTP health report and its probe.
 //! - [`send`]: the `send` client.
+//! - [`admin_client`]: the `admin` client of the admin API ([`admin`]).
 //! - [`dashboard`]: the network page (`ilp-connector dashboard`).
 //! - [`config`]: configuration data and validation; its sources apart
 //!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
@@ -38,6 +39,7 @@
 
 pub mod address;
 pub mod admin;
+pub mod admin_client;
 pub mod btp;
 pub mod ccp;
 pub mod cli;

@@ -152,6 +152,9 @@ pub struct Link {
     max_queued_bytes: usize,
     written: CancellationToken,
     unmatched: AtomicU64,
+    /// Cancelled by [`Link::open`]: until then the reader reads nothing, so
+    /// the owner can register the link before its first request is handled.
+    reading: CancellationToken,
 }
 
 impl std::fmt::Debug for Link {
@@ -177,18 +180,25 @@ impl Link {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        Self::start_bounded(
+        let link = Self::start_paused(
             ws,
             peer_id,
             direction,
             next_request_id,
             handler,
             DEFAULT_MAX_QUEUED_BYTES,
-        )
+        );
+        link.open();
+        link
     }
 
-    /// [`Link::start`] with at most `max_queued_bytes` queued for writing.
-    pub fn start_bounded<S>(
+    /// As [`Link::start`], but with at most `max_queued_bytes` queued for
+    /// writing, and nothing the peer sends is read (so no request reaches
+    /// `handler`) until [`Link::open`]; sending works at once. The node
+    /// registers a link (its routes, CCP's link-up) before opening it, so on
+    /// a multi-thread runtime a peer's first packet cannot overtake the
+    /// registration.
+    pub fn start_paused<S>(
         ws: WebSocketStream<S>,
         peer_id: Arc<str>,
         direction: Direction,
@@ -213,6 +223,7 @@ impl Link {
             max_queued_bytes,
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
+            reading: CancellationToken::new(),
         });
         let (sink, stream) = ws.split();
         let span = tracing::Span::current();
@@ -229,6 +240,11 @@ impl Link {
         tokio::spawn(sweep_loop(link.clone()).instrument(span.clone()));
         tokio::spawn(read_loop(stream, link.clone(), handler).instrument(span));
         link
+    }
+
+    /// Lets the reader of a link made by [`Link::start_paused`] start.
+    pub fn open(&self) {
+        self.reading.cancel();
     }
 
     /// The peer's id.
@@ -552,6 +568,14 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    tokio::select! {
+        _ = link.reading.cancelled() => {}
+        _ = link.closed.cancelled() => {
+            debug!("link closed before it was opened");
+            link.close();
+            return;
+        }
+    }
     // Keepalive without a clock read per message: every tick, look whether
     // anything arrived since the last one. Silence for IDLE_TICKS ticks in a
     // row (IDLE_TIMEOUT, give or take a tick) closes the link.
@@ -751,5 +775,61 @@ mod tests {
         }
         assert_eq!(link.unmatched_replies(), 2);
         link.close();
+    }
+
+    /// A paused link reads nothing until opened: a request the peer sent
+    /// before the owner registered the link reaches the handler only after
+    /// `open`, even on a multi-thread runtime whose reader could otherwise
+    /// run at once on another worker (CCP's first route control used to
+    /// race the node's link-up this way and get F00).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_link_handles_nothing_until_opened() {
+        struct Seen {
+            registered: Arc<AtomicBool>,
+            tx: mpsc::UnboundedSender<bool>,
+        }
+        impl Handler for Seen {
+            fn on_request(self: Arc<Self>, _: &Arc<Link>, _: u32, _: Bytes) {
+                let _ = self.tx.send(self.registered.load(Ordering::SeqCst));
+            }
+        }
+        for _ in 0..20 {
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let config = Some(crate::transport::ws_config());
+            let ws = WebSocketStream::from_raw_socket(ours, Role::Server, config).await;
+            let mut peer = WebSocketStream::from_raw_socket(theirs, Role::Client, config).await;
+            // The peer's request is on the wire before the link exists.
+            peer.send(Message::Binary(btp::encode_ilp(btp::TYPE_MESSAGE, 7, b"x")))
+                .await
+                .unwrap();
+            let registered = Arc::new(AtomicBool::new(false));
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let handler = Arc::new(Seen {
+                registered: registered.clone(),
+                tx,
+            });
+            let link = Link::start_paused(
+                ws,
+                Arc::from("p"),
+                Direction::Inbound,
+                2,
+                handler,
+                DEFAULT_MAX_QUEUED_BYTES,
+            );
+            // Registration takes a while: a round trip through the writer.
+            link.respond(1, b"hello");
+            loop {
+                if let Message::Binary(_) = peer.next().await.unwrap().unwrap() {
+                    break;
+                }
+            }
+            registered.store(true, Ordering::SeqCst);
+            link.open();
+            let seen = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("the request reaches the handler once opened");
+            assert_eq!(seen, Some(true), "handled before the link was registered");
+            link.close();
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! `ilp-connector`: run a node (the default), `send` packets, probe `health`,
-//! or serve the network page (`dashboard`).
+//! steer links through the `admin` API, or serve the network page (`dashboard`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ilp_connector::logging::LogFormat;
-use ilp_connector::{cli, config, dashboard, send};
+use ilp_connector::{admin_client, cli, config, dashboard, send};
 
 // mimalloc instead of glibc malloc: each forwarded packet allocates a task
 // (a 128-byte-aligned cell, glibc's slow `memalign` path), a oneshot, frames;
@@ -50,6 +50,9 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Steer a node's links through its admin API (ADMIN_TOKEN): list them,
+    /// hold one down, bring it up, add faults, clear them; show its routes.
+    Admin(Box<admin_client::AdminArgs>),
     /// Serve the live network page for a set of nodes (see docs/DASHBOARD.md).
     Dashboard(Box<dashboard::DashboardArgs>),
 }
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             verbose,
             &cli.runtime,
         ),
+        Some(Command::Admin(args)) => cli::run_admin(*args, &cli.runtime),
         Some(Command::Dashboard(args)) => {
             cli::run_dashboard(*args, &cli.log_level, cli.log_format, &cli.runtime)
         }

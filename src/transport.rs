@@ -25,6 +25,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const AUTH_REQUEST_ID: u32 = 1;
 /// First request id a link uses after auth.
 pub const FIRST_REQUEST_ID: u32 = 2;
+/// The auth refusal sent to a peer whose link is held down on our side
+/// (admin API); the dialer's hint recognises it.
+pub const HELD_DOWN_REFUSAL: &str = "the link is held down on this side (admin API)";
 
 /// Bytes read from a socket at once. tungstenite's default (128 KiB) is
 /// zero-filled, so resident, for every socket from its handshake on: 1,000
@@ -147,6 +150,9 @@ impl ConnectError {
     /// What to do about it, for the operator.
     pub fn hint(&self) -> &'static str {
         match self {
+            ConnectError::Refused(m) if m.contains(HELD_DOWN_REFUSAL) => {
+                "the peer holds this link down (its admin API); redialing until it is released"
+            }
             ConnectError::Refused(_) => {
                 "check that both ends have the same secret and that the peer configures this node as an inbound peer"
             }

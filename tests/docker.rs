@@ -25,6 +25,12 @@
 //!   restart policy to bring it back (`RestartCount` goes up), for its links
 //!   to come back on every node, and sends a packet through it again.
 //!
+//! `mesh_failover`: the mesh on learned routes (CCP, no `ILP_ROUTES`); the
+//! link a-d is cut and restored through a's admin API (`ADMIN_TOKEN` added
+//! to a's environment in the derived copy only; `ilp-connector admin` run
+//! in a's container): a's route to d moves to b or c and back, packets
+//! a -> d are fulfilled throughout (T01 allowed in the switch window).
+//!
 //! Isolation: each test uses its own Compose project (`ilp-dt-<name>-<pid>`)
 //! and a guard that runs `down -v --remove-orphans` when the test ends, also
 //! when it fails. The committed files publish fixed host ports, so `linear`,
@@ -43,6 +49,9 @@
 //! `docker/deployment.json` agree with the Dockerfile, docker/Dockerfile.staged,
 //! docker/image/etc, the Compose files and the binary's own defaults.
 //!
+//! `ILP_IMAGE_UNDER_TEST` runs the derived copies and the throwaway
+//! containers on another image tag (default `ilp-connector:latest`).
+//!
 //! The Compose command is `docker compose` (v2) when present, else
 //! `docker-compose` (1.x); `ILP_COMPOSE=docker-compose` forces one.
 
@@ -58,7 +67,11 @@ use serde_json::Value;
 mod cmd;
 use cmd::{run, run_ok, text};
 
+/// The image the committed files name.
 const IMAGE: &str = "ilp-connector:latest";
+/// Runs the derived copies and the throwaway containers on another tag
+/// (e.g. a helper's own build) instead of [`IMAGE`].
+const IMAGE_VAR: &str = "ILP_IMAGE_UNDER_TEST";
 const SENDER_SECRET: &str = "sender-secret";
 const RECEIVER_SECRET: &str = "receiver-secret";
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
@@ -108,11 +121,17 @@ fn all_compose_commands() -> Vec<Vec<String>> {
     all
 }
 
+/// The image under test: `ILP_IMAGE_UNDER_TEST`, else [`IMAGE`].
+fn image() -> String {
+    std::env::var(IMAGE_VAR).unwrap_or_else(|_| IMAGE.to_string())
+}
+
 fn require_image() {
-    let out = run("docker", &["image", "inspect", IMAGE]);
+    let image = image();
+    let out = run("docker", &["image", "inspect", &image]);
     assert!(
         out.status.success(),
-        "no {IMAGE} image: build it with scripts/build-image.sh (or nix build .#image && docker load < result)"
+        "no {image} image: build it with scripts/build-image.sh (or nix build .#image && docker load < result)"
     );
 }
 
@@ -180,8 +199,9 @@ impl Project {
         let dir = std::env::temp_dir().join(&project);
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let path = dir.join("docker-compose.yml");
-        std::fs::write(&path, edit(without_names_and_ports(&yaml)))
-            .expect("write the derived file");
+        let derived = edit(without_names_and_ports(&yaml))
+            .replace(&format!("\"{IMAGE}\""), &format!("\"{}\"", image()));
+        std::fs::write(&path, derived).expect("write the derived file");
         Self::new(name, path, Some(dir))
     }
 
@@ -419,7 +439,7 @@ impl Project {
                 "--rm",
                 "--network",
                 &network,
-                IMAGE,
+                &image(),
                 "send",
                 "--url",
                 &url,
@@ -450,7 +470,7 @@ impl Project {
                 "--rm",
                 "--network",
                 &network,
-                IMAGE,
+                &image(),
                 "health",
                 "--addr",
                 &addr,
@@ -672,6 +692,232 @@ fn hub_spoke() {
             after: &[("spoke-1", "spoke-3"), ("spoke-3", "spoke-1")],
         },
     );
+}
+
+/// The admin token the failover test puts in its derived copy (never in
+/// the committed files).
+const ADMIN_TOKEN: &str = "docker-tier-admin-token";
+/// Cut-and-restore cycles of `mesh_failover`.
+const FAILOVER_CYCLES: usize = 3;
+/// How long a route change (or the first fulfilled packet) may take.
+const ROUTE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// `yaml` with `key: value` added to `service`'s `environment:` block.
+fn with_env(yaml: &str, service: &str, key: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut in_service = false;
+    let mut added = false;
+    for line in yaml.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            in_service = line.trim_end() == format!("  {service}:");
+        }
+        if in_service && !added && line == "    environment:" {
+            out.push_str(&format!("      {key}: {value}\n"));
+            added = true;
+        }
+    }
+    assert!(added, "no environment block for {service}");
+    out
+}
+
+impl Project {
+    /// `ilp-connector admin --json <args>` inside `service`'s container (it
+    /// has ADMIN_TOKEN and HEALTH_PORT in its environment; the image has no
+    /// shell, so the binary itself).
+    fn admin(&self, service: &str, args: &[&str]) -> Value {
+        let container = self.container(service);
+        let mut all = vec![
+            "exec",
+            container.as_str(),
+            "/bin/ilp-connector",
+            "admin",
+            "--json",
+        ];
+        all.extend(args);
+        let out = docker(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("admin {args:?}: not JSON ({e}): {out}"))
+    }
+
+    /// The next hop, origin and path of `service`'s route for `prefix`.
+    fn route(&self, service: &str, prefix: &str) -> Option<(String, String, Vec<String>)> {
+        let routes = self.admin(service, &["routes"]);
+        routes["routes"]
+            .as_array()?
+            .iter()
+            .find(|r| r["prefix"] == prefix)
+            .map(|r| {
+                let path = r["path"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(String::from))
+                    .collect();
+                (
+                    r["nextHop"].as_str().unwrap_or("").to_string(),
+                    r["origin"].as_str().unwrap_or("").to_string(),
+                    path,
+                )
+            })
+    }
+
+    /// Polls `service`'s route for `prefix` (no pause: each poll is a
+    /// `docker exec`) until `ok` holds; returns the route and the time.
+    fn wait_route(
+        &self,
+        service: &str,
+        prefix: &str,
+        from: Instant,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> ((String, String, Vec<String>), Duration) {
+        loop {
+            let route = self.route(service, prefix);
+            if let Some(r) = route.as_ref().filter(|r| ok(&r.0)) {
+                return (r.clone(), from.elapsed());
+            }
+            assert!(
+                from.elapsed() < ROUTE_DEADLINE,
+                "[{}] {what}: {service}'s route for {prefix} is {route:?} after {ROUTE_DEADLINE:?}\n{:#}",
+                self.name,
+                self.admin(service, &["routes"])
+            );
+        }
+    }
+
+    /// Whether `service`'s link `peer` is up, and its fault (admin API).
+    fn admin_link(&self, service: &str, peer: &str) -> (bool, Value) {
+        let links = self.admin(service, &["links"]);
+        let l = links["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .find(|l| l["id"] == peer)
+            .unwrap_or_else(|| panic!("{service} has no link {peer}: {links}"))
+            .clone();
+        (l["connected"] == Value::Bool(true), l["fault"].clone())
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Failover in the committed mesh with the routes CCP learns (the file has
+/// no ILP_ROUTES): the link a-d is held down from a's side through the
+/// admin API (`ilp-connector admin link-down`, run in a's container), a's
+/// route to d moves to b or c and a -> d packets are fulfilled through it
+/// (sent meanwhile: fulfilled, or T01 in the switch window, nothing else);
+/// brought up again, the direct route returns and packets take it.
+/// [`FAILOVER_CYCLES`] times; the times are printed (each poll is one
+/// `docker exec`, whose own time is printed too).
+#[test]
+#[ignore = "needs Docker and the ilp-connector image; run by scripts/test-all.sh"]
+fn mesh_failover() {
+    require_image();
+    let (a, d) = ("connector-a", "connector-d");
+    let p = Project::derived("mesh-failover", "docker/docker-compose.mesh.yml", |y| {
+        with_env(&y, a, "ADMIN_TOKEN", ADMIN_TOKEN)
+    });
+    p.up();
+    check_names(&p);
+    for s in p.services() {
+        assert!(
+            !p.env(&s).contains_key("ILP_ROUTES"),
+            "{s}: the mesh must run on learned routes"
+        );
+    }
+    assert_eq!(p.env(a)["ADMIN_TOKEN"], ADMIN_TOKEN);
+    let d_address = address(&p, d);
+    let to_d = receiver(&p, d);
+    let direct = |hop: &str| hop == d;
+    let around = |hop: &str| hop == "connector-b" || hop == "connector-c";
+    p.wait_route(a, &d_address, Instant::now(), "direct at start", direct);
+    assert_fulfilled(p.send(a, &to_d, 20), "a -> d, direct");
+    let t = Instant::now();
+    p.admin(a, &["links"]);
+    let exec = t.elapsed();
+
+    let (mut over, mut first_packet, mut back) = (Vec::new(), Vec::new(), Vec::new());
+    for cycle in 1..=FAILOVER_CYCLES {
+        let cut = Instant::now();
+        let answer = p.admin(a, &["link-down", d]);
+        assert!(answer["links"].is_array(), "{answer}");
+        let ((hop, origin, path), took) = p.wait_route(a, &d_address, cut, "failover", around);
+        over.push(took);
+        assert_eq!(origin, "learned", "the route around is learned by CCP");
+        assert_eq!(
+            path,
+            [address(&p, &hop), d_address.clone()],
+            "cycle {cycle}: the path a learned from {hop}"
+        );
+        // Packets sent in the switch window: fulfilled, or T01 only.
+        let mut t01 = 0;
+        loop {
+            let (ok, summary) = p.send(a, &to_d, 1);
+            if ok {
+                break;
+            }
+            assert_eq!(
+                summary["rejected"],
+                serde_json::json!({"T01": 1}),
+                "cycle {cycle}: a packet in the switch window: {summary:#}"
+            );
+            t01 += 1;
+            assert!(
+                cut.elapsed() < ROUTE_DEADLINE,
+                "no a -> d packet fulfilled after the cut"
+            );
+        }
+        first_packet.push(cut.elapsed());
+        assert_fulfilled(
+            p.send(a, &to_d, 20),
+            &format!("cycle {cycle}: a -> {hop} -> d"),
+        );
+        let (up, fault) = p.admin_link(a, d);
+        assert!(
+            !up && fault["down"] == Value::Bool(true),
+            "a's link to d: {up} {fault}"
+        );
+        let d_link = peer_links(&p.health_json(d).expect("d's health"))
+            .into_iter()
+            .find(|l| l["id"] == a)
+            .cloned()
+            .expect("d has a link to a");
+        assert_eq!(
+            d_link["connected"], false,
+            "d's side of the cut link: {d_link}"
+        );
+
+        let restore = Instant::now();
+        p.admin(a, &["link-up", d]);
+        let (_, took) = p.wait_route(a, &d_address, restore, "fail-back", direct);
+        back.push(took);
+        assert_eq!(p.admin_link(a, d), (true, Value::Null));
+        assert_fulfilled(
+            p.send(a, &to_d, 20),
+            &format!("cycle {cycle}: a -> d, direct again"),
+        );
+        eprintln!(
+            "[{}] cycle {cycle}: route a -> d via {hop} {:.0} ms after `admin link-down` (path {path:?}), first packet fulfilled after {:.0} ms ({t01} T01 before it), direct route back {:.0} ms after `admin link-up`",
+            p.name,
+            over[cycle - 1].as_secs_f64() * 1e3,
+            first_packet[cycle - 1].as_secs_f64() * 1e3,
+            back[cycle - 1].as_secs_f64() * 1e3,
+        );
+    }
+    eprintln!(
+        "[{}] mesh failover over {FAILOVER_CYCLES} cycles (medians): route around {:.0} ms, first packet {:.0} ms, fail-back {:.0} ms; one `docker exec` poll takes {:.0} ms",
+        p.name,
+        median(over).as_secs_f64() * 1e3,
+        median(first_packet).as_secs_f64() * 1e3,
+        median(back).as_secs_f64() * 1e3,
+        exec.as_secs_f64() * 1e3,
+    );
+    check_logs(&p);
 }
 
 /// The project name a committed file documents in its header.
@@ -1100,7 +1346,7 @@ fn committed_compose_files_start_in_parallel_with_the_image_health_check() {
 #[test]
 #[ignore = "needs Docker and the ilp-connector image; run by scripts/test-all.sh"]
 fn built_image_matches_the_deployment_description() {
-    let image = std::env::var("ILP_IMAGE_UNDER_TEST").unwrap_or_else(|_| IMAGE.to_string());
+    let image = image();
     let d = deployment();
     let config: Value = serde_json::from_str(&docker(&[
         "image",

@@ -48,6 +48,11 @@ pub enum AuthRefusal {
     /// Good credentials, but every link slot (`MAX_CONNECTIONS`) is taken.
     #[error("no free link slot (MAX_CONNECTIONS)")]
     NoLinkSlot,
+    /// The link is held down here (admin API or the test hook): refused at
+    /// auth, so the dialer backs off instead of seeing a link that closes
+    /// at once (and redialing every few milliseconds).
+    #[error("{}", crate::transport::HELD_DOWN_REFUSAL)]
+    HeldDown,
 }
 
 impl transport::Refusal for AuthRefusal {
@@ -57,6 +62,8 @@ impl transport::Refusal for AuthRefusal {
             AuthRefusal::NoLinkSlot => {
                 "this node has no room for another link now; try again later"
             }
+            // Told only once the credentials passed (the dialer's hint says why).
+            AuthRefusal::HeldDown => crate::transport::HELD_DOWN_REFUSAL,
             _ => transport::AUTH_FAILED,
         }
     }
@@ -152,6 +159,9 @@ impl Node {
         if slot.config.url.is_some() {
             return Err(AuthRefusal::DialedByUs);
         }
+        if slot.fault.held_down() {
+            return Err(AuthRefusal::HeldDown);
+        }
         Ok(slot.clone())
     }
 }
@@ -241,6 +251,12 @@ async fn inbound(
     drop(waiting);
     let (ws, (slot, _link_permit)) = match accepted {
         Ok(x) => x,
+        Err(transport::AcceptError::Refused { username, reason })
+            if reason == AuthRefusal::HeldDown.to_string() =>
+        {
+            debug!(event = "btp_link_held_down", peerId = %username.escape_debug(), remote = %remote, "BTP link held down; refused");
+            return;
+        }
         Err(transport::AcceptError::Refused { username, reason }) => {
             let peer = loggable(&username);
             if node.auth_failures.first_in_a_while(&username) {
@@ -265,7 +281,7 @@ async fn inbound(
     let span = info_span!("link", peerId = %slot.id);
     let link = {
         let _e = span.enter();
-        Link::start_bounded(
+        Link::start_paused(
             ws,
             slot.id.clone(),
             Direction::Inbound,
@@ -276,6 +292,7 @@ async fn inbound(
     };
     async {
         node.set_link(&slot, link.clone());
+        link.open();
         tokio::select! {
             _ = link.closed() => {}
             _ = node.shutdown.cancelled() => {}

@@ -55,7 +55,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
         };
         match dialed {
             Ok(ws) => {
-                let link = Link::start_bounded(
+                let link = Link::start_paused(
                     ws,
                     slot.id.clone(),
                     Direction::Outbound,
@@ -64,6 +64,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
                     node.config.limits.max_queued_bytes_per_link,
                 );
                 node.set_link(&slot, link.clone());
+                link.open();
                 last_failure = None;
                 backoff.reset();
                 tokio::select! {

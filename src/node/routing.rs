@@ -3,10 +3,10 @@
 //! driven; this file is only the I/O around it.
 //!
 //! - Link up / down come from [`Node::set_link`] and [`Node::clear_link`]
-//!   (after BTP auth, before the link's first packet is handled on the
-//!   current-thread runtime; on a multi-thread runtime a peer's very first
-//!   control can race the link-up and is then refused with F00 and retried
-//!   by the peer, see [`crate::ccp::CONTROL_RETRY_MIN`]).
+//!   (after BTP auth, before the link's first packet is read, on either
+//!   runtime: the dialer and the BTP server start a link paused and open it
+//!   once it is registered, [`crate::link::Link::start_paused`], so a
+//!   peer's first route control never finds its link unknown here).
 //! - `peer.route.*` Prepares are answered on the packet path
 //!   ([`Routing::answer`]), never forwarded.
 //! - The driver task takes the speaker's actions: a `Send` goes out as a
