@@ -63,6 +63,8 @@ const SENDER_SECRET: &str = "sender-secret";
 const RECEIVER_SECRET: &str = "receiver-secret";
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(250);
+/// The network page's service (nix/dashboard.nix): not a node.
+const DASHBOARD: &str = "dashboard";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -157,7 +159,10 @@ struct Project {
     file: PathBuf,
     compose: Vec<String>,
     tmp: Option<PathBuf>,
+    /// The nodes (every service but the dashboard), sorted.
     services: Vec<String>,
+    /// Whether the file has the `dashboard` service.
+    dashboard: bool,
 }
 
 impl Project {
@@ -192,6 +197,7 @@ impl Project {
             compose: compose_command(),
             tmp,
             services: Vec::new(),
+            dashboard: false,
         };
         eprintln!(
             "[{}] {} -f {}",
@@ -207,6 +213,8 @@ impl Project {
             .map(String::from)
             .collect();
         p.services.sort();
+        p.dashboard = p.services.iter().any(|s| s == DASHBOARD);
+        p.services.retain(|s| s != DASHBOARD);
         p
     }
 
@@ -291,7 +299,9 @@ impl Project {
         let mut states: BTreeMap<String, String> = self
             .services
             .iter()
-            .map(|s| (s.clone(), "absent".to_string()))
+            .cloned()
+            .chain(self.dashboard.then(|| DASHBOARD.to_string()))
+            .map(|s| (s, "absent".to_string()))
             .collect();
         if containers.is_empty() {
             return states;
@@ -562,11 +572,50 @@ fn check_logs(p: &Project) {
 }
 
 /// Reachability by service name: every node's links are up (they dial by
-/// name), and a throwaway container probes each node at `<service>:<port>`.
+/// name), and a throwaway container probes each node at `<service>:<port>`;
+/// the dashboard, if the file has one, sees every node up.
 fn check_names(p: &Project) {
     p.wait_links_up(Instant::now() + Duration::from_secs(30));
     for s in p.services() {
         assert!(p.probe_by_name(&s), "cannot probe {s} by its service name");
+    }
+    if p.dashboard {
+        check_dashboard(p);
+    }
+}
+
+/// The dashboard's own `/health` (from a throwaway container, by service
+/// name) counts every node up: it reached each at `http://<service>:<port>`.
+fn check_dashboard(p: &Project) {
+    let port = p.env(DASHBOARD)["DASHBOARD_PORT"].clone();
+    let addr = format!("{DASHBOARD}:{port}");
+    let network = p.network();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &network,
+                IMAGE,
+                "health",
+                "--addr",
+                &addr,
+                "--verbose",
+            ],
+        );
+        let h: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if h["nodesUp"].as_u64() == Some(p.services().len() as u64) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{}] the dashboard does not see every node up: {h}",
+            p.name
+        );
+        sleep(POLL);
     }
 }
 
@@ -687,7 +736,7 @@ fn documented_project(path: &Path) -> String {
 /// The ports and project `docker-compose.yml` claims, if any is taken.
 fn committed_linear_conflicts() -> Vec<String> {
     let mut taken = Vec::new();
-    for port in [3000, 3001, 3002, 8080, 8081, 8082] {
+    for port in [3000, 3001, 3002, 8080, 8081, 8082, 8000] {
         if TcpListener::bind(("0.0.0.0", port)).is_err() {
             taken.push(format!("port {port}"));
         }
@@ -857,8 +906,8 @@ fn derived_copy_drops_only_names_and_ports() {
     let derived = without_names_and_ports(&committed);
     assert_eq!(
         committed.lines().count() - derived.lines().count(),
-        3 * 3,
-        "three ports blocks of three lines (the committed files name no containers)"
+        3 * 3 + 2,
+        "three nodes' ports blocks of three lines and the dashboard's of two (the committed files name no containers)"
     );
 }
 

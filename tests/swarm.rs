@@ -100,7 +100,8 @@ impl Stack {
         format!("{}_ilp-network", self.name)
     }
 
-    /// Node names (service names without the stack prefix), sorted.
+    /// Node names (service names without the stack prefix, without the
+    /// `dashboard` service, which is not a node), sorted.
     fn nodes(&self) -> Vec<String> {
         let mut v: Vec<String> = lines(&run_ok(
             "docker",
@@ -108,6 +109,7 @@ impl Stack {
         ))
         .into_iter()
         .map(|s| s[self.name.len() + 1..].to_string())
+        .filter(|s| s != "dashboard")
         .collect();
         v.sort();
         v

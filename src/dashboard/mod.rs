@@ -58,6 +58,9 @@
 //! - `GET /api/state`: the current [`state::Snapshot`] as JSON.
 //! - `GET /api/events`: server-sent events; `event: state` with a snapshot
 //!   after every poll round and at least every [`server::SSE_MAX_GAP`].
+//! - `GET /health`: 200 while the page is served (the container health
+//!   check), with `{"status": "serving", "nodes", "nodesAnswering",
+//!   "nodesUp"}`; the nodes' own state never makes it fail.
 //! - `POST /api/send` `{"from": "a", "to": "c", "count": 10}`: sends from
 //!   `from`'s sender account to `to`'s test receiver; answers `{"ok": true,
 //!   "summary": <`[`crate::send::Summary`]`>}` or `{"ok": false, "error": ...}`.
