@@ -181,6 +181,30 @@ struct Snapshot {
     slots: Vec<Arc<PeerSlot>>,
     uptime: f64,
     routes: usize,
+    /// With CCP: our table's epoch and what each CCP peer gave us.
+    ccp: Option<CcpSnapshot>,
+}
+
+/// The CCP state one scrape reports.
+#[derive(Debug)]
+struct CcpSnapshot {
+    /// Our routing table's current epoch.
+    epoch: u32,
+    /// Per CCP peer.
+    peers: Vec<CcpPeer>,
+}
+
+/// One CCP peer as a scrape reports it.
+#[derive(Debug)]
+struct CcpPeer {
+    /// Its link id.
+    link: String,
+    /// The epoch of its table we have applied.
+    epoch: u32,
+    /// Routes we hold from it.
+    routes: usize,
+    /// The epoch of our table it has been sent.
+    sent_epoch: u32,
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
@@ -342,6 +366,39 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.routes as i64).encode(m)?;
+        if let Some(ccp) = &self.ccp {
+            let m = enc.encode_descriptor(
+                "ilp_ccp_epoch",
+                "Current epoch of this node's CCP routing table (each change of what it advertises takes the next; a restart starts a new table at 0)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::from(ccp.epoch)).encode(m)?;
+            let rows = |f: &dyn Fn(&CcpPeer) -> i64| -> Vec<(Labels, i64)> {
+                ccp.peers
+                    .iter()
+                    .map(|p| (vec![("link", p.link.as_str())], f(p)))
+                    .collect()
+            };
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_epoch",
+                "Epoch of the peer's CCP routing table this node has applied",
+                &rows(&|p| i64::from(p.epoch)),
+            )?;
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_sent_epoch",
+                "Epoch of this node's CCP routing table the peer has been sent",
+                &rows(&|p| i64::from(p.sent_epoch)),
+            )?;
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_routes",
+                "Routes this node holds from the peer (CCP)",
+                &rows(&|p| p.routes as i64),
+            )?;
+        }
         gauge(
             &mut enc,
             "ilp_build_info",
@@ -366,6 +423,22 @@ pub fn render(node: &Node) -> String {
         slots: node.peer_slots(),
         uptime: node.uptime().as_secs_f64(),
         routes: node.routes().len(),
+        ccp: node.ccp().map(|r| {
+            let sp = r.speaker();
+            CcpSnapshot {
+                epoch: sp.current_epoch(),
+                peers: sp
+                    .peer_status()
+                    .into_iter()
+                    .map(|p| CcpPeer {
+                        link: p.peer.to_string(),
+                        epoch: p.epoch,
+                        routes: p.routes,
+                        sent_epoch: p.sent_epoch,
+                    })
+                    .collect(),
+            }
+        }),
     }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
