@@ -6,6 +6,7 @@
 //! Labels are bounded: peer ids (configured) and ILP error codes (at most
 //! F00-R99 plus `other`), never destinations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -169,10 +170,67 @@ impl LinkStats {
         get(&self.fulfilled[flow as usize])
     }
 
+    /// Every counter of the link, read now (the admin API's link list).
+    pub fn totals(&self) -> LinkTotals {
+        let direction = |flow: usize| {
+            let rejected: BTreeMap<String, u64> = self.rejected[flow]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (slot_code(i), get(c)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            DirectionTotals {
+                fulfilled: get(&self.fulfilled[flow]),
+                rejected: rejected.values().sum(),
+                rejected_by_code: rejected,
+            }
+        };
+        LinkTotals {
+            incoming: direction(Flow::Incoming as usize),
+            outgoing: direction(Flow::Outgoing as usize),
+            failed: get(&self.failed),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            state_changes: get(&self.state_changes),
+            reconnects: get(&self.reconnects),
+        }
+    }
+
     /// Rejected count for `flow` and `code` (tests, admin).
     pub fn rejected_count(&self, flow: Flow, code: ErrorCode) -> u64 {
         get(&self.rejected[flow as usize][code_slot(code)])
     }
+}
+
+/// One direction's packet counts of a link ([`LinkStats::totals`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DirectionTotals {
+    /// Prepares fulfilled.
+    pub fulfilled: u64,
+    /// Prepares rejected (every code).
+    pub rejected: u64,
+    /// The rejects by ILP code (`other` for codes outside F00-R99); codes
+    /// never seen are left out.
+    pub rejected_by_code: BTreeMap<String, u64>,
+}
+
+/// Every counter of a link ([`LinkStats::totals`]), as `/metrics` has them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkTotals {
+    /// Prepares the peer sent us.
+    pub incoming: DirectionTotals,
+    /// Prepares we forwarded to the peer.
+    pub outgoing: DirectionTotals,
+    /// Forwarded Prepares with no answer (expired, link closed).
+    pub failed: u64,
+    /// Bytes of ILP packets received.
+    pub bytes_in: u64,
+    /// Bytes of ILP packets sent.
+    pub bytes_out: u64,
+    /// Times the link went up or down.
+    pub state_changes: u64,
+    /// Times it came up after the first.
+    pub reconnects: u64,
 }
 
 /// What one scrape reports: a snapshot of the node's state.

@@ -44,7 +44,11 @@
 //!   - `GET /admin/links`: `{"links": [{"id": "b", "connected": true,
 //!     "fault": null | {"down": true, "down_until": "<RFC 3339>" | null,
 //!     "latency_ms": 200, "jitter_ms": 50, "loss": 0.3, "loss_mode":
-//!     "reject" | "drop"}}]}` (camelCase keys are accepted too).
+//!     "reject" | "drop"}}]}` (camelCase keys are accepted too). The node
+//!     also lists per link `relation`, `in_flight`, `routes` (the prefixes
+//!     routed through it) and `counters` (`incoming`/`outgoing` with
+//!     `fulfilled`, `rejected`, `rejected_by_code`; `failed`, `bytes_in`,
+//!     `bytes_out`, `state_changes`, `reconnects`); the page needs none.
 //!   - `POST /admin/links/<id>/down` `{"seconds": 30}` (optional: held down
 //!     until `/up` without it); `POST /admin/links/<id>/up` `{}`.
 //!   - `POST /admin/links/<id>/fault` `{"latency_ms": 200, "jitter_ms": 50,
