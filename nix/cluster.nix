@@ -225,6 +225,13 @@ let
         // {
           deploy = swarmDeploy (e // { placement = f.placement.${e.name} or null; });
         }
+        // lib.optionalAttrs (e.svc ? healthcheck) {
+          # As for the nodes: Swarm replaces an unhealthy task, so a loaded
+          # host's slow probes must not restart it every few seconds.
+          healthcheck = e.svc.healthcheck // {
+            retries = swarmHealthRetries;
+          };
+        }
         // lib.optionalAttrs (e.svc ? environment) {
           environment = e.plainEnv // lib.mapAttrs (_: s: "${swarmSecretDir}/${s}") e.secretEnv;
         }

@@ -203,6 +203,33 @@ impl Stack {
         run("docker", &all)
     }
 
+    /// The stack's `dashboard` service (its secrets read from files) answers
+    /// on the overlay network by name and sees every node up.
+    fn assert_dashboard_sees_every_node(&self) {
+        let port = self
+            .env("dashboard", "DASHBOARD_PORT")
+            .expect("the stack has a dashboard with DASHBOARD_PORT");
+        let addr = format!("dashboard:{port}");
+        let want = self.nodes().len() as u64;
+        let start = Instant::now();
+        loop {
+            let out = self.one_shot(&["health", "--addr", &addr, "--verbose"]);
+            let h: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            if h["nodesUp"].as_u64() == Some(want) {
+                eprintln!("[{}] the dashboard sees {want} nodes up", self.name);
+                return;
+            }
+            assert!(
+                start.elapsed() < HEALTHY_DEADLINE,
+                "[{}] the dashboard does not see {want} nodes up: {h} {}",
+                self.name,
+                text(&out.stderr)
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
     fn probe(&self, node: &str) -> bool {
         let addr = format!(
             "{node}:{}",
@@ -480,6 +507,7 @@ fn scenario(topology: &str, from: &str, to: &str, middle: &str) {
     stack.assert_one_running_task_each();
     let took = stack.wait_links_up();
     eprintln!("[{}] every link up {took:?} later", stack.name);
+    stack.assert_dashboard_sees_every_node();
     stack.assert_fulfilled(from, to);
 
     stack.kill_and_wait_rescheduled(middle);
