@@ -6,9 +6,11 @@
 # render's own output, out.dockerComposeYamlAttrs, and config.ilp), so a
 # change there (routes dropped for CCP, a new service) flows into every
 # render. What this file adds is only what a cluster needs:
-#   - every secret (link secrets, the `sender` account, the test receiver)
-#     moves out of the environment into a Docker secret / Kubernetes Secret,
-#     read through BTP_PEER_<ID>_SECRET_FILE / RECEIVER_SECRET_FILE;
+#   - every secret (link secrets, the `sender` account, the test receiver,
+#     the admin token) moves out of the environment into a Docker secret /
+#     Kubernetes Secret, read through BTP_PEER_<ID>_SECRET_FILE /
+#     RECEIVER_SECRET_FILE / ADMIN_TOKEN_FILE, and the same for any other
+#     service (the dashboard's DASHBOARD_*_SECRET / _TOKEN, see secretVars);
 #   - Swarm: overlay network (attachable), deploy (1 replica, restart policy,
 #     limits, update config, endpoint_mode dnsrr), no container_name /
 #     depends_on / restart;
@@ -37,6 +39,19 @@ let
 
   # Failed checks (1 s apart) before Swarm replaces a task; see swarmStack.
   swarmHealthRetries = 15;
+
+  # Secret-carrying variables other than the per-peer ones -> the secret
+  # object holding the value (shared: the dashboard's sender secret is the
+  # nodes' `sender` account secret). Each is rendered as <VAR>_FILE.
+  secretVars = {
+    RECEIVER_SECRET = "account-receiver";
+    ADMIN_TOKEN = "admin-token";
+    DASHBOARD_ADMIN_TOKEN = "admin-token";
+    DASHBOARD_SENDER_SECRET = "account-sender";
+    DASHBOARD_RECEIVER_SECRET = "account-receiver";
+  };
+  # var -> secret name, value, for the secretVars present in `env`.
+  varSecrets = env: lib.filterAttrs (v: _: env ? ${v}) secretVars;
 
   k8sSecretDir = "/run/secrets/ilp";
   swarmSecretDir = "/run/secrets";
@@ -70,21 +85,17 @@ let
           # secret object name -> value
           secrets =
             lib.mapAttrs' (id: p: lib.nameValuePair (secretNameOf name id) p.secret) peerSecrets
-            // lib.optionalAttrs (env ? RECEIVER_SECRET) {
-              account-receiver = env.RECEIVER_SECRET;
-            };
+            // lib.mapAttrs' (v: sn: lib.nameValuePair sn env.${v}) (varSecrets env);
           # environment variable -> secret object name
           secretEnv =
             lib.mapAttrs' (
               id: _:
               lib.nameValuePair "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET_FILE" (secretNameOf name id)
             ) peerSecrets
-            // lib.optionalAttrs (env ? RECEIVER_SECRET) {
-              RECEIVER_SECRET_FILE = "account-receiver";
-            };
+            // lib.mapAttrs' (v: sn: lib.nameValuePair "${v}_FILE" sn) (varSecrets env);
           plainEnv = removeAttrs env (
             map (id: "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET") (lib.attrNames peerSecrets)
-            ++ [ "RECEIVER_SECRET" ]
+            ++ lib.attrNames (varSecrets env)
           );
         in
         {
@@ -105,9 +116,14 @@ let
       isNode = name: ev.config.services.${name} ? ilp;
       names = lib.attrNames compose.services;
       nodes = map nodeFacts (lib.filter isNode names);
-      extraFacts = name: {
+      extraFacts = name: let
+        env = compose.services.${name}.environment or { };
+      in {
         inherit name;
         svc = compose.services.${name};
+        secrets = lib.mapAttrs' (v: sn: lib.nameValuePair sn env.${v}) (varSecrets env);
+        secretEnv = lib.mapAttrs' (v: sn: lib.nameValuePair "${v}_FILE" sn) (varSecrets env);
+        plainEnv = removeAttrs env (lib.attrNames (varSecrets env));
         # "host:container" (or "container") -> { published; target; }
         ports = map (
           p:
@@ -125,7 +141,7 @@ let
     {
       inherit project nodes extras;
       inherit (cfg) network placementLabel placement;
-      secrets = lib.foldl' (acc: n: acc // n.secrets) { } nodes;
+      secrets = lib.foldl' (acc: n: acc // n.secrets) { } (nodes ++ extras);
     };
 
   # ---------------------------------------------------------------- Swarm
@@ -150,15 +166,18 @@ let
         networks = [ f.network ];
         environment =
           n.plainEnv // lib.mapAttrs (_: s: "${swarmSecretDir}/${s}") n.secretEnv;
-        secrets = map (s: {
+        secrets = swarmSecrets n;
+        deploy = swarmDeploy n;
+      };
+      swarmSecrets =
+        n:
+        map (s: {
           source = s;
           target = s;
           uid = toString uid;
           gid = toString gid;
           mode = 256; # 0400
         }) (lib.unique (lib.attrValues n.secretEnv));
-        deploy = swarmDeploy n;
-      };
       swarmDeploy = n: {
           mode = "replicated";
           replicas = 1;
@@ -194,7 +213,6 @@ let
         lib.filterAttrs (_: v: v != { } && v != [ ]) (
           lib.getAttrs (lib.filter (a: e.svc ? ${a}) [
             "image"
-            "environment"
             "command"
             "entrypoint"
             "healthcheck"
@@ -207,6 +225,17 @@ let
         // {
           deploy = swarmDeploy (e // { placement = f.placement.${e.name} or null; });
         }
+        // lib.optionalAttrs (e.svc ? healthcheck) {
+          # As for the nodes: Swarm replaces an unhealthy task, so a loaded
+          # host's slow probes must not restart it every few seconds.
+          healthcheck = e.svc.healthcheck // {
+            retries = swarmHealthRetries;
+          };
+        }
+        // lib.optionalAttrs (e.svc ? environment) {
+          environment = e.plainEnv // lib.mapAttrs (_: s: "${swarmSecretDir}/${s}") e.secretEnv;
+        }
+        // lib.optionalAttrs (e.secretEnv != { }) { secrets = swarmSecrets e; }
         // lib.optionalAttrs (e.ports != [ ]) {
           ports = map (p: p // { mode = "host"; }) e.ports;
         };
@@ -248,6 +277,24 @@ let
         metadata = meta s { };
         type = "Opaque";
         stringData.secret = v;
+      };
+      # The secrets a node or other service reads, one file each.
+      secretsVolume = n: {
+        name = "secrets";
+        projected = {
+          defaultMode = 288; # 0440, group fsGroup
+          sources = map (s: {
+            secret = {
+              name = s;
+              items = [
+                {
+                  key = "secret";
+                  path = s;
+                }
+              ];
+            };
+          }) (lib.unique (lib.attrValues n.secretEnv));
+        };
       };
       service = n: {
         apiVersion = "v1";
@@ -362,25 +409,7 @@ let
                     ];
                   }
                 ];
-                volumes = [
-                  {
-                    name = "secrets";
-                    projected = {
-                      defaultMode = 288; # 0440, group fsGroup
-                      sources = map (s: {
-                        secret = {
-                          name = s;
-                          items = [
-                            {
-                              key = "secret";
-                              path = s;
-                            }
-                          ];
-                        };
-                      }) (lib.unique (lib.attrValues n.secretEnv));
-                    };
-                  }
-                ];
+                volumes = [ (secretsVolume n) ];
               }
               // lib.optionalAttrs (n.placement != null) {
                 nodeSelector.${f.placementLabel} = n.placement;
@@ -427,17 +456,23 @@ let
                 runAsUser = uid;
                 runAsGroup = gid;
                 seccompProfile.type = "RuntimeDefault";
-              };
+              }
+              // lib.optionalAttrs (e.secretEnv != { }) { fsGroup = gid; };
               containers = [
                 (
                   {
                     name = e.name;
                     inherit (e.svc) image;
                     imagePullPolicy = "IfNotPresent";
-                    env = lib.mapAttrsToList (name: value: {
-                      inherit name;
-                      value = toString value;
-                    }) (e.svc.environment or { });
+                    env =
+                      lib.mapAttrsToList (name: value: {
+                        inherit name;
+                        value = toString value;
+                      }) e.plainEnv
+                      ++ lib.mapAttrsToList (name: s: {
+                        inherit name;
+                        value = "${k8sSecretDir}/${s}";
+                      }) e.secretEnv;
                     ports = map (p: { containerPort = p.target; }) e.ports;
                     securityContext = {
                       runAsNonRoot = true;
@@ -459,9 +494,19 @@ let
                   // lib.optionalAttrs (e.svc ? command) {
                     args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
                   }
+                  // lib.optionalAttrs (e.secretEnv != { }) {
+                    volumeMounts = [
+                      {
+                        name = "secrets";
+                        mountPath = k8sSecretDir;
+                        readOnly = true;
+                      }
+                    ];
+                  }
                 )
               ];
             }
+            // lib.optionalAttrs (e.secretEnv != { }) { volumes = [ (secretsVolume e) ]; }
             // lib.optionalAttrs (f.placement ? ${e.name}) {
               nodeSelector.${f.placementLabel} = f.placement.${e.name};
             };

@@ -101,6 +101,7 @@ let
     // lib.optionalAttrs (cfg.receiverSecretFile != null) {
       RECEIVER_SECRET_FILE = cfg.receiverSecretFile;
     }
+    // lib.optionalAttrs (cfg.adminToken != null) { ADMIN_TOKEN = cfg.adminToken; }
     // lib.concatMapAttrs peerEnv cfg.peers
     // cfg.extraEnvironment;
 in
@@ -184,6 +185,11 @@ in
     receiverSecretFile = mkOption {
       type = types.nullOr types.str;
       default = null;
+    };
+    adminToken = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "ADMIN_TOKEN: turns on the admin API (fault injection; a test-network tool).";
     };
     extraEnvironment = mkOption {
       type = types.attrsOf types.str;

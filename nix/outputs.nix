@@ -57,7 +57,10 @@ let
     topology:
     let
       file = fileOf.${topology};
-      services = lib.attrNames render.composeFiles.${file}.compose.services;
+      # The nodes (not the `dashboard` service, the network page).
+      services = lib.attrNames (
+        lib.filterAttrs (_: s: s.environment ? NODE_ID) render.composeFiles.${file}.compose.services
+      );
       pick = {
         linear = {
           first = "connector-a";

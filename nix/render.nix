@@ -133,8 +133,11 @@ rec {
 
   cluster = import ./cluster.nix { inherit lib; };
 
-  # The Swarm stack, its secret files and the Kubernetes manifests of one
-  # topology, from the same evaluation as the Compose file. `count` is the
+  prometheusConfig = import ./prometheus.nix { inherit lib; };
+
+  # The Swarm stack, its secret files, the Kubernetes manifests and the
+  # Prometheus scrape configuration (nix/prometheus.nix) of one topology,
+  # from the same evaluation as the Compose file. `count` is the
   # same node-count parameter; `placement` sets ilp.placement (node -> host
   # label). Keys are paths relative to the output directory.
   clusterEntries =
@@ -170,6 +173,10 @@ rec {
         kind = "k8s";
         documents = cluster.k8sManifests ev;
       };
+      "docker/prometheus.${topology}${suffix}.yml" = common // {
+        kind = "prometheus";
+        document = prometheusConfig ev;
+      };
     }
     // lib.mapAttrs' (
       name: value:
@@ -182,7 +189,8 @@ rec {
       )
     ) (cluster.facts ev).secrets;
 
-  # Every committed file the render check compares: Compose, Swarm, Kubernetes.
+  # Every committed file the render check compares: Compose, Swarm,
+  # Kubernetes, Prometheus.
   allFiles =
     composeFiles
     // lib.foldl' (acc: topology: acc // clusterEntries { inherit topology; }) { } (

@@ -9,7 +9,11 @@
 #   - the acceptor gets          BTP_PEER_<DIALER>_SECRET (it dials in);
 #   - the secret is secret-<acceptor>-<dialer> (nix/lib.nix: linkSecret);
 #   - every node also accepts the child account `sender` and runs the test
-#     receiver, so any node can be a source or a destination.
+#     receiver, so any node can be a source or a destination;
+#   - every node has the admin API on (ADMIN_TOKEN, ilp.adminToken), and a
+#     `dashboard` service (nix/dashboard.nix, ilp.dashboard) serves the
+#     network page on port 8000, watching every node at
+#     http://<service>:<health port>.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -116,6 +120,28 @@ in
       type = types.nullOr types.str;
       default = "receiver-secret";
     };
+    adminToken = mkOption {
+      type = types.nullOr types.str;
+      default = "admin-token";
+      description = ''
+        ADMIN_TOKEN of every node and the dashboard's DASHBOARD_ADMIN_TOKEN:
+        the admin API (take links down, add latency and loss) is on. A
+        test-network tool, like the fixed secrets above; null turns it off.
+      '';
+    };
+    dashboard = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Add the `dashboard` service (ilp-connector dashboard, the network page).";
+      };
+      port = mkOption {
+        type = types.port;
+        default = ilpLib.deployment.ports.dashboard;
+        defaultText = "8000 (docker/deployment.json)";
+        description = "Port of the page, inside the container and (publishPorts) on the host.";
+      };
+    };
     containerNames = mkOption {
       type = types.bool;
       default = false;
@@ -151,6 +177,10 @@ in
   config = {
     assertions = [
       {
+        assertion = !(cfg.dashboard.enable && cfg.nodes ? dashboard);
+        message = "a node may not be called `dashboard`: that is the network page's service";
+      }
+      {
         assertion = !(cfg.nodes ? sender) || cfg.senderSecret == null;
         message = "a node may not be called `sender`: that id is the child sender account";
       }
@@ -183,11 +213,33 @@ in
           imagePackage
           logLevel
           receiverSecret
+          adminToken
           publishPorts
           network
           ;
         containerName = cfg.containerNames;
       };
-    }) cfg.nodes;
+    }) cfg.nodes
+    // lib.optionalAttrs cfg.dashboard.enable {
+      # The network page, watching every node by service name.
+      dashboard = _: {
+        imports = [ ./dashboard.nix ];
+        ilpDashboard = {
+          nodes = lib.mapAttrs (
+            name: node: "http://${name}:${toString (cfg.baseHealthPort + node.index)}"
+          ) cfg.nodes;
+          inherit (cfg.dashboard) port;
+          hostPort = if cfg.publishPorts then cfg.dashboard.port else null;
+          inherit (cfg)
+            adminToken
+            senderSecret
+            receiverSecret
+            image
+            network
+            ;
+          containerName = cfg.containerNames;
+        };
+      };
+    };
   };
 }

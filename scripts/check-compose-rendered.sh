@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fail if the committed Compose files, Swarm stacks (docker/stack.*.yml,
-# docker/secrets/) or Kubernetes manifests (k8s/) differ from a fresh render
+# docker/secrets/), Kubernetes manifests (k8s/) or Prometheus scrape
+# configurations (docker/prometheus.*.yml) differ from a fresh render
 # of the arion modules (scripts/render-compose.sh into a temporary directory).
 #
 # Prints "SKIPPED: <why>" and exits 0 only when the render cannot be done at
@@ -41,8 +42,8 @@ fi
 status=0
 # The cluster renders (nix/cluster.nix): every file the render produces under
 # these paths must be committed, and every committed one must be produced.
-mapfile -t cluster < <(cd "$tmp/out" && find docker/stack.*.yml docker/secrets k8s -type f 2>/dev/null | sort)
-mapfile -t committed < <(cd "$root" && git ls-files -- 'docker/stack.*.yml' docker/secrets k8s | sort)
+mapfile -t cluster < <(cd "$tmp/out" && find docker/stack.*.yml docker/prometheus.*.yml docker/secrets k8s -type f 2>/dev/null | sort)
+mapfile -t committed < <(cd "$root" && git ls-files -- 'docker/stack.*.yml' 'docker/prometheus.*.yml' docker/secrets k8s | sort)
 for f in "${committed[@]}"; do
   [ -f "$tmp/out/$f" ] || { echo "STALE: $f is committed but no longer rendered"; status=1; }
 done
@@ -64,7 +65,7 @@ for f in $extra; do
 done
 [ "${#cluster[@]}" -gt 0 ] || { echo "MISSING: the render produced no Swarm/Kubernetes files"; status=1; }
 if [ "$status" -eq 0 ]; then
-  echo "OK: ${files[*]} and ${#cluster[@]} Swarm/Kubernetes files match a fresh render"
+  echo "OK: ${files[*]} and ${#cluster[@]} Swarm/Kubernetes/Prometheus files match a fresh render"
   (cd "$root" && python3 scripts/check-compose-routing.py "${files[@]}") || status=1
 fi
 exit "$status"

@@ -23,12 +23,57 @@ def env_id(node):
     return node.upper().replace("-", "_")
 
 
+def check_dashboard(services, env):
+    """The `dashboard` service, if any, against the nodes (`env`: node -> environment)."""
+    errors = []
+    others = sorted(set(services) - set(env) - {"dashboard"})
+    if others:
+        errors.append(f"services that are neither nodes nor the dashboard: {others}")
+    dash = services.get("dashboard")
+    if dash is None:
+        return errors
+    denv = dash.get("environment", {})
+    listed = {}
+    for entry in filter(None, denv.get("DASHBOARD_NODES", "").split(",")):
+        name, _, url = entry.partition("=")
+        listed[name] = url
+    want = {n: f"http://{n}:{e['HEALTH_PORT']}" for n, e in env.items()}
+    if listed != want:
+        errors.append(f"dashboard: DASHBOARD_NODES {listed} is not {want}")
+    same = {
+        "DASHBOARD_ADMIN_TOKEN": "ADMIN_TOKEN",
+        "DASHBOARD_SENDER_SECRET": "BTP_PEER_SENDER_SECRET",
+        "DASHBOARD_RECEIVER_SECRET": "RECEIVER_SECRET",
+    }
+    for dvar, nvar in same.items():
+        values = {e.get(nvar) for e in env.values()}
+        if len(values) != 1 or denv.get(dvar) != values.pop():
+            errors.append(f"dashboard: {dvar} differs from the nodes' {nvar}")
+    if denv.get("DASHBOARD_BIND_ADDRESS") != "0.0.0.0":
+        errors.append("dashboard: DASHBOARD_BIND_ADDRESS must be 0.0.0.0 (reachable from the host)")
+    port = denv.get("DASHBOARD_PORT")
+    ports = [str(p) for p in dash.get("ports", [])]
+    if ports and ports != [f"{port}:{port}"]:
+        errors.append(f"dashboard: ports {ports} do not publish DASHBOARD_PORT {port}")
+    test = dash.get("healthcheck", {}).get("test", [])
+    if f"127.0.0.1:{port}" not in test:
+        errors.append(f"dashboard: its healthcheck {test} does not probe its own port {port}")
+    return errors
+
+
 def check(path):
     doc = yaml.safe_load(open(path, encoding="utf-8"))
     services = doc["services"]
-    env = {name: svc["environment"] for name, svc in services.items()}
+    env = {
+        name: svc["environment"]
+        for name, svc in services.items()
+        if "NODE_ID" in svc.get("environment", {})
+    }
     ids = {e["NODE_ID"]: name for name, e in env.items()}
     errors = []
+    if not ids:
+        return ["no service has a NODE_ID: no nodes"]
+    errors += check_dashboard(services, env)
 
     def peers(node):
         out = {}
@@ -119,14 +164,16 @@ def main():
     failed = False
     for path in sys.argv[1:]:
         errors = check(path)
-        n = len(yaml.safe_load(open(path, encoding="utf-8"))["services"])
+        services = yaml.safe_load(open(path, encoding="utf-8"))["services"]
+        n = sum(1 for s in services.values() if "NODE_ID" in s.get("environment", {}))
+        dash = ", a dashboard watching every node" if "dashboard" in services else ""
         if errors:
             failed = True
             print(f"FAIL {path}")
             for e in errors:
                 print("  " + e)
         else:
-            print(f"OK   {path}: {n} nodes, links consistent, every node reaches every receiver")
+            print(f"OK   {path}: {n} nodes, links consistent, every node reaches every receiver{dash}")
     sys.exit(1 if failed else 0)
 
 

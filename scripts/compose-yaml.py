@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the Compose files from the JSON that `nix eval --json .#lib.composeFiles` prints
 (and, for `.#lib.allFiles`, the Swarm stacks, their secret files and the
-Kubernetes manifests: entries with "kind" swarm, k8s or text).
+Kubernetes manifests and the Prometheus scrape configurations: entries with
+"kind" swarm, k8s, prometheus or text).
 
 Usage: compose-yaml.py OUTDIR < files.json
 
@@ -63,10 +64,25 @@ def render_cluster(name, entry):
     return "\n".join(header) + "\n" + body
 
 
+def render_prometheus(name, entry):
+    """A Prometheus scrape configuration (kind prometheus)."""
+    header = [
+        f"# {name}: Prometheus scrape configuration of the {entry['topology']} network,",
+        f"#   rendered from the arion module {entry['module']} ({entry['parameter']} = {entry['value']})",
+        "#   by nix/prometheus.nix: every node's /metrics through its published health port.",
+        f"# Run (with the network up): prometheus --config.file={name}",
+        "# Do not edit by hand. Regenerate: scripts/render-compose.sh",
+        "# Verify: scripts/check-compose-rendered.sh (and promtool check config)",
+    ]
+    return "\n".join(header) + "\n" + dump(entry["document"])
+
+
 def render(name, entry):
     kind = entry.get("kind", "compose")
     if kind == "text":
         return entry["text"]
+    if kind == "prometheus":
+        return render_prometheus(name, entry)
     if kind in ("swarm", "k8s"):
         return render_cluster(name, entry)
     header = [

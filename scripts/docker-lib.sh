@@ -9,6 +9,10 @@
 #                        have one), else empty (Compose's default)
 # fcompose FILE ARGS...  compose -p <project_of FILE> -f FILE ARGS...
 # containers FILE        the ids of the project's containers (compose ps -q)
+# node_containers FILE   the same, nodes only (containers with a NODE_ID;
+#                        not the `dashboard` service)
+# dashboard_url FILE     http://127.0.0.1:<host port> of the running network's
+#                        page (its published DASHBOARD_PORT), or empty
 # cenv ID VAR            VAR from the container's environment
 # cnetwork ID            the (first) Docker network the container is on
 # wait_healthy FILE SECONDS [START]   polls `docker inspect` until every
@@ -70,6 +74,22 @@ fcompose() {
 }
 
 containers() { fcompose "$1" ps -q; }
+
+node_containers() {
+  local id
+  for id in $(containers "$1"); do
+    [ -z "$(cenv "$id" NODE_ID)" ] || echo "$id"
+  done
+}
+
+dashboard_url() {
+  local id port host_port
+  id=$(fcompose "$1" ps -q dashboard 2>/dev/null || true)
+  [ -n "$id" ] || return 0
+  port=$(cenv "$id" DASHBOARD_PORT)
+  host_port=$(docker port "$id" "${port:-8000}/tcp" 2>/dev/null | head -n 1 | sed 's/.*://')
+  [ -z "$host_port" ] || echo "http://127.0.0.1:$host_port"
+}
 
 cenv() {
   docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" \

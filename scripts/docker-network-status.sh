@@ -35,7 +35,13 @@ docker stats --no-stream --format '{{.ID}} {{.CPUPerc}} {{.MemUsage}}' "${ids[@]
   | sed 's| / |/|' > "$tmp/stats" &
 stats_pid=$!
 for id in "${ids[@]}"; do
-  docker exec "$id" ilp-connector health --verbose > "$tmp/$id.json" 2>/dev/null &
+  # The network page (no NODE_ID) answers /health on its own port.
+  dport=$(cenv "$id" DASHBOARD_PORT)
+  if [ -n "$dport" ]; then
+    docker exec "$id" ilp-connector health --addr "127.0.0.1:$dport" --verbose > "$tmp/$id.json" 2>/dev/null &
+  else
+    docker exec "$id" ilp-connector health --verbose > "$tmp/$id.json" 2>/dev/null &
+  fi
 done
 wait "$stats_pid" || true
 wait || true
@@ -57,6 +63,10 @@ for id in "${ids[@]}"; do
     "$(colour "$state")" "$restarts" "${stats[$id]:-}"
   json=$(cat "$tmp/$id.json")
   [ -n "$json" ] || { printf '  /health: %s\n' "$(colour unreachable)"; continue; }
+  if [ -n "$(cenv "$id" DASHBOARD_PORT)" ]; then
+    printf '  network page %s  %s\n' "$(dashboard_url "$file")" "$json"
+    continue
+  fi
   if command -v jq >/dev/null; then
     printf '  %s  %s  uptime %ss  version %s\n' \
       "$(jq -r .ilpAddress <<<"$json")" "$(colour "$(jq -r .status <<<"$json")")" \

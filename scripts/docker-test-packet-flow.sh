@@ -16,7 +16,7 @@ set -euo pipefail
 
 file=$(compose_file "${1:-linear}")
 count=${COUNT:-10}
-mapfile -t ids < <(containers "$file")
+mapfile -t ids < <(node_containers "$file")
 [ "${#ids[@]}" -gt 0 ] || { echo "no containers of ${file#"$ILP_ROOT"/} are running"; exit 1; }
 network=$(cnetwork "${ids[0]}")
 

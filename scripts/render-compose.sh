@@ -5,6 +5,7 @@
 #   docker/docker-compose.hub-spoke.yml <- nix/topologies/hub-spoke.nix
 #   docker/stack.<topology>.yml, docker/secrets/*, k8s/<topology>.yaml
 #                                       <- the same modules, via nix/cluster.nix
+#   docker/prometheus.<topology>.yml    <- the same modules, via nix/prometheus.nix
 #
 # Usage: scripts/render-compose.sh [OUTDIR]   (default: the repository root)
 #        scripts/render-compose.sh --topology linear|mesh|hub-spoke --count N
@@ -78,7 +79,8 @@ if [ -n "$topology" ]; then
   python3 -c '
 import json, sys
 want = {"swarm": "docker/", "k8s": "k8s/"}.get(sys.argv[1], "")
-print(json.dumps({k: v for k, v in json.load(open(sys.argv[2])).items() if k.startswith(want)}))
+print(json.dumps({k: v for k, v in json.load(open(sys.argv[2])).items()
+                  if k.startswith(want) and (sys.argv[1] != "swarm" or v["kind"] != "prometheus")}))
 ' "$target" "$tmp/all.json" > "$tmp/files.json"
 else
   "${NIX_CMD[@]}" eval --json "$root#lib.allFiles" > "$tmp/files.json"

@@ -43,6 +43,8 @@ for topology in "${topologies[@]}"; do
     python3 - "$tmp/render/docker-compose.$topology-$count.yml" "$tmp/net.yml" <<'PY'
 import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
+# Node start-up only: the network page is not a node.
+doc["services"].pop("dashboard", None)
 for s in doc["services"].values():
     s.pop("ports", None)
     s.pop("container_name", None)

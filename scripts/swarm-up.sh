@@ -64,7 +64,10 @@ docker stack ps --filter desired-state=running --format 'table {{.Name}}\t{{.Nod
 
 # From an edge node (not a hub) to the last node: the farthest one in every
 # committed topology.
-nodes=("${services[@]#"${stack}"_}")
+nodes=()
+for s in "${services[@]#"${stack}"_}"; do
+  [ "$s" = dashboard ] || nodes+=("$s")
+done
 from=${nodes[0]}
 [ "$from" != connector-hub ] || from=${nodes[1]}
 to=${nodes[${#nodes[@]}-1]}
@@ -77,6 +80,8 @@ attachable overlay network $network):
   docker run --rm --network $network $IMAGE send --url ws://$from:$port \\
     --secret sender-secret --receiver-secret receiver-secret \\
     --destination g.$to.receiver --count 10
+Network page: port 8000 of the host running the ${stack}_dashboard task
+  (host-mode publish), e.g. http://127.0.0.1:8000 on a single-node swarm.
 Logs:   docker service logs ${stack}_$from
 Remove: scripts/swarm-down.sh ${1:-linear}
 MSG

@@ -27,8 +27,9 @@ wait_healthy "$file" "${WAIT_SECONDS:-120}" "$start"
 echo
 "$ILP_ROOT/scripts/docker-network-status.sh" "$file"
 
-# The first node's mapped BTP port and the last node's receiver.
-mapfile -t services < <(fcompose "$file" config --services)
+# The first node's mapped BTP port and the last node's receiver (the
+# `dashboard` service is the network page, not a node).
+mapfile -t services < <(fcompose "$file" config --services | grep -vx dashboard | sort)
 first=$(fcompose "$file" ps -q "${services[0]}")
 last=$(fcompose "$file" ps -q "${services[-1]}")
 btp_port=$(cenv "$first" BTP_SERVER_PORT)
@@ -53,6 +54,13 @@ or from this host (the binary: docker/image/bin/ilp-connector):
 
   docker/image/bin/ilp-connector send --url ws://127.0.0.1:$host_port --secret $sender_secret \\
     --receiver-secret $receiver_secret --destination $last_addr.receiver --count 100
+MSG
+fi
+dashboard=$(dashboard_url "$file")
+if [ -n "$dashboard" ]; then
+  cat <<MSG
+
+${c_bold}Network page${c_off} (nodes, links, routes, send, cut a link): $dashboard
 MSG
 fi
 cat <<MSG

@@ -1,9 +1,10 @@
-//! The admin API on the health port, for test networks: list links and
-//! their faults, hold a link down, bring it up, add latency and loss to it,
+//! The admin API on the health port, for test networks: list links with
+//! their routes, counters and faults, hold a link down, bring it up, add latency and loss to it,
 //! clear every fault. Off unless `ADMIN_TOKEN` (or `ADMIN_TOKEN_FILE`) is
 //! set: then `/admin/*` answers 404. Each request carries
 //! `Authorization: Bearer <token>`, compared in constant time (401 if not).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tracing::info;
 
+use crate::config::Relation;
 use crate::fault::{Fault, LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
+use crate::metrics::LinkTotals;
 use crate::node::{Node, PeerSlot};
+use crate::routing::NextHop;
 
 /// Every admin path starts with this.
 pub const ADMIN_PREFIX: &str = "/admin/";
@@ -50,7 +54,15 @@ fn authorized(node: &Node, req: &Request<Incoming>) -> Option<bool> {
 #[derive(Serialize)]
 struct LinkView {
     id: String,
+    /// `peer` or `child`.
+    relation: &'static str,
     connected: bool,
+    /// Prepares from this link being handled now.
+    in_flight: usize,
+    /// Prefixes of the routing table whose next hop is this link, sorted.
+    routes: Vec<String>,
+    /// The link's counters (the same as its `/metrics` series).
+    counters: LinkTotals,
     fault: Option<Fault>,
 }
 
@@ -74,12 +86,29 @@ struct FaultBody {
 }
 
 fn links(node: &Node) -> Response<Full<Bytes>> {
+    let table = node.routes();
+    let mut routes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (prefix, hop) in table.entries() {
+        if let NextHop::Peer(slot) = hop {
+            routes
+                .entry(&*slot.id)
+                .or_default()
+                .push(prefix.to_string());
+        }
+    }
     let links: Vec<LinkView> = node
         .peer_slots()
         .iter()
         .map(|s| LinkView {
             id: s.id.to_string(),
+            relation: match s.config.relation {
+                Relation::Peer => "peer",
+                Relation::Child => "child",
+            },
             connected: s.link().is_some(),
+            in_flight: s.inflight(),
+            routes: routes.remove(&*s.id).unwrap_or_default(),
+            counters: s.stats.totals(),
             fault: s.fault.snapshot(),
         })
         .collect();

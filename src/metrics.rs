@@ -6,6 +6,7 @@
 //! Labels are bounded: peer ids (configured) and ILP error codes (at most
 //! F00-R99 plus `other`), never destinations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -169,10 +170,67 @@ impl LinkStats {
         get(&self.fulfilled[flow as usize])
     }
 
+    /// Every counter of the link, read now (the admin API's link list).
+    pub fn totals(&self) -> LinkTotals {
+        let direction = |flow: usize| {
+            let rejected: BTreeMap<String, u64> = self.rejected[flow]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (slot_code(i), get(c)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            DirectionTotals {
+                fulfilled: get(&self.fulfilled[flow]),
+                rejected: rejected.values().sum(),
+                rejected_by_code: rejected,
+            }
+        };
+        LinkTotals {
+            incoming: direction(Flow::Incoming as usize),
+            outgoing: direction(Flow::Outgoing as usize),
+            failed: get(&self.failed),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            state_changes: get(&self.state_changes),
+            reconnects: get(&self.reconnects),
+        }
+    }
+
     /// Rejected count for `flow` and `code` (tests, admin).
     pub fn rejected_count(&self, flow: Flow, code: ErrorCode) -> u64 {
         get(&self.rejected[flow as usize][code_slot(code)])
     }
+}
+
+/// One direction's packet counts of a link ([`LinkStats::totals`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DirectionTotals {
+    /// Prepares fulfilled.
+    pub fulfilled: u64,
+    /// Prepares rejected (every code).
+    pub rejected: u64,
+    /// The rejects by ILP code (`other` for codes outside F00-R99); codes
+    /// never seen are left out.
+    pub rejected_by_code: BTreeMap<String, u64>,
+}
+
+/// Every counter of a link ([`LinkStats::totals`]), as `/metrics` has them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkTotals {
+    /// Prepares the peer sent us.
+    pub incoming: DirectionTotals,
+    /// Prepares we forwarded to the peer.
+    pub outgoing: DirectionTotals,
+    /// Forwarded Prepares with no answer (expired, link closed).
+    pub failed: u64,
+    /// Bytes of ILP packets received.
+    pub bytes_in: u64,
+    /// Bytes of ILP packets sent.
+    pub bytes_out: u64,
+    /// Times the link went up or down.
+    pub state_changes: u64,
+    /// Times it came up after the first.
+    pub reconnects: u64,
 }
 
 /// What one scrape reports: a snapshot of the node's state.
@@ -181,6 +239,30 @@ struct Snapshot {
     slots: Vec<Arc<PeerSlot>>,
     uptime: f64,
     routes: usize,
+    /// With CCP: our table's epoch and what each CCP peer gave us.
+    ccp: Option<CcpSnapshot>,
+}
+
+/// The CCP state one scrape reports.
+#[derive(Debug)]
+struct CcpSnapshot {
+    /// Our routing table's current epoch.
+    epoch: u32,
+    /// Per CCP peer.
+    peers: Vec<CcpPeer>,
+}
+
+/// One CCP peer as a scrape reports it.
+#[derive(Debug)]
+struct CcpPeer {
+    /// Its link id.
+    link: String,
+    /// The epoch of its table we have applied.
+    epoch: u32,
+    /// Routes we hold from it.
+    routes: usize,
+    /// The epoch of our table it has been sent.
+    sent_epoch: u32,
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
@@ -342,6 +424,39 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.routes as i64).encode(m)?;
+        if let Some(ccp) = &self.ccp {
+            let m = enc.encode_descriptor(
+                "ilp_ccp_epoch",
+                "Current epoch of this node's CCP routing table (each change of what it advertises takes the next; a restart starts a new table at 0)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::from(ccp.epoch)).encode(m)?;
+            let rows = |f: &dyn Fn(&CcpPeer) -> i64| -> Vec<(Labels, i64)> {
+                ccp.peers
+                    .iter()
+                    .map(|p| (vec![("link", p.link.as_str())], f(p)))
+                    .collect()
+            };
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_epoch",
+                "Epoch of the peer's CCP routing table this node has applied",
+                &rows(&|p| i64::from(p.epoch)),
+            )?;
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_sent_epoch",
+                "Epoch of this node's CCP routing table the peer has been sent",
+                &rows(&|p| i64::from(p.sent_epoch)),
+            )?;
+            gauge(
+                &mut enc,
+                "ilp_ccp_peer_routes",
+                "Routes this node holds from the peer (CCP)",
+                &rows(&|p| p.routes as i64),
+            )?;
+        }
         gauge(
             &mut enc,
             "ilp_build_info",
@@ -366,6 +481,22 @@ pub fn render(node: &Node) -> String {
         slots: node.peer_slots(),
         uptime: node.uptime().as_secs_f64(),
         routes: node.routes().len(),
+        ccp: node.ccp().map(|r| {
+            let sp = r.speaker();
+            CcpSnapshot {
+                epoch: sp.current_epoch(),
+                peers: sp
+                    .peer_status()
+                    .into_iter()
+                    .map(|p| CcpPeer {
+                        link: p.peer.to_string(),
+                        epoch: p.epoch,
+                        routes: p.routes,
+                        sent_epoch: p.sent_epoch,
+                    })
+                    .collect(),
+            }
+        }),
     }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)

@@ -546,3 +546,51 @@ async fn a_link_held_down_on_the_accepting_side_is_refused_at_auth_until_release
     assert_eq!(s.fulfilled, 2, "{s:?}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_link_list_has_relations_routes_and_counters() {
+    let net = net().await;
+    let s = net.send("node-b", "g.node-a.receiver", 4, 5_000).await;
+    assert_eq!(s.fulfilled, 4, "{s:?}");
+    let s = net.send("node-b", "g.nowhere.receiver", 2, 5_000).await;
+    assert_eq!(s.rejected.get("F02"), Some(&2), "{s:?}");
+    let v = ok(&net, "GET", "/admin/links", "").await;
+    let a = link(&v, "node-a");
+    assert_eq!(a["relation"], "peer", "{a}");
+    assert_eq!(a["in_flight"], 0, "{a}");
+    assert!(
+        a["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "g.node-a"),
+        "node-b reaches g.node-a through node-a: {a}"
+    );
+    let c = &a["counters"];
+    assert_eq!(c["outgoing"]["fulfilled"], 4, "{a}");
+    assert_eq!(c["outgoing"]["rejected"], 0, "{a}");
+    assert_eq!(c["failed"], 0, "{a}");
+    assert!(c["bytes_out"].as_u64().unwrap() > 0, "{a}");
+    assert!(c["bytes_in"].as_u64().unwrap() > 0, "{a}");
+    assert_eq!(c["state_changes"], 1, "{a}");
+    let sender = link(&v, SENDER);
+    assert_eq!(sender["relation"], "child", "{sender}");
+    // 4 fulfilled plus the two ILDCP requests, 2 F02 from node-b itself.
+    let c = &sender["counters"]["incoming"];
+    assert_eq!(c["fulfilled"], 4 + 2, "{sender}");
+    assert_eq!(c["rejected"], 2, "{sender}");
+    assert_eq!(
+        c["rejected_by_code"],
+        serde_json::json!({"F02": 2}),
+        "{sender}"
+    );
+    // The same numbers as /metrics.
+    let m = metrics(&net).await;
+    assert!(
+        m.contains(
+            r#"ilp_packets_total{link="node-a",direction="outgoing",outcome="fulfilled"} 4"#
+        ),
+        "{m}"
+    );
+    net.shutdown().await;
+}

@@ -103,6 +103,15 @@ async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
             .contains("no admin API")
     );
     assert_eq!(s["send"]["available"], true);
+    // The container health check (`ilp-connector health --addr`) reads this.
+    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let h: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&h["status"], &h["nodes"], &h["nodesUp"]),
+        (&json!("serving"), &json!(3), &json!(3)),
+        "{h}"
+    );
 
     let r = api(
         &addr,
@@ -151,6 +160,15 @@ async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
     })
     .await;
     assert!(s["edges"][1]["reason"].as_str().unwrap().contains("node-c"));
+    // A node down does not make the page unhealthy.
+    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let h: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&h["nodes"], &h["nodesAnswering"]),
+        (&json!(3), &json!(2)),
+        "{h}"
+    );
     let r = api(
         &addr,
         Method::POST,
@@ -301,4 +319,19 @@ async fn metrics_routes_and_admin_are_used_when_a_node_has_them() {
     );
     assert!(calls.contains(&("DELETE".into(), "/admin/faults".into(), None)));
     d.shutdown().await;
+}
+
+/// The Compose renders publish the page on docker/deployment.json's
+/// `ports.dashboard`, which must be the binary's own default.
+#[test]
+fn the_default_port_is_the_deployment_constant() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/deployment.json"),
+    )
+    .unwrap();
+    let d: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        d["ports"]["dashboard"].as_u64(),
+        Some(u64::from(dashboard::DEFAULT_PORT))
+    );
 }

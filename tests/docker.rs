@@ -76,6 +76,8 @@ const SENDER_SECRET: &str = "sender-secret";
 const RECEIVER_SECRET: &str = "receiver-secret";
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(250);
+/// The network page's service (nix/dashboard.nix): not a node.
+const DASHBOARD: &str = "dashboard";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -176,7 +178,10 @@ struct Project {
     file: PathBuf,
     compose: Vec<String>,
     tmp: Option<PathBuf>,
+    /// The nodes (every service but the dashboard), sorted.
     services: Vec<String>,
+    /// Whether the file has the `dashboard` service.
+    dashboard: bool,
 }
 
 impl Project {
@@ -212,6 +217,7 @@ impl Project {
             compose: compose_command(),
             tmp,
             services: Vec::new(),
+            dashboard: false,
         };
         eprintln!(
             "[{}] {} -f {}",
@@ -227,6 +233,8 @@ impl Project {
             .map(String::from)
             .collect();
         p.services.sort();
+        p.dashboard = p.services.iter().any(|s| s == DASHBOARD);
+        p.services.retain(|s| s != DASHBOARD);
         p
     }
 
@@ -311,7 +319,9 @@ impl Project {
         let mut states: BTreeMap<String, String> = self
             .services
             .iter()
-            .map(|s| (s.clone(), "absent".to_string()))
+            .cloned()
+            .chain(self.dashboard.then(|| DASHBOARD.to_string()))
+            .map(|s| (s, "absent".to_string()))
             .collect();
         if containers.is_empty() {
             return states;
@@ -582,11 +592,50 @@ fn check_logs(p: &Project) {
 }
 
 /// Reachability by service name: every node's links are up (they dial by
-/// name), and a throwaway container probes each node at `<service>:<port>`.
+/// name), and a throwaway container probes each node at `<service>:<port>`;
+/// the dashboard, if the file has one, sees every node up.
 fn check_names(p: &Project) {
     p.wait_links_up(Instant::now() + Duration::from_secs(30));
     for s in p.services() {
         assert!(p.probe_by_name(&s), "cannot probe {s} by its service name");
+    }
+    if p.dashboard {
+        check_dashboard(p);
+    }
+}
+
+/// The dashboard's own `/health` (from a throwaway container, by service
+/// name) counts every node up: it reached each at `http://<service>:<port>`.
+fn check_dashboard(p: &Project) {
+    let port = p.env(DASHBOARD)["DASHBOARD_PORT"].clone();
+    let addr = format!("{DASHBOARD}:{port}");
+    let network = p.network();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &network,
+                IMAGE,
+                "health",
+                "--addr",
+                &addr,
+                "--verbose",
+            ],
+        );
+        let h: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if h["nodesUp"].as_u64() == Some(p.services().len() as u64) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{}] the dashboard does not see every node up: {h}",
+            p.name
+        );
+        sleep(POLL);
     }
 }
 
@@ -694,25 +743,31 @@ fn hub_spoke() {
     );
 }
 
-/// The admin token the failover test puts in its derived copy (never in
-/// the committed files).
+/// The admin token the failover test puts in its derived copy, in place of
+/// the committed files' (so the test proves it sets what it uses).
 const ADMIN_TOKEN: &str = "docker-tier-admin-token";
 /// Cut-and-restore cycles of `mesh_failover`.
 const FAILOVER_CYCLES: usize = 3;
 /// How long a route change (or the first fulfilled packet) may take.
 const ROUTE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// `yaml` with `key: value` added to `service`'s `environment:` block.
+/// `yaml` with `key: value` in `service`'s `environment:` block (added, or
+/// replacing the value there).
 fn with_env(yaml: &str, service: &str, key: &str, value: &str) -> String {
     let mut out = String::new();
     let mut in_service = false;
     let mut added = false;
+    let existing = format!("      {key}:");
     for line in yaml.lines() {
-        out.push_str(line);
-        out.push('\n');
         if line.starts_with("  ") && !line.starts_with("   ") {
             in_service = line.trim_end() == format!("  {service}:");
         }
+        if in_service && line.starts_with(&existing) {
+            // Replaced, not duplicated (Compose v2 refuses duplicate keys).
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
         if in_service && !added && line == "    environment:" {
             out.push_str(&format!("      {key}: {value}\n"));
             added = true;
@@ -933,7 +988,7 @@ fn documented_project(path: &Path) -> String {
 /// The ports and project `docker-compose.yml` claims, if any is taken.
 fn committed_linear_conflicts() -> Vec<String> {
     let mut taken = Vec::new();
-    for port in [3000, 3001, 3002, 8080, 8081, 8082] {
+    for port in [3000, 3001, 3002, 8080, 8081, 8082, 8000] {
         if TcpListener::bind(("0.0.0.0", port)).is_err() {
             taken.push(format!("port {port}"));
         }
@@ -1103,8 +1158,8 @@ fn derived_copy_drops_only_names_and_ports() {
     let derived = without_names_and_ports(&committed);
     assert_eq!(
         committed.lines().count() - derived.lines().count(),
-        3 * 3,
-        "three ports blocks of three lines (the committed files name no containers)"
+        3 * 3 + 2,
+        "three nodes' ports blocks of three lines and the dashboard's of two (the committed files name no containers)"
     );
 }
 

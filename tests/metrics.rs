@@ -185,3 +185,94 @@ fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Polls `id`'s `/metrics` until `cond` holds; returns that scrape.
+async fn wait_scrape(net: &Net, id: &str, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = scrape(net, id).await;
+        if cond(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id}: {what} not within 10 s:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of `series`, if the scrape has it.
+fn maybe(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn ccp_epochs_and_learned_routes_are_exported_per_peer() {
+    use ilp_connector::config::RoutingMode;
+    let mut spec = Spec::linear(3);
+    spec.routes.clear();
+    let mut net = Net::start_custom(spec, |_, c| c.routing.mode = RoutingMode::Ccp).await;
+    let peer_epoch = r#"ilp_ccp_peer_epoch{link="node-b"}"#;
+    let peer_routes = r#"ilp_ccp_peer_routes{link="node-b"}"#;
+    // node-a learns node-b's and node-c's prefixes from node-b, and has
+    // applied node-b's table up to node-b's own current epoch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let a = loop {
+        let b = scrape(&net, "node-b").await;
+        let a = scrape(&net, "node-a").await;
+        let learned = net.nodes["node-a"]
+            .node()
+            .routes()
+            .lookup("g.node-c.receiver")
+            .is_some();
+        if learned
+            && maybe(&b, "ilp_ccp_epoch").is_some()
+            && maybe(&a, peer_epoch) == maybe(&b, "ilp_ccp_epoch")
+        {
+            break a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node-a has not learned node-b's table within 10 s:\n{a}\n{b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (epoch_before, routes_before) = (value(&a, peer_epoch), value(&a, peer_routes));
+    assert!(epoch_before > 0.0, "{a}");
+    assert!(
+        routes_before >= 2.0,
+        "node-b and node-c through node-b:\n{a}"
+    );
+    assert_eq!(
+        value(&a, r#"ilp_ccp_peer_sent_epoch{link="node-b"}"#),
+        value(&a, "ilp_ccp_epoch"),
+        "node-b has node-a's whole table:\n{a}"
+    );
+    let table_before = value(&a, "ilp_routes");
+    let b_epoch_before = value(&scrape(&net, "node-b").await, "ilp_ccp_epoch");
+
+    // node-c goes: node-b withdraws it (a new epoch), node-a applies that.
+    net.stop("node-c").await;
+    let b = wait_scrape(&net, "node-b", "a new epoch without node-c", |b| {
+        maybe(b, "ilp_ccp_epoch").is_some_and(|e| e > b_epoch_before)
+    })
+    .await;
+    let b_epoch = value(&b, "ilp_ccp_epoch");
+    let a = wait_scrape(&net, "node-a", "node-b's new epoch applied", |a| {
+        maybe(a, peer_epoch) == Some(b_epoch)
+    })
+    .await;
+    assert!(value(&a, peer_routes) < routes_before, "{a}");
+    assert!(value(&a, "ilp_routes") < table_before, "{a}");
+    promtool_check(&a);
+    net.shutdown().await;
+
+    // Static routing: no CCP series at all.
+    let net = Net::start_custom(Spec::linear(2), |_, c| c.routing.mode = RoutingMode::Static).await;
+    let a = scrape(&net, "node-a").await;
+    assert!(!a.contains("ilp_ccp_"), "{a}");
+    net.shutdown().await;
+}

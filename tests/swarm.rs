@@ -100,7 +100,8 @@ impl Stack {
         format!("{}_ilp-network", self.name)
     }
 
-    /// Node names (service names without the stack prefix), sorted.
+    /// Node names (service names without the stack prefix, without the
+    /// `dashboard` service, which is not a node), sorted.
     fn nodes(&self) -> Vec<String> {
         let mut v: Vec<String> = lines(&run_ok(
             "docker",
@@ -108,6 +109,7 @@ impl Stack {
         ))
         .into_iter()
         .map(|s| s[self.name.len() + 1..].to_string())
+        .filter(|s| s != "dashboard")
         .collect();
         v.sort();
         v
@@ -199,6 +201,33 @@ impl Stack {
         let mut all = vec!["run", "--rm", "--network", &network, IMAGE];
         all.extend_from_slice(args);
         run("docker", &all)
+    }
+
+    /// The stack's `dashboard` service (its secrets read from files) answers
+    /// on the overlay network by name and sees every node up.
+    fn assert_dashboard_sees_every_node(&self) {
+        let port = self
+            .env("dashboard", "DASHBOARD_PORT")
+            .expect("the stack has a dashboard with DASHBOARD_PORT");
+        let addr = format!("dashboard:{port}");
+        let want = self.nodes().len() as u64;
+        let start = Instant::now();
+        loop {
+            let out = self.one_shot(&["health", "--addr", &addr, "--verbose"]);
+            let h: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            if h["nodesUp"].as_u64() == Some(want) {
+                eprintln!("[{}] the dashboard sees {want} nodes up", self.name);
+                return;
+            }
+            assert!(
+                start.elapsed() < HEALTHY_DEADLINE,
+                "[{}] the dashboard does not see {want} nodes up: {h} {}",
+                self.name,
+                text(&out.stderr)
+            );
+            std::thread::sleep(POLL);
+        }
     }
 
     fn probe(&self, node: &str) -> bool {
@@ -478,6 +507,7 @@ fn scenario(topology: &str, from: &str, to: &str, middle: &str) {
     stack.assert_one_running_task_each();
     let took = stack.wait_links_up();
     eprintln!("[{}] every link up {took:?} later", stack.name);
+    stack.assert_dashboard_sees_every_node();
     stack.assert_fulfilled(from, to);
 
     stack.kill_and_wait_rescheduled(middle);

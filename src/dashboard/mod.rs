@@ -44,7 +44,11 @@
 //!   - `GET /admin/links`: `{"links": [{"id": "b", "connected": true,
 //!     "fault": null | {"down": true, "down_until": "<RFC 3339>" | null,
 //!     "latency_ms": 200, "jitter_ms": 50, "loss": 0.3, "loss_mode":
-//!     "reject" | "drop"}}]}` (camelCase keys are accepted too).
+//!     "reject" | "drop"}}]}` (camelCase keys are accepted too). The node
+//!     also lists per link `relation`, `in_flight`, `routes` (the prefixes
+//!     routed through it) and `counters` (`incoming`/`outgoing` with
+//!     `fulfilled`, `rejected`, `rejected_by_code`; `failed`, `bytes_in`,
+//!     `bytes_out`, `state_changes`, `reconnects`); the page needs none.
 //!   - `POST /admin/links/<id>/down` `{"seconds": 30}` (optional: held down
 //!     until `/up` without it); `POST /admin/links/<id>/up` `{}`.
 //!   - `POST /admin/links/<id>/fault` `{"latency_ms": 200, "jitter_ms": 50,
@@ -58,6 +62,9 @@
 //! - `GET /api/state`: the current [`state::Snapshot`] as JSON.
 //! - `GET /api/events`: server-sent events; `event: state` with a snapshot
 //!   after every poll round and at least every [`server::SSE_MAX_GAP`].
+//! - `GET /health`: 200 while the page is served (the container health
+//!   check), with `{"status": "serving", "nodes", "nodesAnswering",
+//!   "nodesUp"}`; the nodes' own state never makes it fail.
 //! - `POST /api/send` `{"from": "a", "to": "c", "count": 10}`: sends from
 //!   `from`'s sender account to `to`'s test receiver; answers `{"ok": true,
 //!   "summary": <`[`crate::send::Summary`]`>}` or `{"ok": false, "error": ...}`.

@@ -456,6 +456,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             serde_json::to_string(&shared.snapshot()).expect("snapshot serializes"),
         ),
         (&Method::GET, ["api", "events"]) => events(&shared),
+        (&Method::GET, ["health"]) => dashboard_health(&shared),
         (&Method::POST, ["api", "send"]) => match read_json(req).await {
             Ok(body) => send_from_page(&shared, body).await,
             Err(r) => r,
@@ -482,6 +483,28 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             "not found; the network page is at /",
         ),
     }
+}
+
+/// `GET /health`: 200 while the page is served (a container health check,
+/// `ilp-connector health --addr 127.0.0.1:<DASHBOARD_PORT>`), whatever the
+/// nodes do: a node that is down is what the page is for, not a reason to
+/// restart it. The body says how many nodes answer.
+fn dashboard_health(shared: &Shared) -> Response<Body> {
+    let snap = shared.snapshot();
+    let answering = snap
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.state, "up" | "unhealthy"))
+        .count();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": "serving",
+            "nodes": snap.nodes.len(),
+            "nodesAnswering": answering,
+            "nodesUp": snap.nodes.iter().filter(|n| n.state == "up").count(),
+        }),
+    )
 }
 
 fn is_id(s: &str) -> bool {

@@ -4,9 +4,12 @@ real 4-node mesh on loopback, every node and the dashboard a process of the
 built binary.
 
 Checks: the page shows 4 nodes and 6 links, all up; a payment sent from the
-page shows its fulfilled count; a killed node turns its 3 links to 'down'
-within 2 s and they come back 'up' after it restarts; the browser logged no
-console errors. Saves target/browser/dashboard.png (and -down.png).
+page shows its fulfilled count; a link cut from the page (its Cut button:
+the dashboard relays it to the node's admin API) turns 'down' within 2 s,
+the node's /metrics shows the fault, and Restore on the page brings it back
+'up'; a killed node turns its 3 links to 'down' within 2 s and they come back
+'up' after it restarts; the browser logged no console errors. Saves
+target/browser/dashboard.png (and -cut.png, -down.png).
 
 Usage: test_dashboard.py <path to ilp-connector binary> <artifact dir>
 Run it through scripts/test-browser.sh, which installs what it needs.
@@ -30,6 +33,7 @@ from selenium.webdriver.common.by import By
 NODES = ["node-a", "node-b", "node-c", "node-d"]
 SENDER_SECRET = "sender-secret"
 RECEIVER_SECRET = "receiver-secret"
+ADMIN_TOKEN = "browser-admin-token"
 START_TIMEOUT = 30.0  # generous: other work may load the machine
 DOWN_WITHIN = 2.0  # the issue's figure for a link to show 'down'
 UP_WITHIN = 15.0  # redial backoff of the restarted node's peers included
@@ -107,6 +111,7 @@ def mesh(binary, logdir):
             "RECEIVER_SECRET": RECEIVER_SECRET,
             "BTP_PEER_SENDER_SECRET": SENDER_SECRET,
             "BTP_PEER_SENDER_RELATION": "child",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
         }
         for j, m in enumerate(NODES):
             if m == n:
@@ -139,6 +144,28 @@ def node_states(driver):
         ".forEach(e => o[e.dataset.node] = e.dataset.state); return o;")
 
 
+def click_action(driver, act, node, link):
+    """Clicks the page's `act` button (Cut, Restore, ...) for `node`'s link to
+    `link` in the details panel, as a user does. The panel is redrawn on
+    updates, so a stale button is looked up again."""
+    sel = f'#details-body button[data-act="{act}"][data-node="{node}"][data-link="{link}"]'
+
+    def click():
+        b = driver.find_element(By.CSS_SELECTOR, sel)
+        if not b.is_enabled():
+            return False
+        b.click()
+        return True
+
+    wait_until(f"the {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
+    return time.monotonic()
+
+
+def text(url, timeout=1.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
 def console_errors(driver):
     return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
@@ -159,6 +186,7 @@ def main():
             "DASHBOARD_PORT": str(dash_port),
             "DASHBOARD_SENDER_SECRET": SENDER_SECRET,
             "DASHBOARD_RECEIVER_SECRET": RECEIVER_SECRET,
+            "DASHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
         },
         logdir,
     )
@@ -216,6 +244,36 @@ def main():
             ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
         wait_until("node-b's details", lambda: "node-b" in driver.find_element(By.ID, "details-body").text, PAGE_TIMEOUT)
         driver.save_screenshot(os.path.join(artifacts, "dashboard.png"))
+
+        # Cut node-a's link to node-b from the page (the link's details,
+        # "at node-a": Cut), see it down within 2 s, then Restore it.
+        cut = "node-a|node-b"
+        driver.execute_script(
+            f"document.querySelector('#graph g.edge[data-edge=\"{cut}\"]')"
+            ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        wait_until("the link's details", lambda: "at node-a" in driver.find_element(By.ID, "details-body").text.lower(),
+                   PAGE_TIMEOUT)
+        t_cut = click_action(driver, "down", "node-a", "node-b")
+        wait_until(f"{cut} down after Cut", lambda: edge_states(driver).get(cut) == "down",
+                   DOWN_WITHIN + 1.0, interval=0.02)
+        took_cut = time.monotonic() - t_cut
+        s = edge_states(driver)
+        assert all(st == "up" for e, st in s.items() if e != cut), s
+        print(f"page: Cut {cut} from the page, down after {took_cut:.2f} s (limit {DOWN_WITHIN} s)")
+        assert took_cut <= DOWN_WITHIN, f"cut link turned down after {took_cut:.2f} s, over {DOWN_WITHIN} s"
+        metrics_a = text(f"http://127.0.0.1:{ports['node-a'][1]}/metrics")
+        fault_line = 'ilp_link_fault{link="node-b",kind="down"} 1'
+        assert fault_line in metrics_a, f"node-a /metrics lacks {fault_line}"
+        assert 'ilp_link_up{link="node-b"} 0' in metrics_a
+        print(f"node-a /metrics: {fault_line}")
+        wait_until("the cut shown in the link's details",
+                   lambda: "held down" in driver.find_element(By.ID, "details-body").text, PAGE_TIMEOUT)
+        driver.save_screenshot(os.path.join(artifacts, "dashboard-cut.png"))
+        t_restore = click_action(driver, "up", "node-a", "node-b")
+        wait_until(f"{cut} up after Restore", lambda: edge_states(driver).get(cut) == "up", UP_WITHIN)
+        print(f"page: Restore {cut} from the page, up after {time.monotonic() - t_restore:.2f} s")
+        metrics_a = text(f"http://127.0.0.1:{ports['node-a'][1]}/metrics")
+        assert 'ilp_link_fault{link="node-b",kind="down"} 0' in metrics_a
 
         # Kill node-d: its 3 links must show 'down' within 2 s.
         procs["node-d"].kill()
