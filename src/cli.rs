@@ -87,9 +87,11 @@ pub fn run_node(
     if btp_port == health_port {
         return config_error("HEALTH_PORT: must differ from BTP_SERVER_PORT");
     }
-    if let Err(e) = logging::init(log_level, log_format) {
-        return config_error(&e);
-    }
+    // Held until this function returns: dropping it flushes the log.
+    let _log = match logging::init(log_level, log_format) {
+        Ok(guard) => guard,
+        Err(e) => return config_error(&e),
+    };
     let rt = match runtime(rt) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -200,9 +202,11 @@ pub fn run_dashboard(
         Ok(c) => c,
         Err(e) => return config_error(&e.to_string()),
     };
-    if let Err(e) = logging::init(log_level, log_format) {
-        return config_error(&e);
-    }
+    // Held until this function returns: dropping it flushes the log.
+    let _log = match logging::init(log_level, log_format) {
+        Ok(guard) => guard,
+        Err(e) => return config_error(&e),
+    };
     let rt = match runtime(rt) {
         Ok(rt) => rt,
         Err(code) => return code,

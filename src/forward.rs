@@ -236,7 +236,7 @@ impl Node {
         let prepare = match Prepare::decode(ilp.clone()) {
             Ok(p) => p,
             Err(e) => {
-                debug!(peerId = %from.id, error = %e, "malformed Prepare");
+                debug!(peerId = %from.id, error = %crate::logging::error_text(&e), "malformed Prepare");
                 let reply = self.rejected(
                     ErrorCode::F01_INVALID_PACKET,
                     &format!("invalid Prepare: {e}"),

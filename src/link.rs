@@ -547,7 +547,7 @@ async fn read_loop<S>(
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
     };
-    debug!(reason = %reason, "link reader stopped");
+    debug!(reason = %crate::logging::error_text(&reason), "link reader stopped");
     link.close();
 }
 
@@ -569,7 +569,7 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
             let request_id = data
                 .get(1..5)
                 .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            debug!(error = %e, "malformed BTP frame");
+            debug!(error = %crate::logging::error_text(&e), "malformed BTP frame");
             link.send_frame(&Frame::not_accepted(
                 request_id,
                 &format!("malformed BTP frame: {e}"),

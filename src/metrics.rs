@@ -355,6 +355,12 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.uptime).encode(m)?;
+        counter(
+            &mut enc,
+            "ilp_log_lines_dropped",
+            "Log lines dropped because stdout was not draining (logging never waits)",
+            &[(vec![], crate::logging::dropped_lines_total())],
+        )?;
         Ok(())
     }
 }

@@ -689,7 +689,14 @@ impl Speaker {
         }
         for route in u.new_routes {
             if let Some(why) = refuse(&own, &route) {
-                note_hostile(p, peer, &format!("route {} ignored: {why}", route.prefix));
+                note_hostile(
+                    p,
+                    peer,
+                    &format!(
+                        "route {} ignored: {why}",
+                        crate::logging::shown(&route.prefix)
+                    ),
+                );
                 // It replaces what the peer said of this prefix before.
                 if let Some(old) = p.routes.remove(&route.prefix) {
                     p.learned_bytes -= Learned::bytes(&route.prefix, &old.path);
@@ -1058,6 +1065,8 @@ fn refuse(own: &Address, route: &Route) -> Option<&'static str> {
 }
 
 fn note_hostile(p: &mut Peer, peer: &str, what: &str) {
+    // `what` quotes the peer's packet (a prefix, a codec error).
+    let what = crate::logging::bounded(what, crate::logging::MAX_LOGGED_ERROR_LEN);
     if p.hostile_logged {
         tracing::debug!(peer, "ccp: {what}");
     } else {
