@@ -127,10 +127,15 @@ async fn listen(variable: &str, bind: IpAddr, port: u16) -> Result<TcpListener, 
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        },
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM; only SIGINT stops this process");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -146,6 +151,7 @@ pub fn run_send(args: send::SendArgs, rt: &RuntimeArgs) -> ExitCode {
             if json {
                 println!(
                     "{}",
+                    // Derived Serialize, string keys only: cannot fail.
                     serde_json::to_string_pretty(&summary).expect("summary serializes")
                 );
             } else {

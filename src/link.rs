@@ -43,6 +43,9 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// while it keeps sending would otherwise grow them without bound. Past it
 /// the link is closed.
 pub const MAX_QUEUED_FRAMES: usize = 65_536;
+/// Longest a [`Link::request`] waits when its timeout is too long to add to
+/// the clock (a day: callers ask for seconds).
+pub const LONGEST_REQUEST_WAIT: Duration = Duration::from_secs(86_400);
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
@@ -238,7 +241,11 @@ impl Link {
     /// Sends an ILP packet and waits up to `timeout` for the peer's reply.
     pub async fn request(&self, ilp: &[u8], timeout: Duration) -> Result<Bytes, LinkError> {
         let (tx, rx) = oneshot::channel();
-        self.send_request(ilp, None, Instant::now() + timeout, Waiter::Task(tx));
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + LONGEST_REQUEST_WAIT);
+        self.send_request(ilp, None, deadline, Waiter::Task(tx));
         rx.await.unwrap_or(Err(LinkError::Closed))
     }
 

@@ -644,11 +644,7 @@ async fn send_from_page(shared: &Shared, body: Value) -> Response<Body> {
         secret.expose(),
         &destination,
     );
-    args.receiver_secret = shared
-        .config
-        .receiver_secret
-        .as_ref()
-        .map(|s| s.expose().to_string());
+    args.receiver_secret = shared.config.receiver_secret.clone();
     args.count = r.count;
     args.concurrency = concurrency;
     args.amount = r.amount;
