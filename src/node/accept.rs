@@ -19,7 +19,7 @@ use crate::transport::{self, FIRST_REQUEST_ID};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// How long repeats of an auth failure (same key: see [`RepeatKey`]) are
+/// How long repeats of an auth failure (same key: see `RepeatKey`) are
 /// logged at debug instead of warn.
 pub const AUTH_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Most keys whose last warning is remembered; past it, new keys share one
