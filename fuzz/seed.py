@@ -45,6 +45,12 @@ seeds["config"] += [
     b'[[peers]]\nid = "connector-b"\nurl = "ws://connector-b:3001"\nsecret = "s"\nrelation = "peer"\n'
     b'max_packet_amount = 10\nmax_packets_per_second = 3\n\n[routes]\n"g.connector-c" = "connector-b"\n',
     b"g=hub\n---\n[[peers]]\nid = \"hub\"\nsecret = \"s\"\nrelation = \"child\"\naddress = \"g.x.hub\"\n",
+    # The node's own settings (the range checks of issue 9).
+    b"\nNODE_ID=node-x\nEXPIRY_MARGIN_MS=1\nMAX_HOLD_TIME_MS=3600000\nMIN_EXPIRY_WINDOW_MS=0\n"
+    b"AUTH_TIMEOUT_MS=600000\nMAX_CONNECTIONS=1048576\nMAX_INFLIGHT_PER_LINK=1\nASSET_CODE=XRP\n"
+    b"ROUTE_BROADCAST_INTERVAL_MS=100\nROUTE_HOLD_DOWN_MS=86400000\nMAX_PACKETS_PER_SECOND=1\n",
+    b"\nNODE_ID=n\nILP_ADDRESS=g.p.n\nEXPIRY_MARGIN_MS=18446744073709551615\nBTP_PEER_A_SECRET=s\n"
+    b"BTP_PEER_A_ADDRESS=g.p.n.a\nBTP_PEER_B_SECRET=s\nBTP_PEER_B_ADDRESS=g.p\nRECEIVER_SECRET=r\n",
 ]
 
 for target, items in seeds.items():

@@ -100,9 +100,11 @@ pub fn run_node(
     if btp_port == health_port {
         return config_error("HEALTH_PORT: must differ from BTP_SERVER_PORT");
     }
-    if let Err(e) = logging::init(log_level, log_format) {
-        return config_error(&e);
-    }
+    // Held until this function returns: dropping it flushes the log.
+    let _log = match logging::init(log_level, log_format) {
+        Ok(guard) => guard,
+        Err(e) => return config_error(&e),
+    };
     log_fd_budget(&config, &nofile);
     let rt = match runtime(rt) {
         Ok(rt) => rt,
@@ -169,10 +171,15 @@ async fn listen(variable: &str, bind: IpAddr, port: u16) -> Result<TcpListener, 
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        },
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM; only SIGINT stops this process");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -188,6 +195,7 @@ pub fn run_send(args: send::SendArgs, rt: &RuntimeArgs) -> ExitCode {
             if json {
                 println!(
                     "{}",
+                    // Derived Serialize, string keys only: cannot fail.
                     serde_json::to_string_pretty(&summary).expect("summary serializes")
                 );
             } else {
@@ -281,9 +289,11 @@ pub fn run_dashboard(
         Ok(c) => c,
         Err(e) => return config_error(&e.to_string()),
     };
-    if let Err(e) = logging::init(log_level, log_format) {
-        return config_error(&e);
-    }
+    // Held until this function returns: dropping it flushes the log.
+    let _log = match logging::init(log_level, log_format) {
+        Ok(guard) => guard,
+        Err(e) => return config_error(&e),
+    };
     let rt = match runtime(rt) {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -102,7 +102,15 @@ impl LinkFault {
 
     /// Holds the link down, for `seconds` or until [`LinkFault::up`].
     pub fn down(&self, seconds: Option<u64>) {
-        let until = seconds.map(|s| Utc::now() + chrono::TimeDelta::seconds(s as i64));
+        // The admin API caps `seconds` at MAX_DOWN_SECONDS; the cap here
+        // keeps the arithmetic checked whoever calls.
+        let until = seconds.map(|s| {
+            let s = i64::try_from(s.min(MAX_DOWN_SECONDS)).unwrap_or(i64::MAX);
+            let now = Utc::now();
+            chrono::TimeDelta::try_seconds(s)
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        });
         self.update(|s| {
             s.down = true;
             s.down_until = until;
@@ -197,7 +205,8 @@ impl LinkFault {
         } else {
             0
         };
-        Treatment::Delay(Duration::from_millis(s.latency_ms + jitter))
+        // Both at most MAX_FAULT_LATENCY_MS (the admin API checks); saturating anyway.
+        Treatment::Delay(Duration::from_millis(s.latency_ms.saturating_add(jitter)))
     }
 }
 

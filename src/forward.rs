@@ -194,11 +194,15 @@ pub fn outgoing_expiry(
     now: DateTime<Utc>,
     timing: &crate::config::Timing,
 ) -> Option<DateTime<Utc>> {
+    // Checked throughout: the incoming expiry is whatever the peer wrote
+    // (years 0000 to 9999), the timings whatever the configuration allows.
     let margin = TimeDelta::from_std(timing.expiry_margin).ok()?;
     let hold = TimeDelta::from_std(timing.max_hold_time).ok()?;
     let window = TimeDelta::from_std(timing.min_expiry_window).ok()?;
-    let outgoing = (incoming - margin).min(now + hold);
-    (outgoing - now >= window).then_some(outgoing)
+    let outgoing = incoming
+        .checked_sub_signed(margin)?
+        .min(now.checked_add_signed(hold)?);
+    (outgoing.signed_duration_since(now) >= window).then_some(outgoing)
 }
 
 impl Node {
@@ -236,7 +240,7 @@ impl Node {
         let prepare = match Prepare::decode(ilp.clone()) {
             Ok(p) => p,
             Err(e) => {
-                debug!(peerId = %from.id, error = %e, "malformed Prepare");
+                debug!(peerId = %from.id, error = %crate::logging::error_text(&e), "malformed Prepare");
                 let reply = self.rejected(
                     ErrorCode::F01_INVALID_PACKET,
                     &format!("invalid Prepare: {e}"),
@@ -377,7 +381,17 @@ impl Node {
                 "too little time left before expiry to forward",
             ));
         };
-        let deadline = Instant::now() + (expires_at - now).to_std().unwrap_or_default();
+        // At most MAX_HOLD_TIME_MS ahead (outgoing_expiry caps it), so the
+        // addition cannot overflow; checked all the same.
+        let left = expires_at
+            .signed_duration_since(now)
+            .to_std()
+            .unwrap_or_default();
+        let Some(deadline) = Instant::now().checked_add(left) else {
+            return Step::Answer(
+                self.rejected(ErrorCode::R02_INSUFFICIENT_TIMEOUT, "expiry out of range"),
+            );
+        };
         Step::Forward {
             link,
             next,

@@ -34,6 +34,22 @@
 //!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
 //! - [`logging`], [`cli`]: JSON logs, subcommands
 //!   and the runtime choice (`RUNTIME`, `WORKER_THREADS`).
+//!
+//! # Panics: none reachable from configuration or input
+//! Audited (issue 9): every `unwrap`/`expect` outside tests is one of
+//! - a lock (`expect("... lock")`): poisoned only by a panic while held, and
+//!   the code holding these locks only reads or updates fields; release
+//!   builds abort on panic (`panic = "abort"`), so no poisoned lock is seen;
+//! - a constant that is valid by construction (`peer.config`, static HTTP
+//!   response parts, HMAC keys of any length, a `String` as `fmt::Write`,
+//!   derived `Serialize` with string keys), each saying so;
+//! - an invariant of the node's own wiring (`peers` built from
+//!   `config.peers`; only outbound peers are dialed), each commented.
+//!
+//! Configured numbers are range-checked by [`config::Config::validate`]
+//! (run by [`node::start`] too), so `Semaphore::new(MAX_CONNECTIONS)` and
+//! the time arithmetic on timings cannot overflow; the packet path's time
+//! arithmetic is checked (`checked_add`, `checked_sub_signed`) as well.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

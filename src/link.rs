@@ -49,6 +49,9 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 /// IDLE_TICKS`, 2 s) after auth; one more closes the link. A peer pings
 /// once per [`PING_INTERVAL`]; each ping costs the node a pong.
 pub const MAX_PINGS_PER_TICK: u32 = 64;
+/// Longest a [`Link::request`] waits when its timeout is too long to add to
+/// the clock (a day: callers ask for seconds).
+pub const LONGEST_REQUEST_WAIT: Duration = Duration::from_secs(86_400);
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
 
@@ -286,7 +289,11 @@ impl Link {
     /// Sends an ILP packet and waits up to `timeout` for the peer's reply.
     pub async fn request(&self, ilp: &[u8], timeout: Duration) -> Result<Bytes, LinkError> {
         let (tx, rx) = oneshot::channel();
-        self.send_request(ilp, None, Instant::now() + timeout, Waiter::Task(tx));
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + LONGEST_REQUEST_WAIT);
+        self.send_request(ilp, None, deadline, Waiter::Task(tx));
         rx.await.unwrap_or(Err(LinkError::Closed))
     }
 
@@ -642,7 +649,7 @@ async fn read_loop<S>(
             Message::Pong(_) | Message::Frame(_) => {}
         }
     };
-    debug!(reason = %reason, "link reader stopped");
+    debug!(reason = %crate::logging::error_text(&reason), "link reader stopped");
     link.close();
 }
 
@@ -664,7 +671,7 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
             let request_id = data
                 .get(1..5)
                 .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            debug!(error = %e, "malformed BTP frame");
+            debug!(error = %crate::logging::error_text(&e), "malformed BTP frame");
             link.send_frame(&Frame::not_accepted(
                 request_id,
                 &format!("malformed BTP frame: {e}"),

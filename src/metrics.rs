@@ -470,6 +470,13 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         ConstGauge::new(self.uptime).encode(m)?;
+        let m = enc.encode_descriptor(
+            "ilp_log_lines_dropped",
+            "Log lines dropped because stdout was not draining (logging never waits)",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(crate::logging::dropped_lines_total()).encode(m)?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! sends Prepares, checks every Fulfill against its condition, and reports.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use crate::address::Address;
 use crate::condition::{FulfillmentKey, sha256};
+use crate::config::{Secret, secret_from};
 use crate::ildcp::{self, IldcpResponse};
 use crate::link::{Direction, Handler, Link, LinkError};
 use crate::packet::{self, ErrorCode, Fulfill, Prepare, Reject};
@@ -24,6 +26,8 @@ pub const REPLY_GRACE: Duration = Duration::from_secs(2);
 pub const MAX_LISTED_PACKETS: u64 = 20;
 /// Most packets in flight at once.
 pub const MAX_CONCURRENCY: usize = 65_536;
+/// Longest `--expiry-ms` accepted (one hour, as the node's MAX_HOLD_TIME_MS).
+pub const MAX_EXPIRY_MS: u64 = crate::config::MAX_TIMING_MS;
 
 /// Options of `send`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,9 +38,13 @@ pub struct SendArgs {
     /// BTP username: the child account's id on that node.
     #[arg(long, env = "ILP_SEND_USERNAME", default_value = "sender")]
     pub username: String,
-    /// BTP secret of that account.
+    /// BTP secret of that account (prefer the environment or
+    /// --secret-file: a flag's value shows in the process list).
     #[arg(long, env = "ILP_SEND_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: Option<Secret>,
+    /// File holding the BTP secret.
+    #[arg(long, env = "ILP_SEND_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
     /// Destination ILP address, e.g. g.connector-c.receiver.
     #[arg(long)]
     pub destination: String,
@@ -44,10 +52,10 @@ pub struct SendArgs {
     #[arg(long, default_value_t = 1)]
     pub amount: u64,
     /// Expiry of each packet, in milliseconds from when it is sent.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPIRY_MS))]
     pub expiry_ms: u64,
     /// Number of packets.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Packets in flight at once.
     #[arg(long, default_value_t = 1)]
@@ -57,8 +65,12 @@ pub struct SendArgs {
     pub data_size: usize,
     /// The receiver's secret: conditions are derived from it and the data, so
     /// the node's test receiver can fulfil. Without it conditions are random.
+    /// Prefer the environment or --receiver-secret-file.
     #[arg(long, env = "RECEIVER_SECRET", hide_env_values = true)]
-    pub receiver_secret: Option<String>,
+    pub receiver_secret: Option<Secret>,
+    /// File holding the receiver's secret.
+    #[arg(long, env = "RECEIVER_SECRET_FILE")]
+    pub receiver_secret_file: Option<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -70,7 +82,8 @@ impl SendArgs {
         Self {
             url: url.into(),
             username: username.into(),
-            secret: secret.into(),
+            secret: Some(secret.into()),
+            secret_file: None,
             destination: destination.into(),
             amount: 1,
             expiry_ms: 30_000,
@@ -78,8 +91,43 @@ impl SendArgs {
             concurrency: 1,
             data_size: 32,
             receiver_secret: None,
+            receiver_secret_file: None,
             json: false,
         }
+    }
+
+    /// These options with each secret read from its value or its file
+    /// (never both); the BTP secret is required.
+    pub fn with_secrets(&self) -> Result<SendArgs, SendError> {
+        let usage = |e: crate::config::ConfigError| SendError::Usage(e.to_string());
+        let pick = |value: &Option<Secret>, var: &str, file: &Option<PathBuf>, file_var: &str| {
+            secret_from(
+                var,
+                value.as_ref().map(Secret::expose),
+                file_var,
+                file.as_deref(),
+            )
+            .map_err(usage)
+        };
+        let secret = pick(&self.secret, "ILP_SEND_SECRET", &self.secret_file, "ILP_SEND_SECRET_FILE")?
+            .ok_or_else(|| {
+                SendError::Usage(
+                    "ILP_SEND_SECRET: is required: set ILP_SEND_SECRET or ILP_SEND_SECRET_FILE (or --secret / --secret-file) to the account's BTP secret".into(),
+                )
+            })?;
+        let receiver = pick(
+            &self.receiver_secret,
+            "RECEIVER_SECRET",
+            &self.receiver_secret_file,
+            "RECEIVER_SECRET_FILE",
+        )?;
+        Ok(SendArgs {
+            secret: Some(secret),
+            secret_file: None,
+            receiver_secret: receiver,
+            receiver_secret_file: None,
+            ..self.clone()
+        })
     }
 }
 
@@ -258,7 +306,8 @@ async fn send_one(
     };
     let prepare = Prepare {
         amount: args.amount,
-        expires_at: Utc::now() + TimeDelta::milliseconds(args.expiry_ms as i64),
+        // expiry_ms is 1..=MAX_EXPIRY_MS (run_on checks): no overflow.
+        expires_at: Utc::now() + TimeDelta::milliseconds(args.expiry_ms.min(MAX_EXPIRY_MS) as i64),
         execution_condition: condition,
         destination: destination.clone(),
         data: Bytes::from(data),
@@ -322,6 +371,11 @@ pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendErr
             "--concurrency must be 1..={MAX_CONCURRENCY}"
         )));
     }
+    if args.expiry_ms == 0 || args.expiry_ms > MAX_EXPIRY_MS {
+        return Err(SendError::Usage(format!(
+            "--expiry-ms must be 1..={MAX_EXPIRY_MS}"
+        )));
+    }
     if args.data_size > packet::MAX_DATA_LEN {
         return Err(SendError::Usage(format!(
             "--data-size must be at most {}",
@@ -334,8 +388,8 @@ pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendErr
         .map(|r| r.client_address.to_string());
     let key = args
         .receiver_secret
-        .as_deref()
-        .map(|s| FulfillmentKey::from_secret(s.as_bytes()));
+        .as_ref()
+        .map(|s| FulfillmentKey::from_secret(s.expose().as_bytes()));
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let workers = args.concurrency.min(args.count.max(1) as usize);
@@ -409,7 +463,9 @@ pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendErr
 
 /// Connects, sends, disconnects.
 pub async fn run(args: &SendArgs) -> Result<Summary, SendError> {
-    let link = connect_client(&args.url, &args.username, &args.secret).await?;
+    let args = &args.with_secrets()?;
+    let secret = args.secret.as_ref().map(Secret::expose).unwrap_or_default();
+    let link = connect_client(&args.url, &args.username, secret).await?;
     let summary = run_on(link.clone(), args).await;
     link.close();
     summary

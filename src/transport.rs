@@ -169,7 +169,11 @@ pub async fn accept<T, R: Refusal>(
     auth_timeout: Duration,
     authenticate: impl FnOnce(&str, &str) -> Result<T, R>,
 ) -> Result<(WebSocketStream<TcpStream>, T), AcceptError> {
-    let deadline = tokio::time::Instant::now() + auth_timeout;
+    // AUTH_TIMEOUT_MS is at most ten minutes (config checks); checked anyway.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(auth_timeout)
+        .unwrap_or(now + crate::link::LONGEST_REQUEST_WAIT);
     let _ = tcp.set_nodelay(true);
     let mut ws = tokio::time::timeout_at(
         deadline,

@@ -505,7 +505,7 @@ impl Speaker {
             {
                 let (_, back, _) = p.tx_in_flight.take().unwrap_or_default();
                 p.tx_epoch = back;
-                p.tx_retry_at = Some(now + retry);
+                p.tx_retry_at = Some(now.saturating_add(retry));
             }
             if let Some((_, at)) = p.control_in_flight
                 && now >= at.saturating_add(timeout)
@@ -543,7 +543,7 @@ impl Speaker {
             if !ok {
                 tracing::debug!(peer, "ccp: route update not accepted; will retry");
                 p.tx_epoch = back;
-                p.tx_retry_at = Some(now + ms(UPDATE_RETRY));
+                p.tx_retry_at = Some(now.saturating_add(ms(UPDATE_RETRY)));
             }
         } else if let Some((t, _)) = p.control_in_flight
             && t == token
@@ -561,7 +561,7 @@ impl Speaker {
                     "ccp: route control not accepted; will retry"
                 );
                 p.control_wanted = true;
-                p.control_retry_at = Some(now + p.control_backoff);
+                p.control_retry_at = Some(now.saturating_add(p.control_backoff));
                 p.control_backoff = (p.control_backoff * 2).min(ms(CONTROL_RETRY_MAX));
             }
         }
@@ -694,11 +694,18 @@ impl Speaker {
                     // offers back routes that went through us. Normal traffic.
                     Refusal::Loop => tracing::debug!(
                         peer,
-                        prefix = %route.prefix,
+                        prefix = %crate::logging::shown(&route.prefix),
                         "ccp: route ignored: its path holds our address (loop)"
                     ),
                     Refusal::Hostile(why) => {
-                        note_hostile(p, peer, &format!("route {} ignored: {why}", route.prefix))
+                        note_hostile(
+                            p,
+                            peer,
+                            &format!(
+                                "route {} ignored: {why}",
+                                crate::logging::shown(&route.prefix)
+                            ),
+                        )
                     }
                 }
                 // It replaces what the peer said of this prefix before.
@@ -1081,6 +1088,8 @@ fn refuse(own: &Address, route: &Route) -> Option<Refusal> {
 }
 
 fn note_hostile(p: &mut Peer, peer: &str, what: &str) {
+    // `what` quotes the peer's packet (a prefix, a codec error).
+    let what = crate::logging::bounded(what, crate::logging::MAX_LOGGED_ERROR_LEN);
     if p.hostile_logged {
         tracing::debug!(peer, "ccp: {what}");
     } else {

@@ -114,39 +114,9 @@ impl NodeArgs {
             max_hold_time: Duration::from_millis(self.max_hold_time_ms),
             min_expiry_window: Duration::from_millis(self.min_expiry_window_ms),
         };
-        if config.timing.max_hold_time <= config.timing.min_expiry_window {
-            return Err(ConfigError::new(
-                "MAX_HOLD_TIME_MS",
-                "must be greater than MIN_EXPIRY_WINDOW_MS, or every packet would be rejected",
-            ));
-        }
-        config.receiver_secret = secret_from(
-            "RECEIVER_SECRET",
-            self.receiver_secret.as_deref(),
-            "RECEIVER_SECRET_FILE",
-            self.receiver_secret_file.as_deref(),
-        )?;
-        config.admin_token = secret_from(
-            "ADMIN_TOKEN",
-            self.admin_token.as_deref(),
-            "ADMIN_TOKEN_FILE",
-            self.admin_token_file.as_deref(),
-        )?;
-        if self.max_inflight_per_link == 0 {
-            return Err(ConfigError::new(
-                "MAX_INFLIGHT_PER_LINK",
-                "must be at least 1",
-            ));
-        }
-        if self.max_packets_per_second == Some(0) {
-            return Err(ConfigError::new(
-                "MAX_PACKETS_PER_SECOND",
-                "must be at least 1 (unset it for no limit)",
-            ));
-        }
         config.limits = Limits {
             max_inflight_per_link: self.max_inflight_per_link,
-            auth_timeout: Duration::from_millis(self.auth_timeout_ms.max(1)),
+            auth_timeout: Duration::from_millis(self.auth_timeout_ms),
             ..Limits::default()
         };
         // Socket pools and the per-link write queue (issue 9); fitted to
@@ -207,6 +177,26 @@ impl NodeArgs {
             ));
         }
         config.limits.max_queued_bytes_per_link = q;
+        // Limits and timings first: they are checked before any peer.
+        config.validate()?;
+        config.receiver_secret = secret_from(
+            "RECEIVER_SECRET",
+            self.receiver_secret.as_deref(),
+            "RECEIVER_SECRET_FILE",
+            self.receiver_secret_file.as_deref(),
+        )?;
+        config.admin_token = secret_from(
+            "ADMIN_TOKEN",
+            self.admin_token.as_deref(),
+            "ADMIN_TOKEN_FILE",
+            self.admin_token_file.as_deref(),
+        )?;
+        if self.max_packets_per_second == Some(0) {
+            return Err(ConfigError::new(
+                "MAX_PACKETS_PER_SECOND",
+                "must be at least 1 (unset it for no limit)",
+            ));
+        }
         add_env_peers(&mut config, vars)?;
         if let Some(path) = &self.config_file {
             add_file(&mut config, "CONFIG_FILE", path)?;
@@ -223,6 +213,7 @@ impl NodeArgs {
         }
         add_route_list(&mut config, "ILP_ROUTES", &self.routes)?;
         config.routing = self.routing.into_config(&config, route_switches)?;
+        config.validate()?;
         Ok(config)
     }
 }

@@ -61,8 +61,23 @@ pub fn add_file_text(
     path: &Path,
     text: &str,
 ) -> Result<(), ConfigError> {
-    let file: FileConfig = toml::from_str(text)
-        .map_err(|e| ConfigError::new(variable, format!("{}: {e}", path.display())))?;
+    // The error names the place, not the text there: that line may hold a secret.
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(" at line {line}, column {column}")
+        });
+        ConfigError::new(
+            variable,
+            format!(
+                "{}{at}: {}",
+                path.display(),
+                without_literal(e.message().trim_end())
+            ),
+        )
+    })?;
     for (i, p) in file.peers.into_iter().enumerate() {
         let raw = RawPeer {
             url: p.url,
@@ -80,11 +95,26 @@ pub fn add_file_text(
                 key.to_ascii_lowercase()
             )
         };
-        config.add_peer(raw.build(config, &p.id, name)?)?;
+        let peer = raw.build(config, &p.id, name)?;
+        config.add_peer_named(peer, &name("ADDRESS"))?;
     }
     let routes_key = format!("{}: routes", path.display());
     for (prefix, peer) in &file.routes {
         config.add_route(&routes_key, prefix, peer)?;
     }
     Ok(())
+}
+
+/// A deserializer's message without the value it quotes (serde writes
+/// ``invalid type: integer `12345`, expected a string``, and that integer may
+/// be a secret): ``invalid type: integer, expected a string``.
+fn without_literal(message: &str) -> String {
+    for head in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(head) {
+            let kind = rest.split([' ', ',']).next().unwrap_or_default();
+            let tail = rest.find(", expected").map_or("", |i| &rest[i..]);
+            return format!("{head}{kind}{tail}");
+        }
+    }
+    message.to_string()
 }

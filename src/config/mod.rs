@@ -71,6 +71,21 @@ pub const MAX_SOCKET_LIMIT: usize = 1 << 20;
 pub const MAX_NODE_ID_LEN: usize = 64;
 /// The segment under the node's own address where the test receiver answers.
 pub const RECEIVER_SEGMENT: &str = "receiver";
+/// Longest `ILP_ADDRESS` accepted: room left for `.<child id>` (and
+/// `.receiver`) within the 1023 characters of an ILP address.
+pub const MAX_NODE_ADDRESS_LEN: usize = crate::address::MAX_ADDRESS_LEN - 1 - MAX_NODE_ID_LEN;
+/// Longest timing setting accepted, in milliseconds (one hour): longer than
+/// any packet should be held, and far from what time arithmetic can overflow.
+pub const MAX_TIMING_MS: u64 = 3_600_000;
+/// Longest `AUTH_TIMEOUT_MS` accepted (ten minutes).
+pub const MAX_AUTH_TIMEOUT_MS: u64 = 600_000;
+/// Most `MAX_CONNECTIONS` accepted (far above any file-descriptor limit,
+/// far below what a semaphore holds).
+pub const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
+/// Most `MAX_INFLIGHT_PER_LINK` accepted.
+pub const MAX_INFLIGHT_PER_LINK_LIMIT: usize = 1 << 20;
+/// Longest `ASSET_CODE` accepted (ILDCP sends it to every child).
+pub const MAX_ASSET_CODE_LEN: usize = 16;
 
 /// A configuration mistake, with the variable (or flag, or file key) to fix.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +98,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             variable: variable.into(),
             message: message.into(),
@@ -109,6 +124,26 @@ impl Secret {
     /// Constant-time comparison with a presented token.
     pub fn matches(&self, presented: &str) -> bool {
         bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+/// For clap: a flag or variable holding a secret.
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
     }
 }
 
@@ -270,11 +305,11 @@ impl Config {
         })
     }
 
-    /// The address of the built-in test receiver.
-    pub fn receiver_address(&self) -> Address {
-        self.ilp_address
-            .with_suffix(RECEIVER_SEGMENT)
-            .expect("a valid address plus a valid segment is valid")
+    /// The address of the built-in test receiver; `None` only when the
+    /// node's address is too long to have one ([`Config::validate`] refuses
+    /// such an address).
+    pub fn receiver_address(&self) -> Option<Address> {
+        self.ilp_address.with_suffix(RECEIVER_SEGMENT).ok()
     }
 
     /// The default ILP address of a peer with this id and relation.
@@ -287,6 +322,16 @@ impl Config {
 
     /// Adds a peer, checking it against those already there.
     pub fn add_peer(&mut self, peer: PeerConfig) -> Result<(), ConfigError> {
+        let address_var = env_name(&peer.id, "ADDRESS");
+        self.add_peer_named(peer, &address_var)
+    }
+
+    /// [`Config::add_peer`], naming the peer's address setting `address_var`.
+    pub(crate) fn add_peer_named(
+        &mut self,
+        peer: PeerConfig,
+        address_var: &str,
+    ) -> Result<(), ConfigError> {
         let var = env_name(&peer.id, "SECRET");
         if peer.id == self.node_id {
             return Err(ConfigError::new(var, "a node cannot peer with itself"));
@@ -297,7 +342,128 @@ impl Config {
                 format!("peer `{}` is configured twice", peer.id),
             ));
         }
+        self.check_peer_address(&peer, address_var)?;
         self.peers.push(peer);
+        Ok(())
+    }
+
+    /// A peer's address must not shadow this node's routes: not this node's
+    /// own address, not under it unless the peer is a child, not the test
+    /// receiver's, not another peer's.
+    fn check_peer_address(&self, peer: &PeerConfig, var: &str) -> Result<(), ConfigError> {
+        let address = peer.address.as_str();
+        let own = self.ilp_address.as_str();
+        if address == own {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "peer `{}` has this node's own address `{own}` (ILP_ADDRESS); give it its own",
+                    peer.id
+                ),
+            ));
+        }
+        if peer.relation == Relation::Peer && peer.address.is_under(own) {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "peer `{}` has address `{address}`, under this node's `{own}` (ILP_ADDRESS): only a child may be under it (set BTP_PEER_<ID>_RELATION=child, or another address)",
+                    peer.id
+                ),
+            ));
+        }
+        if self.receiver_secret.is_some()
+            && self
+                .receiver_address()
+                .is_some_and(|r| peer.address.is_under(r.as_str()))
+        {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "peer `{}` has address `{address}`, the test receiver's (RECEIVER_SECRET is set); give it another",
+                    peer.id
+                ),
+            ));
+        }
+        if let Some(other) = self.peers.iter().find(|p| p.address == peer.address) {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "peer `{}` has address `{address}`, already peer `{}`'s ({}); give each peer its own",
+                    peer.id,
+                    other.id,
+                    env_name(&other.id, "ADDRESS")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every limit and timing (each in its range, so no arithmetic on
+    /// them can overflow later) and that routes name configured peers. Run
+    /// by [`NodeArgs::into_config`] and by `node::start` (a [`Config`] built
+    /// in code gets the same checks).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ms = |var: &str, d: Duration, min: u64, max: u64| {
+            let v = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            in_range(var, v, min, max, " milliseconds")
+        };
+        let t = &self.timing;
+        ms("EXPIRY_MARGIN_MS", t.expiry_margin, 1, MAX_TIMING_MS)?;
+        ms("MAX_HOLD_TIME_MS", t.max_hold_time, 1, MAX_TIMING_MS)?;
+        ms(
+            "MIN_EXPIRY_WINDOW_MS",
+            t.min_expiry_window,
+            0,
+            MAX_TIMING_MS,
+        )?;
+        if t.max_hold_time <= t.min_expiry_window {
+            return Err(ConfigError::new(
+                "MAX_HOLD_TIME_MS",
+                "must be greater than MIN_EXPIRY_WINDOW_MS, or every packet would be rejected",
+            ));
+        }
+        let l = &self.limits;
+        ms("AUTH_TIMEOUT_MS", l.auth_timeout, 1, MAX_AUTH_TIMEOUT_MS)?;
+        in_range(
+            "MAX_CONNECTIONS",
+            l.max_connections,
+            1,
+            MAX_CONNECTIONS_LIMIT,
+            "",
+        )?;
+        in_range(
+            "MAX_INFLIGHT_PER_LINK",
+            l.max_inflight_per_link,
+            1,
+            MAX_INFLIGHT_PER_LINK_LIMIT,
+            "",
+        )?;
+        validate_asset_code("ASSET_CODE", &self.asset_code)?;
+        if self.ilp_address.as_str().len() > MAX_NODE_ADDRESS_LEN {
+            return Err(ConfigError::new(
+                "ILP_ADDRESS",
+                format!(
+                    "is {} characters; at most {MAX_NODE_ADDRESS_LEN} leave room for child addresses under it",
+                    self.ilp_address.as_str().len()
+                ),
+            ));
+        }
+        for p in &self.peers {
+            if p.max_packets_per_second == Some(0) {
+                return Err(ConfigError::new(
+                    env_name(&p.id, "MAX_PACKETS_PER_SECOND"),
+                    "must be at least 1 (unset it for no limit)",
+                ));
+            }
+        }
+        for (prefix, peer) in &self.routes {
+            if !self.peers.iter().any(|p| &p.id == peer) {
+                return Err(ConfigError::new(
+                    "ILP_ROUTES",
+                    format!("route `{prefix}={peer}` names unknown peer `{peer}`"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -335,6 +501,39 @@ pub fn env_name(peer_id: &str, key: &str) -> String {
         "{PEER_ENV_PREFIX}{}_{key}",
         peer_id.to_ascii_uppercase().replace('-', "_")
     )
+}
+
+/// Checks that `value` is in `min..=max`; the error names `variable` and the
+/// range (`unit` follows the numbers, e.g. `" milliseconds"`).
+pub fn in_range<T>(variable: &str, value: T, min: T, max: T, unit: &str) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            variable,
+            format!("`{value}` is out of range; use {min} to {max}{unit}"),
+        ))
+    }
+}
+
+/// Checks an asset code: 1 to [`MAX_ASSET_CODE_LEN`] visible ASCII characters.
+pub fn validate_asset_code(variable: &str, code: &str) -> Result<(), ConfigError> {
+    if code.is_empty()
+        || code.len() > MAX_ASSET_CODE_LEN
+        || !code.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "use 1-{MAX_ASSET_CODE_LEN} visible ASCII characters (e.g. USD), got {} bytes",
+                code.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a node or peer id: lowercase letters, digits and `-`.
@@ -428,9 +627,26 @@ pub fn secret_from(
     }
 }
 
+/// A URL as it may be shown: anything before the last `@` of its authority
+/// (`user:password@`) replaced by `<credentials hidden>@`. Works on text
+/// that does not parse as a URL too.
+pub fn without_credentials(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    let rest = &raw[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}<credentials hidden>{}", &raw[..start], &rest[at..]),
+        None => raw.to_string(),
+    }
+}
+
 /// Checks a peer URL: `ws://host:port[/path]` (or `btp+ws://`), no credentials.
 pub fn parse_peer_url(variable: &str, raw: &str) -> Result<Url, ConfigError> {
-    let mut url = Url::parse(raw.trim()).map_err(|e| {
+    // Errors quote the URL without what may be a password in it.
+    let shown = without_credentials(raw);
+    let raw_text = raw;
+    let raw = shown.as_str();
+    let mut url = Url::parse(raw_text.trim()).map_err(|e| {
         ConfigError::new(
             variable,
             format!("`{raw}` is not a URL ({e}); expected ws://host:port"),

@@ -667,11 +667,7 @@ async fn send_from_page(shared: &Shared, body: Value) -> Response<Body> {
         secret.expose(),
         &destination,
     );
-    args.receiver_secret = shared
-        .config
-        .receiver_secret
-        .as_ref()
-        .map(|s| s.expose().to_string());
+    args.receiver_secret = shared.config.receiver_secret.clone();
     args.count = r.count;
     args.concurrency = concurrency;
     args.amount = r.amount;
@@ -680,7 +676,7 @@ async fn send_from_page(shared: &Shared, body: Value) -> Response<Body> {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (record, response) = match result {
         Ok(summary) => {
-            info!(from = %r.from, to = %r.to, sent = summary.sent, fulfilled = summary.fulfilled, "send from the page");
+            info!(from = %crate::logging::shown(&r.from), to = %crate::logging::shown(&r.to), sent = summary.sent, fulfilled = summary.fulfilled, "send from the page");
             let v = json!({ "ok": true, "summary": summary });
             (
                 SendRecord {

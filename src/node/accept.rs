@@ -20,17 +20,47 @@ use super::{Node, PeerSlot};
 use crate::config::Relation;
 use crate::forward::PeerHandler;
 use crate::link::{Direction, Link};
+use crate::logging;
 use crate::transport::{self, FIRST_REQUEST_ID};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// How long repeats of an auth failure (same username, or same address before
-/// auth) are logged at debug instead of warn.
+/// How long repeats of an auth failure (same key: see `RepeatKey`) are
+/// logged at debug instead of warn.
 pub const AUTH_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
-/// Most usernames and addresses whose last warning is remembered.
+/// Most keys whose last warning is remembered; past it, new keys share one
+/// (so at most this many plus one warnings per interval, whatever is sent).
 pub const AUTH_FAILURE_LOG_KEYS: usize = 1_024;
-/// Most characters of a peer-chosen username written to the log.
-pub const MAX_LOGGED_USERNAME_CHARS: usize = 64;
+
+/// What the auth-failure repeat filter is keyed by: never a string the peer
+/// chose, so a stranger varying its username cannot make each attempt a
+/// first (and a warning).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum RepeatKey {
+    /// Every unknown username shares one key.
+    UnknownUsername,
+    /// A configured peer's id (a set the configuration bounds).
+    Peer(String),
+    /// Failures before auth, by source address (IPv6 by its /64, which one
+    /// host usually holds whole).
+    Source(IpAddr),
+    /// A limit of the node's own (the variable's name), e.g. a full pool.
+    Limit(&'static str),
+    /// Every new key once the filter is full.
+    Overflow,
+}
+
+impl RepeatKey {
+    fn source(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Self::Source(ip),
+            IpAddr::V6(v6) => {
+                let masked = u128::from(v6) & !((1u128 << 64) - 1);
+                Self::Source(IpAddr::V6(masked.into()))
+            }
+        }
+    }
+}
 
 /// Why an inbound peer's credentials were refused (sent to the peer in the
 /// BTP error and logged; never quotes the token).
@@ -67,20 +97,6 @@ impl transport::Refusal for AuthRefusal {
             _ => transport::AUTH_FAILED,
         }
     }
-}
-
-/// A peer-chosen username as the log shows it: escaped, at most
-/// [`MAX_LOGGED_USERNAME_CHARS`] characters of it.
-fn loggable(username: &str) -> String {
-    let mut out: String = username
-        .chars()
-        .take(MAX_LOGGED_USERNAME_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
-    if username.chars().nth(MAX_LOGGED_USERNAME_CHARS).is_some() {
-        out.push_str("...");
-    }
-    out
 }
 
 /// Sockets waiting for auth per remote address. Holds at most one entry per
@@ -126,24 +142,29 @@ impl Drop for AddressSlot {
 
 /// Tells whether something is happening for the first time in
 /// [`AUTH_FAILURE_LOG_INTERVAL`], so a peer retrying with a wrong secret every
-/// second does not fill the logs. Bounded: forgets everything when full.
-/// Keyed by what strangers send, so it keeps the default (SipHash) hasher.
+/// second does not fill the logs. Bounded: expired keys are forgotten when
+/// full, and while still full every new key counts as [`RepeatKey::Overflow`].
 #[derive(Debug, Default)]
-pub(super) struct RepeatFilter(Mutex<HashMap<String, Instant>>);
+pub(super) struct RepeatFilter(Mutex<HashMap<RepeatKey, Instant>>);
 
 impl RepeatFilter {
-    pub(super) fn first_in_a_while(&self, key: &str) -> bool {
-        let mut seen = self.0.lock().expect("repeat filter lock");
+    pub(super) fn first_in_a_while(&self, key: RepeatKey) -> bool {
+        // A panic while holding this lock is impossible (no code here can
+        // panic); a poisoned lock would still hold a usable map.
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        if let Some(last) = seen.get(key)
-            && now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL
-        {
+        let recent = |last: &Instant| now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL;
+        let mut key = key;
+        if !seen.contains_key(&key) && seen.len() >= AUTH_FAILURE_LOG_KEYS {
+            seen.retain(|_, last| recent(last));
+            if seen.len() >= AUTH_FAILURE_LOG_KEYS {
+                key = RepeatKey::Overflow;
+            }
+        }
+        if seen.get(&key).is_some_and(recent) {
             return false;
         }
-        if seen.len() >= AUTH_FAILURE_LOG_KEYS {
-            seen.clear();
-        }
-        seen.insert(key.to_string(), now);
+        seen.insert(key, now);
         true
     }
 }
@@ -225,7 +246,7 @@ pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: A
 /// A socket closed on accept because a pool is full: warned once a minute
 /// per limit (a key no peer can vary), at debug otherwise.
 fn refused(node: &Node, remote: SocketAddr, variable: &'static str, limit: usize) {
-    if node.auth_failures.first_in_a_while(variable) {
+    if node.auth_failures.first_in_a_while(RepeatKey::Limit(variable)) {
         warn!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one (repeats of this are logged at debug for a minute)");
     } else {
         debug!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one");
@@ -258,22 +279,28 @@ async fn inbound(
             return;
         }
         Err(transport::AcceptError::Refused { username, reason }) => {
-            let peer = loggable(&username);
-            if node.auth_failures.first_in_a_while(&username) {
-                warn!(event = "btp_auth_failed", peerId = %peer, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
+            let key = if node.peers.contains_key(username.as_str()) {
+                RepeatKey::Peer(username.clone())
             } else {
-                debug!(event = "btp_auth_failed", peerId = %peer, remote = %remote, reason = %reason, "BTP auth refused");
+                RepeatKey::UnknownUsername
+            };
+            let username = logging::shown(&username);
+            if node.auth_failures.first_in_a_while(key) {
+                warn!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
+            } else {
+                debug!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused");
             }
             return;
         }
         Err(e) => {
+            let reason = logging::shown(&e);
             if node
                 .auth_failures
-                .first_in_a_while(&remote.ip().to_string())
+                .first_in_a_while(RepeatKey::source(remote.ip()))
             {
-                warn!(event = "btp_auth_failed", remote = %remote, reason = %e, "BTP connection dropped before auth (repeats from this address are logged at debug for a minute)");
+                warn!(event = "btp_auth_failed", remote = %remote, reason = %reason, "BTP connection dropped before auth (repeats from this address are logged at debug for a minute)");
             } else {
-                debug!(event = "btp_auth_failed", remote = %remote, reason = %e, "BTP connection dropped before auth");
+                debug!(event = "btp_auth_failed", remote = %remote, reason = %reason, "BTP connection dropped before auth");
             }
             return;
         }
@@ -317,13 +344,30 @@ mod tests {
     #[test]
     fn repeats_are_filtered_per_key_and_the_filter_stays_bounded() {
         let f = RepeatFilter::default();
-        assert!(f.first_in_a_while("connector-b"));
-        assert!(!f.first_in_a_while("connector-b"));
-        assert!(f.first_in_a_while("connector-c"));
+        let peer = |s: &str| RepeatKey::Peer(s.into());
+        assert!(f.first_in_a_while(peer("connector-b")));
+        assert!(!f.first_in_a_while(peer("connector-b")));
+        assert!(f.first_in_a_while(peer("connector-c")));
+        assert!(f.first_in_a_while(RepeatKey::UnknownUsername));
+        assert!(!f.first_in_a_while(RepeatKey::UnknownUsername));
+        let mut firsts = 0;
         for i in 0..AUTH_FAILURE_LOG_KEYS * 2 {
-            f.first_in_a_while(&format!("k{i}"));
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i as u32));
+            firsts += usize::from(f.first_in_a_while(RepeatKey::source(ip)));
         }
-        assert!(f.0.lock().unwrap().len() <= AUTH_FAILURE_LOG_KEYS);
+        assert!(f.0.lock().unwrap().len() <= AUTH_FAILURE_LOG_KEYS + 1);
+        // Once full, every new address shares the overflow key: one warning.
+        assert!(firsts <= AUTH_FAILURE_LOG_KEYS + 1, "{firsts}");
+        assert!(!f.first_in_a_while(peer("connector-d")));
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_source_whatever_its_interface_id() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(RepeatKey::source(a), RepeatKey::source(b));
+        assert_ne!(RepeatKey::source(a), RepeatKey::source(c));
     }
 
     #[test]
@@ -336,14 +380,6 @@ mod tests {
         ] {
             assert_eq!(r.to_client(), transport::AUTH_FAILED);
         }
-    }
-
-    #[test]
-    fn logged_usernames_are_escaped_and_cut() {
-        assert_eq!(loggable("node-a"), "node-a");
-        assert_eq!(loggable("a\nb"), "a\\nb");
-        let long = "x".repeat(10_000);
-        assert_eq!(loggable(&long).len(), MAX_LOGGED_USERNAME_CHARS + 3);
     }
 
     #[test]

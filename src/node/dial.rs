@@ -9,6 +9,7 @@ use super::backoff::Backoff;
 use super::{Node, PeerSlot};
 use crate::forward::PeerHandler;
 use crate::link::{Direction, Link};
+use crate::logging;
 use crate::transport::{self, ConnectError, FIRST_REQUEST_ID};
 
 /// Kinds of dial failure, so each is logged once rather than once per retry.
@@ -78,10 +79,10 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
             Err(e) => {
                 let kind = FailureKind::from(&e);
                 if last_failure != Some(kind) {
-                    warn!(event = "btp_connect_failed", peerId = %slot.id, url = %url, error = %e, hint = e.hint(), "BTP link not up; retrying until it is");
+                    warn!(event = "btp_connect_failed", peerId = %slot.id, url = %url, error = %logging::error_text(&e), hint = e.hint(), "BTP link not up; retrying until it is");
                     last_failure = Some(kind);
                 } else {
-                    debug!(peerId = %slot.id, error = %e, "BTP dial failed again");
+                    debug!(peerId = %slot.id, error = %logging::error_text(&e), "BTP dial failed again");
                 }
             }
         }

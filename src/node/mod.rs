@@ -88,6 +88,7 @@ impl Node {
         self.config
             .peers
             .iter()
+            // `peers` is built from `config.peers` (start): every id is there.
             .map(|p| self.peers[p.id.as_str()].clone())
             .collect()
     }
@@ -159,8 +160,9 @@ impl Node {
 
     /// Whether a warning keyed by `key` (a fixed key, never a peer-chosen
     /// string) is the first in [`AUTH_FAILURE_LOG_INTERVAL`]; repeats go to debug.
-    pub(crate) fn first_warning_in_a_while(&self, key: &str) -> bool {
-        self.auth_failures.first_in_a_while(key)
+    pub(crate) fn first_warning_in_a_while(&self, limit: &'static str) -> bool {
+        self.auth_failures
+            .first_in_a_while(accept::RepeatKey::Limit(limit))
     }
 
     /// Whether the link to `peer` is up.
@@ -244,20 +246,26 @@ fn configured_routes(config: &Config, peers: &FxHashMap<Arc<str>, Arc<PeerSlot>>
     for p in &config.peers {
         routes.insert(
             p.address.as_str(),
+            // `peers` is built from these very `config.peers` (start).
             NextHop::Peer(peers[p.id.as_str()].clone()),
         );
     }
+    // Every route names a configured peer (Config::validate, run by start).
     for (prefix, peer) in &config.routes {
-        let slot = peers
-            .get(peer.as_str())
-            .expect("routes name configured peers");
-        routes.insert(prefix.as_str(), NextHop::Peer(slot.clone()));
+        if let Some(slot) = peers.get(peer.as_str()) {
+            routes.insert(prefix.as_str(), NextHop::Peer(slot.clone()));
+        }
     }
     routes
 }
 
 /// Starts a node on listeners the caller has bound (tests bind `127.0.0.1:0`).
 pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::Result<NodeHandle> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    config.validate().map_err(|e| invalid(e.to_string()))?;
+    let receiver_address = config
+        .receiver_address()
+        .ok_or_else(|| invalid("ILP_ADDRESS: too long to have a receiver under it".into()))?;
     let btp_addr = btp.local_addr()?;
     let health_addr = health.local_addr()?;
     let span = info_span!("node", nodeId = %config.node_id);
@@ -281,7 +289,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
             .receiver_secret
             .as_ref()
             .map(|s| FulfillmentKey::from_secret(s.expose().as_bytes())),
-        receiver_address: config.receiver_address(),
+        receiver_address,
         routes: ArcSwap::from_pointee(routes),
         peers,
         inflight,
@@ -296,6 +304,8 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     });
 
     let tasks = TaskTracker::new();
+    // At most MAX_CONNECTIONS_LIMIT (validated above), far below
+    // Semaphore::MAX_PERMITS, so this cannot panic.
     let connections = Arc::new(Semaphore::new(node.config.limits.max_connections));
     tasks.spawn(accept::accept_loop(node.clone(), btp, connections).in_current_span());
     tasks.spawn(crate::health::serve(node.clone(), health).in_current_span());
