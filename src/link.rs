@@ -442,13 +442,6 @@ async fn write_loop<S>(
 {
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The multi-thread runtime runs a woken task next (its LIFO slot), so
-    // the writer yields once to let the tasks that are ready queue their
-    // frames first. The current-thread runtime runs a woken task after those
-    // already queued, so there a yield would only add a poll of the I/O
-    // driver (an `epoll_wait` syscall) per batch.
-    let yield_first = tokio::runtime::Handle::current().runtime_flavor()
-        != tokio::runtime::RuntimeFlavor::CurrentThread;
     let cancelled = closed.cancelled();
     tokio::pin!(cancelled);
     let result: Result<(), tokio_tungstenite::tungstenite::Error> = async {
@@ -462,9 +455,7 @@ async fn write_loop<S>(
                     // Let the tasks that are ready to run (packet handlers
                     // answering the frames just read) queue their frames
                     // first, so one flush (one write syscall) carries many.
-                    if yield_first {
-                        tokio::task::yield_now().await;
-                    }
+                    tokio::task::yield_now().await;
                     sink.feed(msg).await?;
                     let mut n = 1;
                     while n < WRITE_BATCH {
