@@ -16,7 +16,7 @@ For each stack the chain is started twice:
 2. with the middle node under `valgrind --tool=callgrind`: per concurrency
    a warm-up, `callgrind_control -z` (zero), --callgrind-count packets,
    `callgrind_control -d` (dump); instructions (Ir) of the dump divided by
-   the packets. The dumps stay in bench/instr/ for callgrind_annotate.
+   the packets. The dumps stay in bench/profile/instr/ for callgrind_annotate.
 
 Under valgrind the middle node is about 50 times slower, so it batches more
 than natively at the same concurrency; both stacks are measured the same
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 ROOT = bench.ROOT
-OUT_DIR = ROOT / "bench" / "instr"
+OUT_DIR = ROOT / "bench" / "profile" / "instr"
 MIDDLE = {"connector": "connector-b", "relay": "relay-b"}
 PERF_EVENTS = "raw_syscalls:sys_enter,context-switches,task-clock"
 
