@@ -262,33 +262,41 @@ class Chain:
 
 
 def start_connector_chain(binary: Path, ports: dict, logdir: Path, topology: str = "chain",
-                          n: int = 3, extra: dict | None = None) -> Chain:
+                          n: int = 3, extra: dict | None = None,
+                          wrap: dict[str, list[str]] | None = None,
+                          healthy_within: float = 20) -> Chain:
+    """`wrap` runs the named nodes under a command prefix (valgrind, for
+    scripts/bench_instr.py)."""
     procs, logs = {}, []
     envs = topology_envs(topology, n, ports)
     for name in node_names(n):
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
         procs[name] = subprocess.Popen(
-            [str(binary)], env={**base_env(), **envs[name], **(extra or {})},
+            [*(wrap or {}).get(name, []), str(binary)],
+            env={**base_env(), **envs[name], **(extra or {})},
             stdout=f, stderr=subprocess.STDOUT,
         )
     chain = Chain("connector", procs, logs)
     chain.destination = f"g.{node_names(n)[-1]}.receiver"
     chain.entry = ports["btp"][0]
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + healthy_within
     health = ports["health"][:n]
     while not all(http_health(p) == 200 for p in health):
         chain.check_alive()
         if time.monotonic() > deadline:
             chain.stop()
-            raise RuntimeError("connector chain not healthy within 20 s")
+            raise RuntimeError(f"connector chain not healthy within {healthy_within} s")
         time.sleep(0.05)
     return chain
 
 
 def start_relay_chain(relay: Path, ports: dict, logdir: Path, n: int = 3,
-                      runtime: list[str] | None = None) -> Chain:
-    """client -> relay x (n-1) -> echo: n processes, like an n-node chain."""
+                      runtime: list[str] | None = None,
+                      wrap: dict[str, list[str]] | None = None,
+                      listening_within: float = 10) -> Chain:
+    """client -> relay x (n-1) -> echo: n processes, like an n-node chain.
+    `wrap` as for start_connector_chain."""
     procs, logs = {}, []
     rp = ports["relay"][:n]
     names = [f"relay-{chr(ord('a') + i)}" for i in range(n - 1)] + ["echo"]
@@ -298,9 +306,9 @@ def start_relay_chain(relay: Path, ports: dict, logdir: Path, n: int = 3,
     for name, args, port in specs:
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
-        procs[name] = subprocess.Popen([str(relay), *args, *(runtime or [])], env=base_env(),
-                                       stdout=f, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
+        procs[name] = subprocess.Popen([*(wrap or {}).get(name, []), str(relay), *args, *(runtime or [])],
+                                       env=base_env(), stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + listening_within
         while not port_open(port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} not listening on {port}")

@@ -84,8 +84,20 @@ fn shown(input: &str) -> String {
     }
 }
 
+/// Which bytes may appear in a segment: `a-z A-Z 0-9 _ ~ -`.
+const SEGMENT_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'~' || c == b'-';
+        b += 1;
+    }
+    t
+};
+
 fn is_segment_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'-')
+    SEGMENT_CHARS[usize::from(b)]
 }
 
 /// Checks `s` against the address rules.
@@ -102,7 +114,8 @@ fn validate(s: &str) -> Result<(), AddressError> {
     let bytes = s.as_bytes();
     let scheme_end = bytes.iter().position(|&b| b == b'.').unwrap_or(bytes.len());
     let scheme = &s[..scheme_end];
-    if !SCHEMES.contains(&scheme) {
+    // `g` first: nearly every address on the packet path is global.
+    if scheme != "g" && !SCHEMES.contains(&scheme) {
         // Report an empty segment or a bad character before a bad scheme when
         // the "scheme" is not even made of segment characters (".test.alice",
         // "examp*e.alice").
@@ -172,8 +185,15 @@ impl Address {
 
     /// Validates raw bytes (as read off the wire) as an address.
     pub fn from_ascii(bytes: &[u8]) -> Result<Address, AddressError> {
+        Address::check_ascii(bytes).map(|s| Address(s.to_owned()))
+    }
+
+    /// Validates raw bytes (as read off the wire) as an address without
+    /// allocating, with the same rules and errors as [`Address::from_ascii`]:
+    /// the packet path reads a Prepare's destination in place.
+    pub fn check_ascii(bytes: &[u8]) -> Result<&str, AddressError> {
         match std::str::from_utf8(bytes) {
-            Ok(s) => Address::new(s),
+            Ok(s) => validate(s).map(|()| s),
             Err(e) => {
                 let lossy = String::from_utf8_lossy(bytes).into_owned();
                 let index = e.valid_up_to();
@@ -190,6 +210,12 @@ impl Address {
                 })
             }
         }
+    }
+
+    /// Wraps a string [`Address::check_ascii`] has accepted.
+    pub(crate) fn from_checked(s: &str) -> Address {
+        debug_assert!(validate(s).is_ok());
+        Address(s.to_owned())
     }
 
     /// The address as a string.

@@ -9,7 +9,9 @@
 //! Replies are typed (`Verdict`): each is read once, when it arrives or is
 //! made, and its bytes relayed as they are.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -23,7 +25,7 @@ use crate::ildcp::{self, IldcpResponse};
 use crate::link::{Handler, Link, LinkError, OnReply};
 use crate::metrics::Flow;
 use crate::node::{Node, PeerSlot};
-use crate::packet::{self, ErrorCode, Fulfill, Packet, Prepare, Reject};
+use crate::packet::{self, ErrorCode, FulfillRef, Packet, Prepare, PrepareRef, Reject};
 use crate::routing::NextHop;
 
 /// A Fulfill to relay upstream, encoded; its fulfillment has been checked.
@@ -89,6 +91,59 @@ fn outcome(verdict: &Verdict) -> Outcome {
     }
 }
 
+/// How often [`clock_now`] reads the wall clock again to correct the offset
+/// it adds to the monotonic clock.
+pub const CLOCK_CALIBRATION: Duration = Duration::from_secs(1);
+
+/// The packet path's clock: one read of the monotonic clock per packet gives
+/// both the instant (deadline, latency) and the wall-clock time (expiry),
+/// the latter through an offset read again every [`CLOCK_CALIBRATION`], so a
+/// step of the system clock reaches the packet path within that interval.
+struct Clock {
+    base: Instant,
+    /// Wall-clock microseconds since the Unix epoch, less microseconds since `base`.
+    offset_us: AtomicI64,
+    /// Microseconds since `base` at the last calibration.
+    calibrated_us: AtomicI64,
+}
+
+static CLOCK: OnceLock<Clock> = OnceLock::new();
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Clock {
+    fn new() -> Self {
+        let clock = Clock {
+            base: Instant::now(),
+            offset_us: AtomicI64::new(0),
+            calibrated_us: AtomicI64::new(0),
+        };
+        clock.calibrate();
+        clock
+    }
+
+    fn calibrate(&self) {
+        let since = micros(self.base.elapsed());
+        let wall = Utc::now().timestamp_micros();
+        self.offset_us.store(wall - since, Ordering::Relaxed);
+        self.calibrated_us.store(since, Ordering::Relaxed);
+    }
+}
+
+/// Now: the instant and the wall-clock time in microseconds since the Unix
+/// epoch, from one clock read (two, once per [`CLOCK_CALIBRATION`]).
+fn clock_now() -> (Instant, i64) {
+    let clock = CLOCK.get_or_init(Clock::new);
+    let now = Instant::now();
+    let since = micros(now.saturating_duration_since(clock.base));
+    if since - clock.calibrated_us.load(Ordering::Relaxed) >= micros(CLOCK_CALIBRATION) {
+        clock.calibrate();
+    }
+    (now, since + clock.offset_us.load(Ordering::Relaxed))
+}
+
 /// What a node does with one Prepare.
 enum Step {
     /// Answer it with this.
@@ -100,6 +155,8 @@ enum Step {
         next: Arc<PeerSlot>,
         expires_at: [u8; packet::TIMESTAMP_LEN],
         expiry_offset: usize,
+        /// When the clock was read for the expiry (the forward latency starts here).
+        now: Instant,
         deadline: Instant,
         condition: [u8; 32],
     },
@@ -205,6 +262,27 @@ pub fn outgoing_expiry(
     (outgoing.signed_duration_since(now) >= window).then_some(outgoing)
 }
 
+/// [`outgoing_expiry`] in microseconds since the Unix epoch (integer
+/// arithmetic only: the packet path).
+fn outgoing_expiry_us(incoming: i64, now: i64, timing: &crate::config::Timing) -> Option<i64> {
+    let margin = micros(timing.expiry_margin);
+    let hold = micros(timing.max_hold_time);
+    let window = micros(timing.min_expiry_window);
+    let outgoing = incoming
+        .saturating_sub(margin)
+        .min(now.saturating_add(hold));
+    (outgoing.saturating_sub(now) >= window).then_some(outgoing)
+}
+
+/// Whether `address` equals `prefix` or lies under it on a segment boundary.
+fn is_under(address: &str, prefix: &str) -> bool {
+    match address.strip_prefix(prefix) {
+        Some("") => true,
+        Some(rest) => rest.starts_with('.'),
+        None => false,
+    }
+}
+
 impl Node {
     /// A Reject from this node.
     pub(crate) fn reject(&self, code: ErrorCode, message: &str) -> Rejected {
@@ -236,8 +314,8 @@ impl Node {
     /// once when this node decides, or from the next hop's reply (checked),
     /// its expiry or its loss. No task, channel or timer per packet.
     fn handle_packet(self: &Arc<Self>, ilp: Bytes, responder: Responder) {
-        let from = responder.slot().clone();
-        let prepare = match Prepare::decode(ilp.clone()) {
+        let from = responder.slot();
+        let prepare = match PrepareRef::decode(&ilp) {
             Ok(p) => p,
             Err(e) => {
                 debug!(peerId = %from.id, error = %crate::logging::error_text(&e), "malformed Prepare");
@@ -249,7 +327,7 @@ impl Node {
                 return;
             }
         };
-        match self.route_prepare(&from, &prepare, ilp.len()) {
+        match self.route_prepare(from, &prepare, &ilp) {
             Step::Answer(verdict) => {
                 debug!(peerId = %from.id, outcome = ?outcome(&verdict), "packet answered");
                 responder.send(&verdict);
@@ -259,10 +337,10 @@ impl Node {
                 next,
                 expires_at,
                 expiry_offset,
+                now: sent,
                 deadline,
                 condition,
             } => {
-                drop(prepare);
                 let treatment = next.fault.is_active().then(|| next.fault.treat());
                 if treatment == Some(Treatment::Lose(LossMode::Reject)) {
                     let reply = self.rejected(
@@ -274,22 +352,23 @@ impl Node {
                 }
                 let node = self.clone();
                 next.stats.bytes_out(ilp.len());
-                let sent = Instant::now();
-                let on_reply: OnReply = Box::new(move |answer: Result<Bytes, LinkError>| {
-                    next.stats.forwarded_in(sent.elapsed());
-                    let replied = answer
-                        .as_ref()
-                        .map(|r| next.stats.bytes_in(r.len()))
-                        .is_ok();
-                    let verdict = node.finish_forward(answer, &condition, &next.id);
-                    if replied {
-                        count(&next, Flow::Outgoing, &verdict);
-                    } else {
-                        next.stats.failed();
-                    }
-                    debug!(peerId = %from.id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
-                    responder.send(&verdict);
-                });
+                let on_reply: OnReply = Box::new(
+                    move |answer: Result<Bytes, LinkError>, at: Instant| {
+                        next.stats.forwarded_in(at.saturating_duration_since(sent));
+                        let replied = answer
+                            .as_ref()
+                            .map(|r| next.stats.bytes_in(r.len()))
+                            .is_ok();
+                        let verdict = node.finish_forward(answer, &condition, &next.id);
+                        if replied {
+                            count(&next, Flow::Outgoing, &verdict);
+                        } else {
+                            next.stats.failed();
+                        }
+                        debug!(peerId = %responder.slot().id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
+                        responder.send(&verdict);
+                    },
+                );
                 match treatment {
                     None | Some(Treatment::Delay(std::time::Duration::ZERO)) => {
                         link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
@@ -309,7 +388,7 @@ impl Node {
                     Some(Treatment::Lose(_)) => {
                         tokio::spawn(async move {
                             tokio::time::sleep_until(deadline).await;
-                            on_reply(Err(LinkError::Timeout));
+                            on_reply(Err(LinkError::Timeout), Instant::now());
                         });
                     }
                 }
@@ -317,9 +396,20 @@ impl Node {
         }
     }
 
-    /// What to do with a Prepare from `from` (`encoded_len` bytes long):
-    /// answer it here, or forward it.
-    fn route_prepare(&self, from: &Arc<PeerSlot>, prepare: &Prepare, encoded_len: usize) -> Step {
+    /// A Prepare the cold paths (ILDCP, CCP) take whole: decoded again from
+    /// `ilp`, which [`PrepareRef::decode`] has accepted.
+    fn whole(&self, ilp: &Bytes) -> Result<Prepare, Verdict> {
+        Prepare::decode(ilp.clone()).map_err(|e| {
+            self.rejected(
+                ErrorCode::F01_INVALID_PACKET,
+                &format!("invalid Prepare: {e}"),
+            )
+        })
+    }
+
+    /// What to do with a Prepare from `from` (encoded in `ilp`): answer it
+    /// here, or forward it.
+    fn route_prepare(&self, from: &Arc<PeerSlot>, prepare: &PrepareRef<'_>, ilp: &Bytes) -> Step {
         if let Some(max) = from.config.max_packet_amount
             && prepare.amount > max
         {
@@ -331,17 +421,23 @@ impl Node {
             );
             return Step::Answer(Err(self.reject_with_data(code, &message, data)));
         }
-        let destination = prepare.destination.as_str();
-        if destination == ildcp::ILDCP_DESTINATION {
-            return Step::Answer(self.answer_ildcp(from, prepare));
-        }
-        if let Some(ccp) = &self.ccp
-            && crate::node::routing::is_ccp(&prepare.destination)
-        {
-            // CCP (`peer.route.*`): answered here, never forwarded.
-            return Step::Answer(ccp.answer(from, prepare));
-        }
+        let destination = prepare.destination;
         if destination.starts_with("peer.") {
+            // ILDCP and CCP live under `peer.`: rare, and they take the
+            // whole Prepare.
+            let prepare = match self.whole(ilp) {
+                Ok(p) => p,
+                Err(reply) => return Step::Answer(reply),
+            };
+            if destination == ildcp::ILDCP_DESTINATION {
+                return Step::Answer(self.answer_ildcp(from, &prepare));
+            }
+            if let Some(ccp) = &self.ccp
+                && crate::node::routing::is_ccp(&prepare.destination)
+            {
+                // CCP (`peer.route.*`): answered here, never forwarded.
+                return Step::Answer(ccp.answer(from, &prepare));
+            }
             return Step::Answer(self.rejected(
                 ErrorCode::F02_UNREACHABLE,
                 "peer.* addresses are handled locally; only peer.config is served",
@@ -374,20 +470,18 @@ impl Node {
                 &format!("link to next hop {} is down", next.id),
             ));
         };
-        let now = Utc::now();
-        let Some(expires_at) = outgoing_expiry(prepare.expires_at, now, &self.config.timing) else {
+        let (now, now_us) = clock_now();
+        let incoming_us = prepare.expires_at_ms.saturating_mul(1000);
+        let Some(expires_us) = outgoing_expiry_us(incoming_us, now_us, &self.config.timing) else {
             return Step::Answer(self.rejected(
                 ErrorCode::R02_INSUFFICIENT_TIMEOUT,
                 "too little time left before expiry to forward",
             ));
         };
-        // At most MAX_HOLD_TIME_MS ahead (outgoing_expiry caps it), so the
+        // At most MAX_HOLD_TIME_MS ahead (outgoing_expiry_us caps it), so the
         // addition cannot overflow; checked all the same.
-        let left = expires_at
-            .signed_duration_since(now)
-            .to_std()
-            .unwrap_or_default();
-        let Some(deadline) = Instant::now().checked_add(left) else {
+        let left = u64::try_from(expires_us.saturating_sub(now_us)).unwrap_or_default();
+        let Some(deadline) = now.checked_add(Duration::from_micros(left)) else {
             return Step::Answer(
                 self.rejected(ErrorCode::R02_INSUFFICIENT_TIMEOUT, "expiry out of range"),
             );
@@ -395,10 +489,11 @@ impl Node {
         Step::Forward {
             link,
             next,
-            expires_at: packet::format_timestamp(&expires_at),
-            expiry_offset: prepare.expiry_offset(encoded_len),
+            expires_at: packet::format_timestamp_ms(expires_us.div_euclid(1000)),
+            expiry_offset: prepare.expiry_offset,
+            now,
             deadline,
-            condition: prepare.execution_condition,
+            condition: *prepare.execution_condition,
         }
     }
 
@@ -430,8 +525,8 @@ impl Node {
     /// match the condition (F05) or not an ILP reply at all (T00).
     fn check_reply(&self, reply: Bytes, condition: &[u8; 32]) -> Verdict {
         match packet::packet_type(&reply) {
-            Some(packet::TYPE_FULFILL) => match Fulfill::decode(reply.clone()) {
-                Ok(f) if sha256(&f.fulfillment) == *condition => Ok(Fulfilled(reply)),
+            Some(packet::TYPE_FULFILL) => match FulfillRef::decode(&reply) {
+                Ok(f) if sha256(f.fulfillment) == *condition => Ok(Fulfilled(reply)),
                 Ok(_) => self.rejected(
                     ErrorCode::F05_WRONG_CONDITION,
                     "fulfillment does not match the condition",
@@ -479,8 +574,8 @@ impl Node {
     }
 
     /// Packets for this node's own address: the test receiver, or F02.
-    fn deliver_locally(&self, prepare: &Prepare) -> Verdict {
-        if !prepare.destination.is_under(self.receiver_address.as_str()) {
+    fn deliver_locally(&self, prepare: &PrepareRef<'_>) -> Verdict {
+        if !is_under(prepare.destination, self.receiver_address.as_str()) {
             return self.rejected(
                 ErrorCode::F02_UNREACHABLE,
                 "no account at this address on this node",
@@ -492,18 +587,18 @@ impl Node {
                 "this node has no test receiver (RECEIVER_SECRET is unset)",
             );
         };
-        if prepare.expires_at <= Utc::now() {
+        if prepare.expires_at_ms.saturating_mul(1000) <= clock_now().1 {
             return self.rejected(ErrorCode::R00_TRANSFER_TIMED_OUT, "packet expired");
         }
-        let fulfillment = key.fulfillment(&prepare.data);
-        if sha256(&fulfillment) != prepare.execution_condition {
+        let fulfillment = key.fulfillment(prepare.data);
+        if sha256(&fulfillment) != *prepare.execution_condition {
             return self.rejected(
                 ErrorCode::F05_WRONG_CONDITION,
                 "condition was not derived from this receiver's secret and the packet data",
             );
         }
         Ok(Fulfilled(
-            Fulfill {
+            packet::Fulfill {
                 fulfillment,
                 data: Bytes::new(),
             }
@@ -543,6 +638,31 @@ mod tests {
         assert_eq!(
             outgoing_expiry(incoming, now, &timing()),
             Some(now + TimeDelta::seconds(30))
+        );
+    }
+
+    /// The packet path's integer version decides as the chrono version does.
+    #[test]
+    fn integer_expiry_agrees() {
+        let now = Utc::now();
+        let now_us = now.timestamp_micros();
+        for ms in [-2000, 0, 1400, 1499, 1500, 1501, 10_000, 31_000, 120_000] {
+            let incoming = now + TimeDelta::milliseconds(ms);
+            let incoming = DateTime::from_timestamp_millis(incoming.timestamp_millis()).unwrap();
+            let chrono = outgoing_expiry(incoming, now, &timing()).map(|t| t.timestamp_micros());
+            let integer = outgoing_expiry_us(incoming.timestamp_millis() * 1000, now_us, &timing());
+            assert_eq!(integer, chrono, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn the_clock_follows_the_wall_clock() {
+        let before = Utc::now().timestamp_micros();
+        let (_, wall) = clock_now();
+        let after = Utc::now().timestamp_micros();
+        assert!(
+            before - 1000 <= wall && wall <= after + 1000,
+            "{before} {wall} {after}"
         );
     }
 

@@ -104,8 +104,10 @@ pub trait Handler: Send + Sync + 'static {
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes);
 }
 
-/// A continuation given the answer to a request: the reply, or why there is none.
-pub type OnReply = Box<dyn FnOnce(Result<Bytes, LinkError>) + Send>;
+/// A continuation given the answer to a request (the reply, or why there is
+/// none) and when it was learned (the clock read that decided whether the
+/// reply was in time, so the caller needs no read of its own).
+pub type OnReply = Box<dyn FnOnce(Result<Bytes, LinkError>, Instant) + Send>;
 
 /// Who gets the answer to a pending request.
 enum Waiter {
@@ -114,12 +116,12 @@ enum Waiter {
 }
 
 impl Waiter {
-    fn complete(self, answer: Result<Bytes, LinkError>) {
+    fn complete(self, answer: Result<Bytes, LinkError>, at: Instant) {
         match self {
             Waiter::Task(tx) => {
                 let _ = tx.send(answer);
             }
-            Waiter::Callback(f) => f(answer),
+            Waiter::Callback(f) => f(answer, at),
         }
     }
 }
@@ -400,7 +402,7 @@ impl Link {
             .entries
             .remove(&id);
         if let Some(e) = entry {
-            e.waiter.complete(Err(error));
+            e.waiter.complete(Err(error), Instant::now());
         }
     }
 
@@ -423,13 +425,17 @@ impl Link {
             .entries
             .remove(&request_id);
         match entry {
-            // Arrived after its deadline but before the sweeper ran: too late.
-            Some(e) if Instant::now() >= e.deadline => {
-                self.unmatched.fetch_add(1, Ordering::Relaxed);
-                debug!(request_id, "reply after the request's deadline dropped");
-                e.waiter.complete(Err(LinkError::Timeout));
+            Some(e) => {
+                let now = Instant::now();
+                if now >= e.deadline {
+                    // Arrived after its deadline but before the sweeper ran: too late.
+                    self.unmatched.fetch_add(1, Ordering::Relaxed);
+                    debug!(request_id, "reply after the request's deadline dropped");
+                    e.waiter.complete(Err(LinkError::Timeout), now);
+                } else {
+                    e.waiter.complete(reply, now);
+                }
             }
-            Some(e) => e.waiter.complete(reply),
             None => {
                 self.unmatched.fetch_add(1, Ordering::Relaxed);
                 debug!(request_id, "reply to an unknown or expired request dropped");
@@ -442,8 +448,9 @@ impl Link {
             let mut p = self.pending.lock().expect("pending lock");
             p.entries.drain().map(|(_, e)| e).collect()
         };
+        let now = Instant::now();
         for e in drained {
-            e.waiter.complete(Err(LinkError::Closed));
+            e.waiter.complete(Err(LinkError::Closed), now);
         }
     }
 
@@ -477,7 +484,7 @@ async fn sweep_loop(link: Arc<Link>) {
             (expired, wake_at)
         };
         for e in expired {
-            e.waiter.complete(Err(LinkError::Timeout));
+            e.waiter.complete(Err(LinkError::Timeout), now);
         }
         tokio::select! {
             biased;
@@ -595,10 +602,16 @@ async fn read_loop<S>(
     let cancelled = link.closed.cancelled();
     tokio::pin!(cancelled);
     let reason: String = loop {
+        // A local close is seen by its flag while frames keep coming; the
+        // token's future (whose poll takes a lock) is polled only when the
+        // stream has nothing ready.
+        if link.is_closed() {
+            break "closed locally".into();
+        }
         let next = tokio::select! {
             biased;
-            _ = &mut cancelled => break "closed locally".into(),
             next = stream.next() => next,
+            _ = &mut cancelled => break "closed locally".into(),
             _ = idle.tick() => {
                 silent_ticks = if std::mem::take(&mut received) { 0 } else { silent_ticks + 1 };
                 pings = 0;

@@ -29,6 +29,23 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+/// [`LATENCY_BUCKETS`] in nanoseconds: the packet path compares integers.
+const LATENCY_BUCKETS_NANOS: [u64; LATENCY_BUCKETS.len()] = [
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    10_000_000_000,
+];
 /// Error-code counter slots: F, T, R times 00-99, and one for anything else.
 const CODE_SLOTS: usize = 301;
 const OTHER_CODE: usize = CODE_SLOTS - 1;
@@ -81,8 +98,8 @@ pub struct LinkStats {
     state_changes: AtomicU64,
     reconnects: AtomicU64,
     was_up: AtomicBool,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
+    /// Per-bucket counts, the last for anything above the last bound (+Inf).
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_nanos: AtomicU64,
 }
 
@@ -99,7 +116,6 @@ impl Default for LinkStats {
             reconnects: AtomicU64::new(0),
             was_up: AtomicBool::new(false),
             latency_buckets: Default::default(),
-            latency_count: AtomicU64::new(0),
             latency_sum_nanos: AtomicU64::new(0),
         }
     }
@@ -141,15 +157,18 @@ impl LinkStats {
 
     /// The time from forwarding a Prepare on this link to its answer.
     pub fn forwarded_in(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
-            add(&self.latency_buckets[i], 1);
-        }
-        add(&self.latency_count, 1);
-        add(
-            &self.latency_sum_nanos,
-            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-        );
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let i = LATENCY_BUCKETS_NANOS
+            .iter()
+            .position(|b| nanos <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        add(&self.latency_buckets[i], 1);
+        add(&self.latency_sum_nanos, nanos);
+    }
+
+    /// Forwarded packets timed by [`LinkStats::forwarded_in`].
+    pub fn latency_count(&self) -> u64 {
+        self.latency_buckets.iter().map(get).sum()
     }
 
     /// The link came up; every time after the first is a reconnect.
@@ -351,14 +370,13 @@ impl Collector for Snapshot {
             for s in &self.slots {
                 let st = &s.stats;
                 // Per-bucket counts; the encoder makes them cumulative.
-                let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
                     .iter()
+                    .chain([&f64::MAX])
                     .zip(&st.latency_buckets)
                     .map(|(b, n)| (*b, get(n)))
                     .collect();
-                let finite: u64 = buckets.iter().map(|(_, n)| n).sum();
-                let count = get(&st.latency_count).max(finite);
-                buckets.push((f64::MAX, count - finite));
+                let count = buckets.iter().map(|(_, n)| n).sum();
                 let labels = vec![("next_hop", &*s.id)];
                 let sum = get(&st.latency_sum_nanos) as f64 / 1e9;
                 m.encode_family(&labels)?
@@ -525,12 +543,20 @@ mod tests {
     }
 
     #[test]
+    fn integer_bounds_are_the_exported_bounds() {
+        for (secs, nanos) in LATENCY_BUCKETS.iter().zip(LATENCY_BUCKETS_NANOS) {
+            assert_eq!((secs * 1e9).round() as u64, nanos);
+        }
+    }
+
+    #[test]
     fn latency_lands_in_its_bucket_and_the_sum() {
         let s = LinkStats::default();
         s.forwarded_in(Duration::from_millis(3));
         s.forwarded_in(Duration::from_secs(60));
         assert_eq!(get(&s.latency_buckets[4]), 1);
-        assert_eq!(get(&s.latency_count), 2);
+        assert_eq!(get(&s.latency_buckets[LATENCY_BUCKETS.len()]), 1);
+        assert_eq!(s.latency_count(), 2);
         assert_eq!(get(&s.latency_sum_nanos), 60_003_000_000);
     }
 }

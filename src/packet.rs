@@ -123,7 +123,7 @@ impl std::fmt::Debug for ErrorCode {
 }
 
 use bytes::{BufMut, BytesMut};
-use chrono::{Datelike, NaiveDate, Timelike};
+use chrono::{Datelike, Timelike};
 
 use crate::oer::{self, OerError, Reader};
 
@@ -181,9 +181,107 @@ pub fn format_timestamp(t: &DateTime<Utc>) -> [u8; TIMESTAMP_LEN] {
     out
 }
 
+/// Milliseconds since the Unix epoch of `00000101000000000`, the earliest
+/// instant the timestamp format can express.
+pub const MIN_TIMESTAMP_MS: i64 = -62_167_219_200_000;
+/// Milliseconds since the Unix epoch of `99991231235959999`, the latest.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+const MS_PER_DAY: i64 = 86_400_000;
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (the
+/// well-known era-based conversion; `m` is 1-12).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `days` after 1970-01-01: (year, month 1-12, day 1-31).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Formats milliseconds since the Unix epoch as an ILP timestamp, as
+/// [`format_timestamp`] does (clamped to [`MIN_TIMESTAMP_MS`]..=
+/// [`MAX_TIMESTAMP_MS`]), with integer arithmetic only (the packet path).
+pub fn format_timestamp_ms(ms: i64) -> [u8; TIMESTAMP_LEN] {
+    let ms = ms.clamp(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS);
+    let (y, mo, d) = civil_from_days(ms.div_euclid(MS_PER_DAY));
+    let in_day = ms.rem_euclid(MS_PER_DAY) as u32;
+    let y = y as u32;
+    let millis = in_day % 1000;
+    let mut out = [0u8; TIMESTAMP_LEN];
+    for (i, pair) in [
+        y / 100,
+        y % 100,
+        mo,
+        d,
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        millis / 10,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out[2 * i..2 * i + 2].copy_from_slice(&TWO_DIGITS[pair as usize]);
+    }
+    out[16] = b'0' + (millis % 10) as u8;
+    out
+}
+
+/// `00` to `99`, for writing timestamps two digits at a time.
+const TWO_DIGITS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// Parses an ILP timestamp `YYYYMMDDHHmmSSfff`: exactly 17 ASCII digits naming
 /// a real UTC date and time (no month 13, no February 30, no second 60).
 pub fn parse_timestamp(b: &[u8]) -> Result<DateTime<Utc>, ParseError> {
+    let ms = parse_timestamp_ms(b)?;
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+        invalid(
+            "expiresAt",
+            format!("{}: not a valid time", String::from_utf8_lossy(b)),
+        )
+    })
+}
+
+/// [`parse_timestamp`] as milliseconds since the Unix epoch: the same
+/// checks and errors, integer arithmetic only (the packet path).
+pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
     const F: &str = "expiresAt";
     if b.len() != TIMESTAMP_LEN {
         return Err(invalid(F, format!("{} bytes, expected 17", b.len())));
@@ -200,26 +298,25 @@ pub fn parse_timestamp(b: &[u8]) -> Result<DateTime<Utc>, ParseError> {
     };
     let (y, mo, d) = (num(0..4), num(4..6), num(6..8));
     let (h, mi, s, ms) = (num(8..10), num(10..12), num(12..14), num(14..17));
-    let shown = String::from_utf8_lossy(b);
+    let shown = || String::from_utf8_lossy(b);
     if !(1..=12).contains(&mo) {
-        return Err(invalid(F, format!("{shown}: month {mo} out of range")));
+        return Err(invalid(F, format!("{}: month {mo} out of range", shown())));
     }
-    let date = NaiveDate::from_ymd_opt(y as i32, mo, d).ok_or_else(|| {
-        invalid(
+    if d == 0 || d > days_in_month(i64::from(y), mo) {
+        return Err(invalid(
             F,
-            format!("{shown}: day {d} does not exist in {y:04}-{mo:02}"),
-        )
-    })?;
+            format!("{}: day {d} does not exist in {y:04}-{mo:02}", shown()),
+        ));
+    }
     if h > 23 || mi > 59 || s > 59 {
         return Err(invalid(
             F,
-            format!("{shown}: time {h:02}:{mi:02}:{s:02} out of range"),
+            format!("{}: time {h:02}:{mi:02}:{s:02} out of range", shown()),
         ));
     }
-    let dt = date
-        .and_hms_milli_opt(h, mi, s, ms)
-        .ok_or_else(|| invalid(F, format!("{shown}: not a valid time")))?;
-    Ok(dt.and_utc())
+    let days = days_from_civil(i64::from(y), mo, d);
+    let in_day = ((i64::from(h) * 60 + i64::from(mi)) * 60 + i64::from(s)) * 1000 + i64::from(ms);
+    Ok(days * MS_PER_DAY + in_day)
 }
 
 /// Reads the envelope of a packet of type `expected` and returns its body.
@@ -232,6 +329,33 @@ fn envelope(buf: &Bytes, expected: u8) -> Result<Bytes, ParseError> {
     let body = r.read_var_octets_bytes("envelope")?;
     r.finish("envelope")?;
     Ok(body)
+}
+
+/// [`envelope`] over a plain slice: the body, borrowed.
+fn envelope_slice(buf: &[u8], expected: u8) -> Result<&[u8], ParseError> {
+    let mut r = Reader::new(buf);
+    let t = r.read_u8("type")?;
+    if t != expected {
+        return Err(ParseError::UnknownType(t));
+    }
+    let body = r.read_var_octets("envelope")?;
+    r.finish("envelope")?;
+    Ok(body)
+}
+
+/// [`read_data`] over a plain slice.
+fn read_data_slice<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], ParseError> {
+    let data = r.read_var_octets("data")?;
+    if data.len() > MAX_DATA_LEN {
+        return Err(invalid(
+            "data",
+            format!(
+                "{} bytes, more than the maximum of {MAX_DATA_LEN}",
+                data.len()
+            ),
+        ));
+    }
+    Ok(data)
 }
 
 fn start_envelope(packet_type: u8, body_len: usize) -> BytesMut {
@@ -301,22 +425,93 @@ impl Prepare {
 
     /// Decodes a Prepare strictly (see the module notes); `data` shares `buf`.
     pub fn decode(buf: Bytes) -> Result<Self, ParseError> {
-        let body = envelope(&buf, TYPE_PREPARE)?;
-        let mut r = Reader::from_bytes(&body);
-        let amount = r.read_u64("amount")?;
-        let expires_at = parse_timestamp(r.read_fixed(TIMESTAMP_LEN, "expiresAt")?)?;
-        let execution_condition = r.read_array::<32>("executionCondition")?;
-        let destination = read_address(&mut r, "destination")?
-            .ok_or_else(|| invalid("destination", "empty address"))?;
-        let data = read_data(&mut r)?;
-        r.finish("data")?;
+        let r = PrepareRef::decode(&buf)?;
+        let expires_at = DateTime::from_timestamp_millis(r.expires_at_ms)
+            .ok_or_else(|| invalid("expiresAt", "not a valid time"))?;
         Ok(Prepare {
-            amount,
+            amount: r.amount,
             expires_at,
+            execution_condition: *r.execution_condition,
+            destination: Address::from_checked(r.destination),
+            data: buf.slice_ref(r.data),
+        })
+    }
+}
+
+/// A Prepare read in place, borrowing its encoding: what the forwarding
+/// path needs, with nothing allocated or reference-counted. The same strict
+/// checks and errors as [`Prepare::decode`], which is built on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepareRef<'a> {
+    /// Amount in the link's asset units.
+    pub amount: u64,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
+    /// SHA-256 hash the fulfillment must match.
+    pub execution_condition: &'a [u8; 32],
+    /// Destination ILP address, validated.
+    pub destination: &'a str,
+    /// End-to-end data.
+    pub data: &'a [u8],
+    /// Where the [`TIMESTAMP_LEN`] bytes of `expiresAt` start in the
+    /// encoding (see [`Prepare::expiry_offset`]).
+    pub expiry_offset: usize,
+}
+
+impl<'a> PrepareRef<'a> {
+    /// Reads a Prepare strictly (see the module notes).
+    pub fn decode(buf: &'a [u8]) -> Result<Self, ParseError> {
+        let body = envelope_slice(buf, TYPE_PREPARE)?;
+        let mut r = Reader::new(body);
+        let amount = r.read_u64("amount")?;
+        let expires_at_ms = parse_timestamp_ms(r.read_fixed(TIMESTAMP_LEN, "expiresAt")?)?;
+        let execution_condition = r
+            .read_fixed(32, "executionCondition")?
+            .try_into()
+            .map_err(|_| OerError::Truncated("executionCondition"))?;
+        let raw = r.read_var_octets("destination")?;
+        if raw.is_empty() {
+            return Err(invalid("destination", "empty address"));
+        }
+        let destination =
+            Address::check_ascii(raw).map_err(|e| invalid("destination", e.to_string()))?;
+        let data = read_data_slice(&mut r)?;
+        r.finish("data")?;
+        Ok(PrepareRef {
+            amount,
+            expires_at_ms,
             execution_condition,
             destination,
             data,
+            // The envelope ends the buffer (checked), so its body starts
+            // `body.len()` bytes before the end; the amount takes 8.
+            expiry_offset: buf.len() - body.len() + 8,
         })
+    }
+}
+
+/// A Fulfill read in place, borrowing its encoding; the same strict checks
+/// and errors as [`Fulfill::decode`], which is built on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FulfillRef<'a> {
+    /// Preimage of the Prepare's condition.
+    pub fulfillment: &'a [u8; 32],
+    /// End-to-end data.
+    pub data: &'a [u8],
+}
+
+impl<'a> FulfillRef<'a> {
+    /// Reads a Fulfill strictly.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, ParseError> {
+        let body = envelope_slice(buf, TYPE_FULFILL)?;
+        let mut r = Reader::new(body);
+        let fulfillment = r
+            .read_fixed(32, "fulfillment")?
+            .try_into()
+            .map_err(|_| OerError::Truncated("fulfillment"))?;
+        let data = read_data_slice(&mut r)?;
+        r.finish("data")?;
+        Ok(FulfillRef { fulfillment, data })
     }
 }
 
@@ -333,12 +528,11 @@ impl Fulfill {
 
     /// Decodes a Fulfill strictly; `data` shares `buf`.
     pub fn decode(buf: Bytes) -> Result<Self, ParseError> {
-        let body = envelope(&buf, TYPE_FULFILL)?;
-        let mut r = Reader::from_bytes(&body);
-        let fulfillment = r.read_array::<32>("fulfillment")?;
-        let data = read_data(&mut r)?;
-        r.finish("data")?;
-        Ok(Fulfill { fulfillment, data })
+        let r = FulfillRef::decode(&buf)?;
+        Ok(Fulfill {
+            fulfillment: *r.fulfillment,
+            data: buf.slice_ref(r.data),
+        })
     }
 }
 
@@ -600,6 +794,99 @@ mod tests {
             .encode();
             assert_eq!(patched, expected.to_vec(), "data of {size} bytes");
         }
+    }
+
+    /// The integer timestamp codec agrees with chrono's calendar: every day
+    /// of 0000-0003, 1899-1901, 1968-1972, 1999-2001, 2096-2104, 9997-9999
+    /// at a few times of day, and the clamping at both ends.
+    #[test]
+    fn integer_timestamps_agree_with_chrono() {
+        use chrono::{NaiveDate, TimeDelta};
+        let ranges = [
+            (0, 3),
+            (1899, 1901),
+            (1968, 1972),
+            (1999, 2001),
+            (2096, 2104),
+            (9997, 9999),
+        ];
+        for (from, to) in ranges {
+            let mut day = NaiveDate::from_ymd_opt(from, 1, 1).unwrap();
+            while day.year() <= to {
+                for ms in [0, 1, 999, 43_200_123, 86_399_999] {
+                    let t =
+                        day.and_hms_opt(0, 0, 0).unwrap().and_utc() + TimeDelta::milliseconds(ms);
+                    let encoded = format_timestamp(&t);
+                    assert_eq!(format_timestamp_ms(t.timestamp_millis()), encoded, "{t}");
+                    assert_eq!(
+                        parse_timestamp_ms(&encoded),
+                        Ok(t.timestamp_millis()),
+                        "{t}"
+                    );
+                    assert_eq!(parse_timestamp(&encoded), Ok(t), "{t}");
+                }
+                day = day.succ_opt().unwrap();
+            }
+        }
+        assert_eq!(
+            &format_timestamp_ms(MIN_TIMESTAMP_MS - 1),
+            b"00000101000000000"
+        );
+        assert_eq!(
+            &format_timestamp_ms(MAX_TIMESTAMP_MS + 1),
+            b"99991231235959999"
+        );
+        assert_eq!(&format_timestamp_ms(i64::MIN), b"00000101000000000");
+        assert_eq!(&format_timestamp_ms(i64::MAX), b"99991231235959999");
+        assert_eq!(
+            parse_timestamp_ms(b"00000101000000000"),
+            Ok(MIN_TIMESTAMP_MS)
+        );
+        assert_eq!(
+            parse_timestamp_ms(b"99991231235959999"),
+            Ok(MAX_TIMESTAMP_MS)
+        );
+        // February 29 only in leap years (2000 and 2096 are, 1900 and 2100 not).
+        for (ts, ok) in [
+            (b"20000229000000000", true),
+            (b"20960229000000000", true),
+            (b"19000229000000000", false),
+            (b"21000229000000000", false),
+            (b"00000229000000000", true),
+        ] {
+            assert_eq!(parse_timestamp_ms(ts).is_ok(), ok, "{ts:?}");
+        }
+    }
+
+    /// The borrowed view reads what the owned decode reads, the expiry
+    /// offset included, and fails where it fails with the same error.
+    #[test]
+    fn prepare_ref_matches_prepare() {
+        for size in [0, 5, 200, MAX_DATA_LEN] {
+            let p = Prepare {
+                data: Bytes::from(vec![3; size]),
+                ..prepare()
+            };
+            let encoded = p.encode();
+            let r = PrepareRef::decode(&encoded).unwrap();
+            assert_eq!(r.amount, p.amount);
+            assert_eq!(r.expires_at_ms, p.expires_at.timestamp_millis());
+            assert_eq!(r.execution_condition, &p.execution_condition);
+            assert_eq!(r.destination, p.destination.as_str());
+            assert_eq!(r.data, &p.data[..]);
+            assert_eq!(r.expiry_offset, p.expiry_offset(encoded.len()));
+            for cut in 0..encoded.len().min(300) {
+                let short = encoded.slice(..cut);
+                assert_eq!(
+                    PrepareRef::decode(&short).err(),
+                    Prepare::decode(short.clone()).err()
+                );
+            }
+        }
+        let f = fulfill();
+        let encoded = f.encode();
+        let r = FulfillRef::decode(&encoded).unwrap();
+        assert_eq!((r.fulfillment, r.data), (&f.fulfillment, &f.data[..]));
     }
 
     fn reject() -> Reject {

@@ -54,7 +54,8 @@ impl<P> RoutingTable<P> {
             if let Some((prefix, hop)) = self.routes.get_key_value(candidate) {
                 return Some((prefix.as_str(), hop));
             }
-            candidate = &candidate[..candidate.rfind('.')?];
+            let dot = candidate.bytes().rposition(|b| b == b'.')?;
+            candidate = &candidate[..dot];
         }
     }
 

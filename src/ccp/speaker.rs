@@ -697,16 +697,14 @@ impl Speaker {
                         prefix = %crate::logging::shown(&route.prefix),
                         "ccp: route ignored: its path holds our address (loop)"
                     ),
-                    Refusal::Hostile(why) => {
-                        note_hostile(
-                            p,
-                            peer,
-                            &format!(
-                                "route {} ignored: {why}",
-                                crate::logging::shown(&route.prefix)
-                            ),
-                        )
-                    }
+                    Refusal::Hostile(why) => note_hostile(
+                        p,
+                        peer,
+                        &format!(
+                            "route {} ignored: {why}",
+                            crate::logging::shown(&route.prefix)
+                        ),
+                    ),
                 }
                 // It replaces what the peer said of this prefix before.
                 if let Some(old) = p.routes.remove(&route.prefix) {

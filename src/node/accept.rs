@@ -246,7 +246,10 @@ pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: A
 /// A socket closed on accept because a pool is full: warned once a minute
 /// per limit (a key no peer can vary), at debug otherwise.
 fn refused(node: &Node, remote: SocketAddr, variable: &'static str, limit: usize) {
-    if node.auth_failures.first_in_a_while(RepeatKey::Limit(variable)) {
+    if node
+        .auth_failures
+        .first_in_a_while(RepeatKey::Limit(variable))
+    {
         warn!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one (repeats of this are logged at debug for a minute)");
     } else {
         debug!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one");

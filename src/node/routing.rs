@@ -199,7 +199,7 @@ fn send(
     link.request_with(
         &prepare.encode(),
         deadline,
-        Box::new(move |answer: Result<bytes::Bytes, LinkError>| {
+        Box::new(move |answer: Result<bytes::Bytes, LinkError>, _at| {
             let ok = match &answer {
                 Ok(reply) if packet::packet_type(reply) == Some(packet::TYPE_FULFILL) => {
                     Fulfill::decode(reply.clone()).is_ok_and(|f| codec::is_valid_response(&f))
