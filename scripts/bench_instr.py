@@ -6,6 +6,7 @@ events), for connector-b and relay-b (the relay chain's middle relay) in the
 same run. Standard library only; uses scripts/bench.py's chains.
 
   scripts/bench_instr.py [--bin-dir DIR] [--concurrency 1,64,256] [--count N]
+                         [--dump-instr]  (per-address costs for scripts/callgrind_share.py)
 
 For each stack the chain is started twice:
 
@@ -140,14 +141,14 @@ def total_ir(path: Path) -> int:
     raise RuntimeError(f"no totals in {path}")
 
 
-def callgrind(kind: str, bins, ports, logdir, concs, count) -> list[dict]:
+def callgrind(kind: str, bins, ports, logdir, concs, count, dump_instr: bool = False) -> list[dict]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     name = MIDDLE[kind]
     for old in OUT_DIR.glob(f"callgrind.{name}.*"):
         old.unlink()
     base = OUT_DIR / f"callgrind.{name}"
     wrap = {name: ["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}",
-                   "--dump-line=no", "--compress-strings=no"]}
+                   "--dump-line=no", "--compress-strings=no", f"--dump-instr={'yes' if dump_instr else 'no'}"]}
     chain = start(kind, bins, ports, logdir, wrap)
     pts = []
     try:
@@ -184,6 +185,8 @@ def main() -> int:
     ap.add_argument("--stacks", default="connector,relay")
     ap.add_argument("--skip-native", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
+    ap.add_argument("--dump-instr", action="store_true",
+                    help="callgrind costs per instruction address (for scripts/callgrind_share.py)")
     ap.add_argument("--port-base", type=int, default=47500)
     ap.add_argument("--out", default=str(ROOT / "bench" / "instr.json"))
     args = ap.parse_args()
@@ -206,7 +209,7 @@ def main() -> int:
         if not args.skip_native:
             r["native"] = native(kind, bins, ports, logdir, concs, args.count)
         if not args.skip_callgrind:
-            r["callgrind"] = callgrind(kind, bins, ports, logdir, concs, args.callgrind_count)
+            r["callgrind"] = callgrind(kind, bins, ports, logdir, concs, args.callgrind_count, args.dump_instr)
         results["stacks"][kind] = r
     results["loadAtEnd"] = bench.loadavg1()
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
