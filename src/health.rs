@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -24,6 +24,8 @@ pub const HEALTH_PATH: &str = "/health";
 pub const ROUTES_PATH: &str = "/routes";
 /// How long [`probe`] waits for an answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest answer a client of the health port reads ([`exchange`]).
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 /// How long one health connection may stay open.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -338,12 +340,28 @@ pub async fn request(
     bearer: Option<&str>,
     body: Bytes,
 ) -> Result<(u16, String), ProbeError> {
+    let (status, body) = exchange(addr, method, path, bearer, body, PROBE_TIMEOUT).await?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The HTTP/1.1 client of the health port, for the CLI's probes and the
+/// dashboard alike: one connection per request, `timeout` on the whole
+/// exchange (connect, send, read), at most [`MAX_ANSWER_BYTES`] of answer.
+pub async fn exchange(
+    addr: &str,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(u16, Bytes), ProbeError> {
     let unreachable =
         |e: &dyn std::fmt::Display| ProbeError::Unreachable(addr.to_string(), e.to_string());
     let fut = async {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| unreachable(&e))?;
+        let _ = tcp.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| unreachable(&e))?;
@@ -366,15 +384,14 @@ pub async fn request(
             .await
             .map_err(|e| unreachable(&e))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
+        let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|e| unreachable(&e))?
             .to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((status, body))
     };
-    tokio::time::timeout(PROBE_TIMEOUT, fut)
+    tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| ProbeError::Timeout(addr.to_string()))?
 }

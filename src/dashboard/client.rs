@@ -1,19 +1,17 @@
-//! A small HTTP/1 client for the nodes' health ports: one connection per
-//! request, a deadline on the whole exchange, a cap on the answer's size.
+//! The dashboard's requests to the nodes' health ports, over the shared
+//! client ([`health::exchange`]: one connection per request, a deadline on
+//! the whole exchange, a cap on the answer's size).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 
 use crate::config::Secret;
+use crate::health::{self, ProbeError};
 
 /// Deadline of one request to a node (connect, send, read the whole answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(900);
-/// Largest answer read from a node.
-pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -47,7 +45,8 @@ pub enum ClientError {
     Timeout(String),
 }
 
-/// Sends one request to `authority` (`host:port`) and reads the answer.
+/// Sends one request to `authority` (`host:port`) and reads the answer
+/// ([`health::exchange`], within [`REQUEST_TIMEOUT`]).
 pub async fn request(
     authority: &str,
     method: Method,
@@ -55,43 +54,12 @@ pub async fn request(
     token: Option<&Secret>,
     body: Option<Bytes>,
 ) -> Result<Answer, ClientError> {
-    let unreachable =
-        |e: &dyn std::fmt::Display| ClientError::Unreachable(authority.to_string(), e.to_string());
-    let fut = async {
-        let tcp = tokio::net::TcpStream::connect(authority)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let _ = tcp.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| unreachable(&e))?;
-        tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", authority);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {}", t.expose()));
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| unreachable(&e))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let status = resp.status().as_u16();
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| unreachable(&e))?
-            .to_bytes();
-        Ok(Answer { status, body })
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, fut)
-        .await
-        .map_err(|_| ClientError::Timeout(authority.to_string()))?
+    let bearer = token.map(Secret::expose);
+    let body = body.unwrap_or_default();
+    match health::exchange(authority, method, path, bearer, body, REQUEST_TIMEOUT).await {
+        Ok((status, body)) => Ok(Answer { status, body }),
+        Err(ProbeError::Timeout(a)) => Err(ClientError::Timeout(a)),
+        Err(ProbeError::Unreachable(a, e)) => Err(ClientError::Unreachable(a, e)),
+        Err(ProbeError::Invalid(e)) => Err(ClientError::Unreachable(authority.to_string(), e)),
+    }
 }
