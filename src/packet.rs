@@ -319,19 +319,13 @@ pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
     Ok(days * MS_PER_DAY + in_day)
 }
 
-/// Reads the envelope of a packet of type `expected` and returns its body.
+/// Reads the envelope of a packet of type `expected` and returns its body
+/// (zero-copy: a slice of `buf`).
 fn envelope(buf: &Bytes, expected: u8) -> Result<Bytes, ParseError> {
-    let mut r = Reader::from_bytes(buf);
-    let t = r.read_u8("type")?;
-    if t != expected {
-        return Err(ParseError::UnknownType(t));
-    }
-    let body = r.read_var_octets_bytes("envelope")?;
-    r.finish("envelope")?;
-    Ok(body)
+    Ok(buf.slice_ref(envelope_slice(buf, expected)?))
 }
 
-/// [`envelope`] over a plain slice: the body, borrowed.
+/// Reads the envelope of a packet of type `expected` and returns its body, borrowed.
 fn envelope_slice(buf: &[u8], expected: u8) -> Result<&[u8], ParseError> {
     let mut r = Reader::new(buf);
     let t = r.read_u8("type")?;
@@ -343,7 +337,7 @@ fn envelope_slice(buf: &[u8], expected: u8) -> Result<&[u8], ParseError> {
     Ok(body)
 }
 
-/// [`read_data`] over a plain slice.
+/// Reads the `data` field, at most [`MAX_DATA_LEN`] bytes.
 fn read_data_slice<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], ParseError> {
     let data = r.read_var_octets("data")?;
     if data.len() > MAX_DATA_LEN {
@@ -363,20 +357,6 @@ fn start_envelope(packet_type: u8, body_len: usize) -> BytesMut {
     buf.put_u8(packet_type);
     oer::write_length_prefix(&mut buf, body_len);
     buf
-}
-
-fn read_data(r: &mut Reader<'_>) -> Result<Bytes, ParseError> {
-    let data = r.read_var_octets_bytes("data")?;
-    if data.len() > MAX_DATA_LEN {
-        return Err(invalid(
-            "data",
-            format!(
-                "{} bytes, more than the maximum of {MAX_DATA_LEN}",
-                data.len()
-            ),
-        ));
-    }
-    Ok(data)
 }
 
 fn read_address(r: &mut Reader<'_>, field: &'static str) -> Result<Option<Address>, ParseError> {
@@ -589,7 +569,7 @@ impl Reject {
                 ),
             ));
         }
-        let data = read_data(&mut r)?;
+        let data = body.slice_ref(read_data_slice(&mut r)?);
         r.finish("data")?;
         Ok(Reject {
             code: ErrorCode(code),
