@@ -49,6 +49,17 @@ fn link<'a>(v: &'a Value, id: &str) -> &'a Value {
         .unwrap()
 }
 
+/// Waits (10 s at most) until `node`'s link to `peer` is up; `why` names
+/// what should have brought it back.
+async fn linked(node: &ilp_connector::node::Node, peer: &str, why: &str) {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        node.wait_until(|n| n.is_connected(peer)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{why}: the link to {peer} did not come back within 10 s"));
+}
+
 async fn health_link(net: &Net, id: &str) -> Value {
     let (_, body) = http(
         net.nodes["node-b"].health_addr(),
@@ -123,12 +134,7 @@ async fn a_link_held_down_gets_t01_shows_in_health_and_metrics_then_comes_back()
     assert!(m.contains(r#"ilp_link_up{link="node-a"} 0"#), "{m}");
 
     ok(&net, "POST", "/admin/links/node-a/up", "").await;
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        b.wait_until(|n| n.is_connected("node-a")),
-    )
-    .await
-    .expect("link back after /up");
+    linked(&b, "node-a", "link back after /up").await;
     net.wait_all_links().await;
     let s = net.send("node-b", "g.node-a.receiver", 3, 5_000).await;
     assert_eq!(s.fulfilled, 3, "{s:?}");
@@ -245,12 +251,7 @@ async fn a_hold_down_for_some_seconds_ends_by_itself() {
     )
     .await
     .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        b.wait_until(|n| n.is_connected("node-a")),
-    )
-    .await
-    .expect("link back after the hold-down");
+    linked(&b, "node-a", "link back after the hold-down").await;
     assert!(
         start.elapsed() >= Duration::from_millis(900),
         "{:?}",
@@ -322,12 +323,7 @@ async fn the_admin_client_holds_a_link_down_brings_it_up_and_clears() {
     )
     .await
     .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        b.wait_until(|n| n.is_connected("node-a")),
-    )
-    .await
-    .expect("link back after link-up");
+    linked(&b, "node-a", "link back after link-up").await;
     net.wait_all_links().await;
     let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
     assert_eq!(s.fulfilled, 2, "{s:?}");
@@ -450,12 +446,7 @@ async fn the_admin_subcommand_reads_its_token_from_the_environment_or_a_file() {
     )
     .await;
     assert!(out.status.success(), "{out:?}");
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        b.wait_until(|n| n.is_connected("node-a")),
-    )
-    .await
-    .expect("link back after `admin link-up`");
+    linked(&b, "node-a", "link back after `admin link-up`").await;
     let _ = std::fs::remove_dir_all(&dir);
 
     // No token: exit 2 naming ADMIN_TOKEN. A wrong one: exit 1 with the
@@ -535,12 +526,7 @@ async fn a_link_held_down_on_the_accepting_side_is_refused_at_auth_until_release
         peer: "node-b".into(),
     };
     admin_client::run(&addr, &up, Some(&token)).await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        b.wait_until(|n| n.is_connected("node-a")),
-    )
-    .await
-    .expect("node-b's redial is accepted once released");
+    linked(&b, "node-a", "node-b's redial is accepted once released").await;
     net.wait_all_links().await;
     let s = net.send("node-b", "g.node-a.receiver", 2, 5_000).await;
     assert_eq!(s.fulfilled, 2, "{s:?}");
