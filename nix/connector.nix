@@ -132,6 +132,11 @@ in
       default = true;
       description = "Map btpPort and healthPort to the same host ports.";
     };
+    networkSize = mkOption {
+      type = types.ints.positive;
+      default = 1;
+      description = "Containers in the network: sets the health-check interval (nix/lib.nix, healthIntervalSeconds).";
+    };
     ilpAddress = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -249,8 +254,9 @@ in
       ];
       # The timings of the image's own HEALTHCHECK (docker/deployment.json):
       # healthy at the first check after the links are up, unhealthy after
-      # `retries` failed checks (about 3 s).
-      healthcheck = ilpLib.composeHealthcheck;
+      # `retries` failed checks (about 3 s; longer in networks of over 30
+      # containers, whose checks are spread out).
+      healthcheck = ilpLib.composeHealthcheckFor cfg.networkSize;
       depends_on = mkIf (dependsOn != { }) dependsOn;
       # The image has no shell: make `arion exec <node>` run something real.
       defaultExec = [

@@ -62,6 +62,11 @@ in
       type = types.bool;
       default = false;
     };
+    networkSize = mkOption {
+      type = types.ints.positive;
+      default = 1;
+      description = "Containers in the network: sets the health-check interval (nix/lib.nix, healthIntervalSeconds).";
+    };
   };
 
   config = {
@@ -86,7 +91,7 @@ in
       ports = lib.optional (cfg.hostPort != null) "${toString cfg.hostPort}:${port}";
       # The image's HEALTHCHECK probes a node's port; the page answers GET
       # /health on its own port while it serves.
-      healthcheck = ilpLib.composeHealthcheck // {
+      healthcheck = ilpLib.composeHealthcheckFor cfg.networkSize // {
         test = [
           "CMD"
           "ilp-connector"

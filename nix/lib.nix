@@ -6,8 +6,25 @@ rec {
   # the BTP_PEER_ prefix), defined once for Nix, the scripts and the tests.
   deployment = lib.importJSON ../docker/deployment.json;
 
-  # A Compose healthcheck with the image's timings.
-  composeHealthcheck =
+  # A Compose healthcheck with the image's timings, for a network of
+  # `nodes` containers. Each check is a `docker exec`, which costs the
+  # engine far more than the check itself: 50 containers checked every
+  # second kept this 2-core host at load 26 and took 26-31 s to be healthy,
+  # every 2 s 20 s (BENCHMARKS.md, "Start-up of whole networks"). So the
+  # interval grows with the node count to keep the engine's exec rate at
+  # most healthcheck.maxChecksPerSecond (30): 1 s up to 30 containers,
+  # 2 s up to 60.
+  healthIntervalSeconds =
+    nodes:
+    let
+      h = deployment.healthcheck;
+      n = lib.max 1 nodes;
+      spread = (n + h.maxChecksPerSecond - 1) / h.maxChecksPerSecond;
+    in
+    lib.max h.intervalSeconds spread;
+
+  composeHealthcheckFor =
+    nodes:
     let
       h = deployment.healthcheck;
     in
@@ -17,7 +34,7 @@ rec {
         "ilp-connector"
         "health"
       ];
-      interval = "${toString h.intervalSeconds}s";
+      interval = "${toString (healthIntervalSeconds nodes)}s";
       timeout = "${toString h.timeoutSeconds}s";
       retries = h.retries;
       start_period = "${toString h.startPeriodSeconds}s";

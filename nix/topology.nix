@@ -39,6 +39,10 @@ let
 
   btpPortOf = n: cfg.basePort + cfg.nodes.${n}.index;
 
+  # Containers in the network (the nodes and the page): the health checks'
+  # interval grows with it (nix/lib.nix, healthIntervalSeconds).
+  networkSize = lib.length (lib.attrNames cfg.nodes) + (if cfg.dashboard.enable then 1 else 0);
+
   peersOf =
     name:
     lib.listToAttrs (
@@ -218,6 +222,7 @@ in
           network
           ;
         containerName = cfg.containerNames;
+        inherit networkSize;
       };
     }) cfg.nodes
     // lib.optionalAttrs cfg.dashboard.enable {
@@ -238,6 +243,7 @@ in
             network
             ;
           containerName = cfg.containerNames;
+          inherit networkSize;
         };
       };
     };

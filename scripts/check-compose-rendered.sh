@@ -68,4 +68,22 @@ if [ "$status" -eq 0 ]; then
   echo "OK: ${files[*]} and ${#cluster[@]} Swarm/Kubernetes/Prometheus files match a fresh render"
   (cd "$root" && python3 scripts/check-compose-routing.py "${files[@]}") || status=1
 fi
+
+# Bigger networks spread their health checks out (nix/lib.nix,
+# healthIntervalSeconds): every service of a 10-node chain is checked every
+# 1 s, of a 50-node one (51 containers with the page) every 2 s.
+for case in 10:1s 50:2s; do
+  count=${case%%:*} want=${case#*:}
+  rm -rf "$tmp/sized" && mkdir -p "$tmp/sized"
+  "$root/scripts/render-compose.sh" --topology linear --count "$count" "$tmp/sized" > /dev/null
+  f="$tmp/sized/docker-compose.linear-$count.yml"
+  checks=$(grep -c '^    healthcheck:$' "$f" || true)
+  right=$(grep -c "^      interval: $want\$" "$f" || true)
+  if [ "$checks" -ne $((count + 1)) ] || [ "$right" -ne "$checks" ]; then
+    echo "DIFFERS: a $count-node render has $right of $checks health checks (want $((count + 1))) at interval $want"
+    status=1
+  else
+    echo "OK: a $count-node render checks its $checks services every $want"
+  fi
+done
 exit "$status"
