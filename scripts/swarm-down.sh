@@ -31,6 +31,7 @@ if [ "$(swarm_state)" = active ]; then
       rm -f "$SWARM_MARKER"
       # swarm init also created docker_gwbridge; leaving keeps it.
       docker network rm docker_gwbridge > /dev/null 2>&1 || true
+      neigh_restore
     fi
   else
     echo "== the swarm was there before swarm-up.sh: left active"

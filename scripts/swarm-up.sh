@@ -4,7 +4,9 @@
 #
 # Usage: scripts/swarm-up.sh [linear|mesh|hub-spoke|FILE]   (default: linear)
 #   - initialises a single-node swarm if none is active (says so, and records
-#     it in target/swarm-created-by-swarm-up so swarm-down.sh leaves it again);
+#     it in target/swarm-created-by-swarm-up so swarm-down.sh leaves it again,
+#     with the kernel neighbour-table thresholds that the overlay network
+#     raises, which swarm-down.sh puts back);
 #   - builds the image (scripts/build-image.sh; SKIP_BUILD=1 keeps the
 #     ilp-connector:latest already loaded);
 #   - docker stack deploy, then waits (WAIT_SECONDS, default 120) until every
@@ -22,6 +24,7 @@ case $(swarm_state) in
   active) echo "== swarm: already active, using it" ;;
   inactive)
     echo "== swarm: none active; initialising a single-node swarm (docker swarm init --advertise-addr 127.0.0.1)"
+    neigh_save
     docker swarm init --advertise-addr 127.0.0.1 > /dev/null
     mkdir -p "$(dirname "$SWARM_MARKER")"
     docker info --format '{{.Swarm.NodeID}}' > "$SWARM_MARKER"

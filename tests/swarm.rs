@@ -62,15 +62,54 @@ fn swarm_state() -> String {
         .to_string()
 }
 
-/// A stack on a swarm; `Drop` removes the stack and leaves a swarm it created.
+/// The kernel's neighbour-table thresholds (gc_thresh1..3). Docker's overlay
+/// driver raises them to 8192/49152/65536 the first time it creates an
+/// overlay network, and leaving the swarm does not lower them again.
+const NEIGH_THRESHOLDS: [&str; 3] = [
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh1",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+];
+
+fn neigh_thresholds() -> Option<Vec<String>> {
+    NEIGH_THRESHOLDS
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|v| v.trim().to_string())
+        })
+        .collect()
+}
+
+/// Puts the thresholds back as the test found them (needs root, which the
+/// Docker tier has; otherwise says what to run).
+fn restore_neigh_thresholds(found: &[String]) {
+    if neigh_thresholds().as_deref() == Some(found) {
+        return;
+    }
+    for (path, value) in NEIGH_THRESHOLDS.iter().zip(found) {
+        if let Err(e) = std::fs::write(path, value) {
+            eprintln!(
+                "could not restore {path} to {value} ({e}); run: sudo sysctl -w {}={value}",
+                path.trim_start_matches("/proc/sys/").replace('/', ".")
+            );
+        }
+    }
+}
+
+/// A stack on a swarm; `Drop` removes the stack and leaves a swarm it created
+/// (and the neighbour-table thresholds as they were before it).
 struct Stack {
     name: String,
     created_swarm: bool,
+    neigh_found: Option<Vec<String>>,
     removed: bool,
 }
 
 impl Stack {
     fn deploy(topology: &str) -> Stack {
+        let neigh_found = neigh_thresholds();
         let created_swarm = match swarm_state().as_str() {
             "active" => false,
             "inactive" => {
@@ -89,6 +128,7 @@ impl Stack {
         let stack = Stack {
             name,
             created_swarm,
+            neigh_found,
             removed: false,
         };
         let file = format!("{}/docker/stack.{topology}.yml", env!("CARGO_MANIFEST_DIR"));
@@ -452,13 +492,31 @@ impl Stack {
             // `swarm init` created docker_gwbridge too; leaving keeps it.
             let _ = run("docker", &["network", "rm", "docker_gwbridge"]);
             self.created_swarm = false;
+            if let Some(found) = self.neigh_found.take() {
+                restore_neigh_thresholds(&found);
+            }
         }
     }
 
     /// The end of a passing test: stack removed, swarm as found.
     fn finish(mut self, found_active: bool) {
         self.remove();
+        let neigh_found = self
+            .created_swarm
+            .then(|| self.neigh_found.clone())
+            .flatten();
         self.leave_swarm_if_created();
+        let writable = std::fs::OpenOptions::new()
+            .write(true)
+            .open(NEIGH_THRESHOLDS[0])
+            .is_ok();
+        if let (Some(found), true) = (neigh_found, writable) {
+            assert_eq!(
+                neigh_thresholds(),
+                Some(found),
+                "the neighbour-table thresholds are not as the test found them"
+            );
+        }
         let now = swarm_state();
         assert_eq!(
             now == "active",
