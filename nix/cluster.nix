@@ -37,6 +37,25 @@ let
     swarmMemory = "128M";
   };
 
+  # Every Kubernetes container (nodes and extras): non-root, read-only,
+  # no privilege escalation, no capabilities; the per-node requests/limits.
+  k8sContainerSecurity = {
+    runAsNonRoot = true;
+    readOnlyRootFilesystem = true;
+    allowPrivilegeEscalation = false;
+    capabilities.drop = [ "ALL" ];
+  };
+  k8sResources = {
+    requests = {
+      cpu = resources.cpuRequest;
+      memory = resources.memoryRequest;
+    };
+    limits = {
+      cpu = resources.cpuLimit;
+      memory = resources.memoryLimit;
+    };
+  };
+
   # Failed checks (1 s apart) before Swarm replaces a task; see swarmStack.
   swarmHealthRetries = 15;
 
@@ -382,24 +401,11 @@ let
                       timeoutSeconds = h.timeoutSeconds;
                       failureThreshold = h.retries;
                     };
-                    securityContext = {
-                      runAsNonRoot = true;
+                    securityContext = k8sContainerSecurity // {
                       runAsUser = uid;
                       runAsGroup = gid;
-                      readOnlyRootFilesystem = true;
-                      allowPrivilegeEscalation = false;
-                      capabilities.drop = [ "ALL" ];
                     };
-                    resources = {
-                      requests = {
-                        cpu = resources.cpuRequest;
-                        memory = resources.memoryRequest;
-                      };
-                      limits = {
-                        cpu = resources.cpuLimit;
-                        memory = resources.memoryLimit;
-                      };
-                    };
+                    resources = k8sResources;
                     volumeMounts = [
                       {
                         name = "secrets";
@@ -474,22 +480,8 @@ let
                         value = "${k8sSecretDir}/${s}";
                       }) e.secretEnv;
                     ports = map (p: { containerPort = p.target; }) e.ports;
-                    securityContext = {
-                      runAsNonRoot = true;
-                      readOnlyRootFilesystem = true;
-                      allowPrivilegeEscalation = false;
-                      capabilities.drop = [ "ALL" ];
-                    };
-                    resources = {
-                      requests = {
-                        cpu = resources.cpuRequest;
-                        memory = resources.memoryRequest;
-                      };
-                      limits = {
-                        cpu = resources.cpuLimit;
-                        memory = resources.memoryLimit;
-                      };
-                    };
+                    securityContext = k8sContainerSecurity;
+                    resources = k8sResources;
                   }
                   // lib.optionalAttrs (e.svc ? command) {
                     args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
