@@ -2,10 +2,8 @@
 //! naming its source) decode to their published form and re-encode
 //! byte-identically; malformed and oversized inputs are rejected.
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::Value;
 
 use ilp_connector::address::Address;
@@ -17,16 +15,16 @@ use ilp_connector::ccp::codec::{
 use ilp_connector::oer::{self, OerError};
 use ilp_connector::packet::{Fulfill, ParseError, Prepare};
 
+#[path = "common/vector_data.rs"]
+mod vector_data;
+use vector_data::{hexb, load, s, time, u32_};
+
 // The checks of the `ccp` fuzz target.
 #[path = "../fuzz/fuzz_targets/ccp_check.rs"]
 mod ccp_check;
 
 fn cases() -> Vec<Value> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "vectors", "ccp.json"]
-        .iter()
-        .collect();
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let cases = v["cases"].as_array().unwrap().clone();
+    let cases = load("ccp.json");
     for c in &cases {
         assert!(
             c["source"].as_str().is_some_and(|s| s.contains(" @ ")),
@@ -35,26 +33,6 @@ fn cases() -> Vec<Value> {
         );
     }
     cases
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("no string {k} in {v}"))
-}
-
-fn u32_(v: &Value, k: &str) -> u32 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("no number {k} in {v}")) as u32
-}
-
-fn hexb(v: &Value, k: &str) -> Bytes {
-    Bytes::from(hex::decode(s(v, k)).unwrap())
-}
-
-fn time(v: &Value, k: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s(v, k))
-        .unwrap()
-        .with_timezone(&Utc)
 }
 
 fn table_id(v: &Value, k: &str) -> RoutingTableId {

@@ -3,52 +3,17 @@
 //! compare with the decoded form, re-encode byte-identically. Every invalid
 //! case must fail to decode.
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+#[path = "common/vector_data.rs"]
+mod vector_data;
+use vector_data::{arr32, hexb, load, s, time};
 
 use ilp_connector::address::Address;
 use ilp_connector::btp::{ContentType, Frame, ProtocolData};
 use ilp_connector::ildcp::{self, IldcpResponse};
 use ilp_connector::packet::{ErrorCode, Fulfill, Packet, Prepare, Reject};
-
-fn load(file: &str) -> Vec<Value> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "vectors", file]
-        .iter()
-        .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let v: Value = serde_json::from_str(&text).unwrap();
-    let cases = v["cases"].as_array().expect("cases").clone();
-    for c in &cases {
-        assert!(
-            c["source"].as_str().is_some_and(|s| !s.is_empty()),
-            "{file}: case {} has no source",
-            c["name"]
-        );
-    }
-    cases
-}
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("missing string {k} in {v}"))
-}
-
-fn hexb(v: &Value, k: &str) -> Bytes {
-    Bytes::from(hex::decode(s(v, k)).unwrap())
-}
-
-fn arr32(v: &Value, k: &str) -> [u8; 32] {
-    hexb(v, k).as_ref().try_into().unwrap()
-}
-
-fn time(v: &Value, k: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s(v, k))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn expected_prepare(d: &Value) -> Prepare {
     Prepare {
