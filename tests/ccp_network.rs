@@ -188,13 +188,7 @@ async fn mesh_fails_over_when_a_link_drops_and_fails_back_when_it_returns() {
 async fn a_node_joining_a_running_chain_is_reachable_with_no_restart() {
     // node-d is in the spec (node-c accepts it) but starts only later.
     let spec = ccp_spec(Spec::linear(4));
-    let mut listeners = BTreeMap::new();
-    let mut addrs = BTreeMap::new();
-    for id in &spec.nodes {
-        let l = loopback().await;
-        addrs.insert(id.clone(), l.local_addr().unwrap());
-        listeners.insert(id.clone(), l);
-    }
+    let (mut listeners, addrs) = listeners_for(&spec).await;
     let mut net = Net {
         spec: spec.clone(),
         nodes: BTreeMap::new(),

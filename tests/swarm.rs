@@ -159,8 +159,9 @@ impl Stack {
         format!("{}_{node}", self.name)
     }
 
-    fn env(&self, node: &str, var: &str) -> Option<String> {
-        let env: Vec<String> = serde_json::from_str(&run_ok(
+    /// A node's service environment, as `NAME=value` lines.
+    fn env_lines(&self, node: &str) -> Vec<String> {
+        serde_json::from_str(&run_ok(
             "docker",
             &[
                 "service",
@@ -170,27 +171,21 @@ impl Stack {
                 &self.service(node),
             ],
         ))
-        .expect("service env JSON");
+        .expect("service env JSON")
+    }
+
+    fn env(&self, node: &str, var: &str) -> Option<String> {
         let prefix = format!("{var}=");
-        env.iter()
+        self.env_lines(node)
+            .iter()
             .find_map(|e| e.strip_prefix(&prefix).map(String::from))
     }
 
     /// The peers named in a node's environment (BTP_PEER_<ID>_SECRET_FILE),
     /// as NODE_IDs, without the child account `sender`.
     fn peers(&self, node: &str) -> Vec<String> {
-        let env: Vec<String> = serde_json::from_str(&run_ok(
-            "docker",
-            &[
-                "service",
-                "inspect",
-                "--format",
-                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-                &self.service(node),
-            ],
-        ))
-        .expect("service env JSON");
-        env.iter()
+        self.env_lines(node)
+            .iter()
             .filter_map(|e| e.split('=').next())
             .filter_map(|k| k.strip_prefix("BTP_PEER_")?.strip_suffix("_SECRET_FILE"))
             .filter(|id| *id != "SENDER")

@@ -126,6 +126,20 @@ pub async fn loopback() -> TcpListener {
         .expect("bind 127.0.0.1:0")
 }
 
+/// A listener on `127.0.0.1:0` for each node of the spec, and their addresses.
+pub async fn listeners_for(
+    spec: &Spec,
+) -> (BTreeMap<String, TcpListener>, BTreeMap<String, SocketAddr>) {
+    let mut listeners = BTreeMap::new();
+    let mut addrs = BTreeMap::new();
+    for id in &spec.nodes {
+        let l = loopback().await;
+        addrs.insert(id.clone(), l.local_addr().unwrap());
+        listeners.insert(id.clone(), l);
+    }
+    (listeners, addrs)
+}
+
 impl Net {
     /// The configuration of one node of the spec, given every node's BTP address.
     pub fn config_for(spec: &Spec, id: &str, addrs: &BTreeMap<String, SocketAddr>) -> Config {
@@ -193,13 +207,7 @@ impl Net {
     }
 
     async fn start_with(spec: Spec, customize: Option<Customize>) -> Net {
-        let mut listeners = BTreeMap::new();
-        let mut addrs = BTreeMap::new();
-        for id in &spec.nodes {
-            let l = loopback().await;
-            addrs.insert(id.clone(), l.local_addr().unwrap());
-            listeners.insert(id.clone(), l);
-        }
+        let (listeners, addrs) = listeners_for(&spec).await;
         let mut net = Net {
             spec,
             nodes: BTreeMap::new(),
