@@ -1198,36 +1198,55 @@ fn linear_as_committed() {
 }
 
 /// The template, with its commented-out `connector-d` switched on the way
-/// its ADD-NODE comments say (no routes written: CCP learns them): four
-/// nodes healthy, packets d -> a and a -> d.
+/// its ADD-NODE comments say (no routes written: CCP learns them; the
+/// dashboard's DASHBOARD_NODES line swapped for the commented one that lists
+/// d): the template and the edited copy pass scripts/check-compose-routing.py
+/// (as its header tells users to check), four nodes healthy, the dashboard
+/// sees all four up, packets d -> a and a -> d.
 #[test]
 #[ignore = "needs Docker and the ilp-connector image; run by scripts/test-all.sh"]
 fn custom_template_with_added_node() {
     require_image();
+    const TEMPLATE: &str = "docker/docker-compose.custom-template.yml";
     let uncomment = |y: String| {
-        let out: String = y
-            .lines()
-            .map(|l| {
-                if let Some(rest) = l.strip_prefix("      # BTP_PEER_CONNECTOR_D_SECRET:") {
-                    format!("      BTP_PEER_CONNECTOR_D_SECRET:{rest}")
-                } else if let Some(rest) = l.strip_prefix("  # connector-d:") {
-                    format!("  connector-d:{rest}")
-                } else if let Some(rest) = l.strip_prefix("  #   ") {
-                    format!("    {rest}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let mut out: Vec<String> = Vec::new();
+        for l in y.lines() {
+            let line = if let Some(rest) = l.strip_prefix("      # BTP_PEER_CONNECTOR_D_SECRET:") {
+                format!("      BTP_PEER_CONNECTOR_D_SECRET:{rest}")
+            } else if let Some(rest) = l.strip_prefix("  # connector-d:") {
+                format!("  connector-d:{rest}")
+            } else if let Some(rest) = l.strip_prefix("  #   ") {
+                format!("    {rest}")
+            } else if let Some(rest) = l.strip_prefix("      # DASHBOARD_NODES:") {
+                // "this line instead of the one above"
+                let above = out
+                    .iter()
+                    .rposition(|o| o.starts_with("      DASHBOARD_NODES:"))
+                    .expect("the dashboard's DASHBOARD_NODES line above ADD-NODE (3/3)");
+                out.remove(above);
+                format!("      DASHBOARD_NODES:{rest}")
+            } else {
+                l.to_string()
+            };
+            out.push(line);
+        }
         // The ports blocks were removed before this edit; drop d's too.
-        without_names_and_ports(&out)
+        without_names_and_ports(&out.join("\n"))
     };
-    let p = Project::derived(
-        "template",
-        "docker/docker-compose.custom-template.yml",
-        uncomment,
-    );
+    let p = Project::derived("template", TEMPLATE, uncomment);
+    for file in [root().join(TEMPLATE), p.file.clone()] {
+        run_ok(
+            "python3",
+            &[
+                root()
+                    .join("scripts/check-compose-routing.py")
+                    .to_str()
+                    .unwrap(),
+                file.to_str().unwrap(),
+            ],
+        );
+    }
+    assert!(p.dashboard, "the template has no {DASHBOARD} service");
     assert_eq!(
         p.services(),
         ["connector-a", "connector-b", "connector-c", "connector-d"]
