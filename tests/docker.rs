@@ -501,11 +501,29 @@ impl Project {
     }
 }
 
+/// `down` attempts when one fails: on an overloaded engine (load 300 here,
+/// another 50-node network starting) a `down` once failed with the
+/// containers still there and the network "has active endpoints"; it is
+/// idempotent, so the guard tries again.
+const DOWN_ATTEMPTS: usize = 3;
+
 impl Drop for Project {
     fn drop(&mut self) {
-        let out = self.compose_raw(&["down", "-v", "--remove-orphans", "-t", "5"]);
-        if !out.status.success() {
-            eprintln!("[{}] down failed: {}", self.name, text(&out.stderr));
+        for attempt in 1..=DOWN_ATTEMPTS {
+            let out = self.compose_raw(&["down", "-v", "--remove-orphans", "-t", "5"]);
+            // Not `containers()`: it panics on a failed `docker ps`, and a
+            // panic in a drop during a panic aborts the test run.
+            let filter = format!("label=com.docker.compose.project={}", self.name);
+            let left = run("docker", &["ps", "-aq", "--filter", &filter]);
+            if out.status.success() && left.status.success() && left.stdout.trim_ascii().is_empty()
+            {
+                break;
+            }
+            eprintln!(
+                "[{}] down failed (attempt {attempt} of {DOWN_ATTEMPTS}): {}",
+                self.name,
+                text(&out.stderr)
+            );
         }
         if let Some(dir) = &self.tmp {
             let _ = std::fs::remove_dir_all(dir);

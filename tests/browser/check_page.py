@@ -78,8 +78,8 @@ def main():
             if not ok:
                 page.on_failure(driver, shot("-failure"))
             driver.quit()
-        print(f"check_page: {'passed' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f} s; "
-              f"screenshots {shot('')} and -cut.png")
+        shots = f"{shot('')} and -cut.png" if ok else f"{shot('-failure')} (if the browser started)"
+        print(f"check_page: {'passed' if ok else 'FAILED'} in {time.monotonic() - t_start:.1f} s; screenshots {shots}")
     return 0 if ok else 1
 
 
