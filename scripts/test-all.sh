@@ -3,7 +3,9 @@
 # loopback (cargo nextest); the browser tier (scripts/test-browser.sh); then the Docker tier against the real engine:
 # builds ilp-connector:latest (scripts/build-image.sh: static binary, image
 # FROM scratch) and runs the ignored tests of tests/docker.rs one at a time,
-# then those of tests/swarm.rs (single-node Docker Swarm).
+# then those of tests/swarm.rs (single-node Docker Swarm). One Docker test,
+# mesh_dashboard_in_browser, drives the committed mesh's network page in
+# headless Chromium with the browser tier's Python (scripts/browser-setup.sh).
 #
 # Without a Docker engine (or without docker compose / docker-compose) the
 # Docker tier is skipped with a message; on CI (CI=true) that is a failure.
@@ -44,6 +46,9 @@ fi
 echo "== Docker tier"
 start=$(date +%s)
 scripts/build-image.sh
+# For mesh_dashboard_in_browser (already installed by the browser tier above).
+ILP_BROWSER_PYTHON=$(scripts/browser-setup.sh)
+export ILP_BROWSER_PYTHON
 cargo nextest run --locked --no-fail-fast --run-ignored only --test docker \
   --test-threads 1 --success-output final
 # The same image on a single-node swarm (tests/swarm.rs): each test inits a
