@@ -5,8 +5,8 @@
 //! names the variable to fix.
 //!
 //! This module holds the configuration data and its validation; the sources
-//! each have a module: [`env`] (the `BTP_PEER_<ID>_*` scanner and route
-//! lists), [`file`] (the TOML file) and [`args`] (the clap flags, which
+//! each have a module: [`env`](mod@env) (the `BTP_PEER_<ID>_*` scanner and route
+//! lists), [`file`](mod@file) (the TOML file) and [`args`] (the clap flags, which
 //! build a [`Config`] from all three).
 
 pub mod args;

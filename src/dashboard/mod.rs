@@ -115,8 +115,8 @@ pub struct DashboardArgs {
     /// connector-a=http://127.0.0.1:8080).
     #[arg(long, env = "DASHBOARD_NODES", value_delimiter = ',', required = true)]
     pub nodes: Vec<String>,
-    /// BTP URLs to send through, `name=ws://host:port,...` [default:
-    /// ws://<health host>:<btpServerPort from /health>].
+    /// BTP URLs to send through, `name=ws://host:port,...` (default:
+    /// `ws://<health host>:<btpServerPort from /health>`).
     #[arg(long, env = "DASHBOARD_BTP_URLS", value_delimiter = ',')]
     pub btp_urls: Vec<String>,
     /// Port of the page.
