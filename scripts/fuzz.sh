@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target for a set time on stable Rust (RUSTC_BOOTSTRAP=1;
-# no sanitizer unless FUZZ_SANITIZER=address: the crate forbids unsafe code).
+# no sanitizer unless FUZZ_SANITIZER=address: the crate's only unsafe is one
+# allocator FFI call, src/memory.rs, that no target reaches).
 #
 #   scripts/fuzz.sh [seconds-per-target, default 60] [target ...]
 #

@@ -91,7 +91,7 @@ fn outcome(verdict: &Verdict) -> Outcome {
     }
 }
 
-/// How often [`clock_now`] reads the wall clock again to correct the offset
+/// How often `clock_now` (below) reads the wall clock again to correct the offset
 /// it adds to the monotonic clock.
 pub const CLOCK_CALIBRATION: Duration = Duration::from_secs(1);
 

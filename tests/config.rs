@@ -172,6 +172,10 @@ fn an_unreadable_secret_file_names_the_variable() {
     ]);
     assert_eq!(var, "BTP_PEER_M_SECRET_FILE");
     assert!(msg.contains("/nonexistent/secret"), "{msg}");
+    // A device with no end is read up to MAX_SECRET_FILE_LEN, not forever.
+    let (var, msg) = error_of(&[("NODE_ID", "n"), ("BTP_PEER_M_SECRET_FILE", "/dev/zero")]);
+    assert_eq!(var, "BTP_PEER_M_SECRET_FILE");
+    assert!(msg.contains("longer than 65536 bytes"), "{msg}");
 }
 
 #[test]

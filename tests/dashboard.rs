@@ -335,3 +335,137 @@ fn the_default_port_is_the_deployment_constant() {
         Some(u64::from(dashboard::DEFAULT_PORT))
     );
 }
+
+/// `ilp-connector dashboard` with these variables (nothing else set).
+fn dashboard_with(vars: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ilp-connector"))
+        .env_clear()
+        .envs(vars.iter().copied())
+        .arg("dashboard")
+        .output()
+        .expect("run the binary")
+}
+
+/// Every dashboard setting out of its range, through the binary: exit code
+/// 2 and one line naming the variable, as the node's settings do
+/// (`tests/config.rs`), before anything is bound or polled.
+#[test]
+fn the_dashboard_exits_2_naming_the_variable_for_every_out_of_range_value() {
+    let dir = std::env::temp_dir().join(format!("ilp-dashboard-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let long_secret = dir.join("long");
+    std::fs::write(
+        &long_secret,
+        "s".repeat(ilp_connector::config::MAX_SECRET_FILE_LEN + 1),
+    )
+    .unwrap();
+    let long_secret = long_secret.to_str().unwrap().to_string();
+    let many_nodes: String = (0..=dashboard::MAX_NODES)
+        .map(|i| format!("n{i}=http://127.0.0.1:{}", 1000 + i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let many_urls: String = (0..=dashboard::MAX_NODES)
+        .map(|_| "a=ws://127.0.0.1:3000".to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let long_name = format!("{}=http://127.0.0.1:1", "n".repeat(65));
+    const ONE: &str = "a=http://127.0.0.1:1";
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "DASHBOARD_POLL_INTERVAL_MS",
+            vec![("DASHBOARD_POLL_INTERVAL_MS", "0")],
+        ),
+        (
+            "DASHBOARD_POLL_INTERVAL_MS",
+            vec![("DASHBOARD_POLL_INTERVAL_MS", "99")],
+        ),
+        (
+            "DASHBOARD_POLL_INTERVAL_MS",
+            vec![("DASHBOARD_POLL_INTERVAL_MS", "1001")],
+        ),
+        (
+            "DASHBOARD_POLL_INTERVAL_MS",
+            vec![("DASHBOARD_POLL_INTERVAL_MS", "18446744073709551615")],
+        ),
+        (
+            "DASHBOARD_POLL_INTERVAL_MS",
+            vec![("DASHBOARD_POLL_INTERVAL_MS", "-1")],
+        ),
+        ("DASHBOARD_PORT", vec![("DASHBOARD_PORT", "65536")]),
+        ("DASHBOARD_PORT", vec![("DASHBOARD_PORT", "-1")]),
+        (
+            "DASHBOARD_BIND_ADDRESS",
+            vec![("DASHBOARD_BIND_ADDRESS", "300.0.0.1")],
+        ),
+        ("DASHBOARD_NODES", vec![("DASHBOARD_NODES", ",")]),
+        ("DASHBOARD_NODES", vec![("DASHBOARD_NODES", &many_nodes)]),
+        ("DASHBOARD_NODES", vec![("DASHBOARD_NODES", &long_name)]),
+        (
+            "DASHBOARD_BTP_URLS",
+            vec![("DASHBOARD_BTP_URLS", &many_urls)],
+        ),
+        (
+            "DASHBOARD_BTP_URLS",
+            vec![(
+                "DASHBOARD_BTP_URLS",
+                "a=ws://127.0.0.1:3000,a=ws://127.0.0.1:3001",
+            )],
+        ),
+        (
+            "DASHBOARD_SENDER_USERNAME",
+            vec![("DASHBOARD_SENDER_USERNAME", "")],
+        ),
+        (
+            "DASHBOARD_SENDER_USERNAME",
+            vec![("DASHBOARD_SENDER_USERNAME", "Sender")],
+        ),
+        (
+            "DASHBOARD_SENDER_SECRET_FILE",
+            vec![("DASHBOARD_SENDER_SECRET_FILE", &long_secret)],
+        ),
+        // A device with no end is cut at the same bound, not read forever.
+        (
+            "DASHBOARD_ADMIN_TOKEN_FILE",
+            vec![("DASHBOARD_ADMIN_TOKEN_FILE", "/dev/zero")],
+        ),
+    ];
+    for (var, env) in &cases {
+        let mut env = env.clone();
+        if !env.iter().any(|(k, _)| *k == "DASHBOARD_NODES") {
+            env.push(("DASHBOARD_NODES", ONE));
+        }
+        let out = dashboard_with(&env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.len() < 2_048, "{var}: {} bytes", stderr.len());
+    }
+    // Those the dashboard checks itself say so in one line, as the node's do.
+    let out = dashboard_with(&[
+        ("DASHBOARD_NODES", ONE),
+        ("DASHBOARD_POLL_INTERVAL_MS", "0"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "ilp-connector: configuration error: DASHBOARD_POLL_INTERVAL_MS: `0` is out of range; use 100 to 1000 milliseconds"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!(
+        "FIGURE dashboardconfig: {} out-of-range dashboard settings, each exit 2 naming its variable",
+        cases.len()
+    );
+}
+
+/// A configuration built in code gets the same checks from `start`: a zero
+/// poll interval would panic the poller's timer.
+#[tokio::test]
+async fn start_refuses_a_configuration_out_of_range() {
+    let mut config = DashboardConfig::new([("a".to_string(), "127.0.0.1:1".to_string())]);
+    config.poll_interval = Duration::ZERO;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = dashboard::start(config, listener).err().expect("refused");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("DASHBOARD_POLL_INTERVAL_MS"), "{e}");
+}

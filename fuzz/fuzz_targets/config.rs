@@ -1,5 +1,6 @@
-//! Configuration parsing: peer variables, route lists, the TOML file and the
-//! node's own settings (every range check) never panic, whatever the input;
+//! Configuration parsing: peer variables, route lists, the TOML file, the
+//! node's own settings and the dashboard's (every range check) never panic,
+//! whatever the input;
 //! a configuration they accept is consistent and its time arithmetic cannot
 //! overflow.
 //!
@@ -14,6 +15,7 @@ use std::time::Instant;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use ilp_connector::config::{self, Config, NodeArgs, Relation};
+use ilp_connector::dashboard::{self, DashboardArgs};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Parser)]
@@ -40,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     node_settings(&vars, &routes);
+    dashboard_settings(&vars);
     let mut c = Config::new("node-x").unwrap();
     if config::add_env_peers(&mut c, vars).is_err() {
         return;
@@ -105,6 +108,43 @@ fn node_settings(vars: &[(String, String)], routes: &[String]) {
     }
     let far = now + chrono::TimeDelta::days(365);
     let _ = ilp_connector::forward::outgoing_expiry(far, now, &c.timing);
+}
+
+/// The `NAME=value` lines that are dashboard variables (by their `env`
+/// name) as flags of `dashboard`: any outcome but a panic is fine; an
+/// accepted configuration passes `DashboardConfig::validate`, within its
+/// bounds, its node names unique.
+fn dashboard_settings(vars: &[(String, String)]) {
+    let command = DashboardArgs::augment_args(clap::Command::new("dashboard"));
+    let mut argv = vec!["dashboard".to_string()];
+    for (k, v) in vars {
+        if let Some(flag) = command
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == k.as_str()))
+            .and_then(|a| a.get_long())
+        {
+            argv.push(format!("--{flag}={v}"));
+        }
+    }
+    let Ok(matches) = command.try_get_matches_from(argv) else {
+        return;
+    };
+    let Ok(args) = DashboardArgs::from_arg_matches(&matches) else {
+        return;
+    };
+    let Ok(c) = args.into_config() else {
+        return;
+    };
+    assert!(
+        c.validate().is_ok(),
+        "accepted but invalid: {:?}",
+        c.validate()
+    );
+    assert!((1..=dashboard::MAX_NODES).contains(&c.nodes.len()));
+    for (i, n) in c.nodes.iter().enumerate() {
+        assert!(c.nodes[i + 1..].iter().all(|m| m.name != n.name));
+    }
+    assert!(Instant::now().checked_add(c.poll_interval).is_some());
 }
 
 /// Ids unique and valid, routes name configured peers, addresses unique and

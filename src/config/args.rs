@@ -76,11 +76,11 @@ pub struct NodeArgs {
     #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = DEFAULT_AUTH_TIMEOUT_MS)]
     pub auth_timeout_ms: u64,
     /// Largest amount accepted in one packet from any peer without its own
-    /// BTP_PEER_<ID>_MAX_PACKET_AMOUNT (F08 beyond) [default: no limit].
+    /// `BTP_PEER_<ID>_MAX_PACKET_AMOUNT` (F08 beyond) [default: no limit].
     #[arg(long, env = "MAX_PACKET_AMOUNT")]
     pub max_packet_amount: Option<u64>,
     /// Most packets per second accepted from any peer without its own
-    /// BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND (T05 beyond) [default: no limit].
+    /// `BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND` (T05 beyond) [default: no limit].
     #[arg(long, env = "MAX_PACKETS_PER_SECOND")]
     pub max_packets_per_second: Option<u32>,
     /// Route learning.

@@ -5,8 +5,8 @@
 //! names the variable to fix.
 //!
 //! This module holds the configuration data and its validation; the sources
-//! each have a module: [`env`] (the `BTP_PEER_<ID>_*` scanner and route
-//! lists), [`file`] (the TOML file) and [`args`] (the clap flags, which
+//! each have a module: [`env`](mod@env) (the `BTP_PEER_<ID>_*` scanner and route
+//! lists), [`file`](mod@file) (the TOML file) and [`args`] (the clap flags, which
 //! build a [`Config`] from all three).
 
 pub mod args;
@@ -86,6 +86,8 @@ pub const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
 pub const MAX_INFLIGHT_PER_LINK_LIMIT: usize = 1 << 20;
 /// Longest `ASSET_CODE` accepted (ILDCP sends it to every child).
 pub const MAX_ASSET_CODE_LEN: usize = 16;
+/// Longest secret file read (`*_SECRET_FILE`, `*_TOKEN_FILE`), in bytes.
+pub const MAX_SECRET_FILE_LEN: usize = 64 * 1024;
 
 /// A configuration mistake, with the variable (or flag, or file key) to fix.
 #[derive(Debug, thiserror::Error)]
@@ -589,14 +591,33 @@ fn validate_route_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads a secret from a file (Docker secrets), dropping one trailing newline.
+/// Reads a secret from a file (Docker secrets), dropping one trailing
+/// newline. At most [`MAX_SECRET_FILE_LEN`] bytes are read: a file that is
+/// longer (or a device such as /dev/zero) is an error, not unbounded memory.
 fn read_secret_file(variable: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
         ConfigError::new(
             variable,
             format!("cannot read secret file {}: {e}", path.display()),
         )
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(MAX_SECRET_FILE_LEN as u64 + 1)
+                .read_to_string(&mut text)
+        })
+        .map_err(cannot)?;
+    if text.len() > MAX_SECRET_FILE_LEN {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "secret file {} is longer than {MAX_SECRET_FILE_LEN} bytes",
+                path.display()
+            ),
+        ));
+    }
     let value = text.strip_suffix('\n').unwrap_or(&text);
     let value = value.strip_suffix('\r').unwrap_or(value);
     if value.is_empty() {

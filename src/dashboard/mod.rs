@@ -85,10 +85,13 @@ pub mod server;
 pub mod state;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::Secret;
+use crate::config::{
+    ConfigError, MAX_NODE_ID_LEN, Secret, in_range, secret_from, validate_node_id,
+};
+use crate::logging::shown;
 
 pub use server::{DashboardHandle, start};
 
@@ -112,18 +115,23 @@ pub struct DashboardArgs {
     /// connector-a=http://127.0.0.1:8080).
     #[arg(long, env = "DASHBOARD_NODES", value_delimiter = ',', required = true)]
     pub nodes: Vec<String>,
-    /// BTP URLs to send through, `name=ws://host:port,...` [default:
-    /// ws://<health host>:<btpServerPort from /health>].
+    /// BTP URLs to send through, `name=ws://host:port,...` (default:
+    /// `ws://<health host>:<btpServerPort from /health>`).
     #[arg(long, env = "DASHBOARD_BTP_URLS", value_delimiter = ',')]
     pub btp_urls: Vec<String>,
     /// Port of the page.
-    #[arg(long, env = "DASHBOARD_PORT", default_value_t = DEFAULT_PORT)]
+    #[arg(long, env = "DASHBOARD_PORT", value_name = "DASHBOARD_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
     /// Address the page binds to.
-    #[arg(long, env = "DASHBOARD_BIND_ADDRESS", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "DASHBOARD_BIND_ADDRESS",
+        value_name = "DASHBOARD_BIND_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
     pub bind_address: IpAddr,
     /// Milliseconds between two polls of each node (100..=1000).
-    #[arg(long, env = "DASHBOARD_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
+    #[arg(long, env = "DASHBOARD_POLL_INTERVAL_MS", value_name = "DASHBOARD_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
     pub poll_interval_ms: u64,
     /// Bearer token for the nodes' admin API (their ADMIN_TOKEN).
     #[arg(long, env = "DASHBOARD_ADMIN_TOKEN", hide_env_values = true)]
@@ -176,42 +184,39 @@ pub struct DashboardConfig {
     pub receiver_secret: Option<Secret>,
 }
 
-/// A configuration error naming the option to fix.
-#[derive(Debug, thiserror::Error)]
-#[error("{option}: {message}")]
-pub struct DashboardConfigError {
-    /// The option (its environment variable name).
-    pub option: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
-fn err(option: &'static str, message: impl Into<String>) -> DashboardConfigError {
-    DashboardConfigError {
-        option,
-        message: message.into(),
-    }
+fn err(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(variable, message)
 }
 
 /// Parses one `name=http://host:port` entry.
-pub fn parse_node(entry: &str) -> Result<NodeTarget, DashboardConfigError> {
+pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
     const OPT: &str = "DASHBOARD_NODES";
-    let (name, url) = entry
-        .split_once('=')
-        .ok_or_else(|| err(OPT, format!("`{entry}`: expected name=http://host:port")))?;
+    let (name, url) = entry.split_once('=').ok_or_else(|| {
+        err(
+            OPT,
+            format!("`{}`: expected name=http://host:port", shown(entry)),
+        )
+    })?;
     let name = name.trim();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if name.is_empty()
+        || name.len() > MAX_NODE_ID_LEN
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        let shown = shown(name);
         return Err(err(
             OPT,
-            format!("`{name}`: a node name is letters, digits and `-`"),
+            format!("`{shown}`: a node name is 1-{MAX_NODE_ID_LEN} letters, digits and `-`"),
         ));
     }
-    let parsed = url::Url::parse(url.trim())
-        .map_err(|e| err(OPT, format!("{name}: `{url}` is not a URL: {e}")))?;
+    // Errors quote the URL cut, escaped and without what may be a password.
+    let url = url.trim();
+    let quoted = shown(crate::config::without_credentials(url));
+    let parsed = url::Url::parse(url)
+        .map_err(|e| err(OPT, format!("{name}: `{quoted}` is not a URL: {e}")))?;
     if parsed.scheme() != "http" {
         return Err(err(
             OPT,
-            format!("{name}: the health URL must start with http:// (got `{url}`)"),
+            format!("{name}: the health URL must start with http:// (got `{quoted}`)"),
         ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -219,7 +224,7 @@ pub fn parse_node(entry: &str) -> Result<NodeTarget, DashboardConfigError> {
     }
     let host = parsed
         .host_str()
-        .ok_or_else(|| err(OPT, format!("{name}: `{url}` has no host")))?;
+        .ok_or_else(|| err(OPT, format!("{name}: `{quoted}` has no host")))?;
     let port = parsed.port_or_known_default().unwrap_or(80);
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -233,33 +238,26 @@ pub fn parse_node(entry: &str) -> Result<NodeTarget, DashboardConfigError> {
     })
 }
 
-/// Reads a secret given as a value or as a file, never both.
-fn pick_secret(
-    value_opt: &'static str,
-    value: Option<&str>,
-    file_opt: &'static str,
-    file: Option<&Path>,
-) -> Result<Option<Secret>, DashboardConfigError> {
-    match (value, file) {
-        (Some(_), Some(_)) => Err(err(value_opt, format!("set it or {file_opt}, not both"))),
-        (Some(""), None) => Err(err(value_opt, "is empty")),
-        (Some(v), None) => Ok(Some(Secret::new(v))),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| err(file_opt, format!("cannot read {}: {e}", path.display())))?;
-            let v = text.trim_end_matches(['\n', '\r']);
-            if v.is_empty() {
-                return Err(err(file_opt, format!("{} is empty", path.display())));
-            }
-            Ok(Some(Secret::new(v)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 impl DashboardArgs {
-    /// Validates the options.
-    pub fn into_config(self) -> Result<DashboardConfig, DashboardConfigError> {
+    /// Validates the options (then [`DashboardConfig::validate`]).
+    pub fn into_config(self) -> Result<DashboardConfig, ConfigError> {
+        // Counted before anything is parsed: a list of any length costs no
+        // more than MAX_NODES entries' work.
+        let listed = |v: &[String]| v.iter().filter(|e| !e.trim().is_empty()).count();
+        in_range(
+            "DASHBOARD_NODES",
+            listed(&self.nodes),
+            1,
+            MAX_NODES,
+            " nodes",
+        )?;
+        in_range(
+            "DASHBOARD_BTP_URLS",
+            listed(&self.btp_urls),
+            0,
+            MAX_NODES,
+            " URLs",
+        )?;
         let mut nodes: Vec<NodeTarget> = Vec::new();
         for entry in self.nodes.iter().filter(|e| !e.trim().is_empty()) {
             let n = parse_node(entry)?;
@@ -271,61 +269,75 @@ impl DashboardArgs {
             }
             nodes.push(n);
         }
-        if nodes.is_empty() {
-            return Err(err("DASHBOARD_NODES", "give at least one node"));
-        }
-        if nodes.len() > MAX_NODES {
-            return Err(err("DASHBOARD_NODES", format!("at most {MAX_NODES} nodes")));
-        }
         for entry in self.btp_urls.iter().filter(|e| !e.trim().is_empty()) {
             const OPT: &str = "DASHBOARD_BTP_URLS";
-            let (name, url) = entry
-                .split_once('=')
-                .ok_or_else(|| err(OPT, format!("`{entry}`: expected name=ws://host:port")))?;
+            let (name, url) = entry.split_once('=').ok_or_else(|| {
+                err(
+                    OPT,
+                    format!("`{}`: expected name=ws://host:port", shown(entry)),
+                )
+            })?;
+            let name = name.trim();
             crate::config::parse_peer_url(OPT, url.trim())
-                .map_err(|e| err(OPT, format!("{name}: {e}")))?;
+                .map_err(|e| err(OPT, format!("{}: {}", shown(name), e.message)))?;
             let node = nodes
                 .iter_mut()
-                .find(|n| n.name == name.trim())
-                .ok_or_else(|| err(OPT, format!("{name} is not in DASHBOARD_NODES")))?;
+                .find(|n| n.name == name)
+                .ok_or_else(|| err(OPT, format!("{} is not in DASHBOARD_NODES", shown(name))))?;
+            if node.btp_url.is_some() {
+                return Err(err(OPT, format!("{name} is listed twice")));
+            }
             node.btp_url = Some(url.trim().to_string());
         }
-        if !(MIN_POLL_INTERVAL_MS..=MAX_POLL_INTERVAL_MS).contains(&self.poll_interval_ms) {
-            return Err(err(
-                "DASHBOARD_POLL_INTERVAL_MS",
-                format!("must be {MIN_POLL_INTERVAL_MS}..={MAX_POLL_INTERVAL_MS}"),
-            ));
-        }
-        if self.sender_username.is_empty() {
-            return Err(err("DASHBOARD_SENDER_USERNAME", "is empty"));
-        }
-        Ok(DashboardConfig {
+        let config = DashboardConfig {
             nodes,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
-            admin_token: pick_secret(
+            admin_token: secret_from(
                 "DASHBOARD_ADMIN_TOKEN",
                 self.admin_token.as_deref(),
                 "DASHBOARD_ADMIN_TOKEN_FILE",
                 self.admin_token_file.as_deref(),
             )?,
             sender_username: self.sender_username,
-            sender_secret: pick_secret(
+            sender_secret: secret_from(
                 "DASHBOARD_SENDER_SECRET",
                 self.sender_secret.as_deref(),
                 "DASHBOARD_SENDER_SECRET_FILE",
                 self.sender_secret_file.as_deref(),
             )?,
-            receiver_secret: pick_secret(
+            receiver_secret: secret_from(
                 "DASHBOARD_RECEIVER_SECRET",
                 self.receiver_secret.as_deref(),
                 "DASHBOARD_RECEIVER_SECRET_FILE",
                 self.receiver_secret_file.as_deref(),
             )?,
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
 impl DashboardConfig {
+    /// Checks every setting is in its range, with the same helpers and
+    /// messages as the node's [`crate::config::Config::validate`]. Run by
+    /// [`DashboardArgs::into_config`] and by [`start`] (a configuration built
+    /// in code gets the same checks; a zero poll interval would panic the
+    /// poller's timer).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        in_range("DASHBOARD_NODES", self.nodes.len(), 1, MAX_NODES, " nodes")?;
+        let ms = u64::try_from(self.poll_interval.as_millis()).unwrap_or(u64::MAX);
+        in_range(
+            "DASHBOARD_POLL_INTERVAL_MS",
+            ms,
+            MIN_POLL_INTERVAL_MS,
+            MAX_POLL_INTERVAL_MS,
+            " milliseconds",
+        )?;
+        // The sender account is a child peer of each node: its id.
+        validate_node_id("DASHBOARD_SENDER_USERNAME", &self.sender_username)?;
+        Ok(())
+    }
+
     /// A configuration for these `(name, health host:port)` nodes, nothing else set.
     pub fn new(nodes: impl IntoIterator<Item = (String, String)>) -> Self {
         Self {
@@ -364,7 +376,7 @@ mod tests {
             "a b=http://x:1",
         ] {
             let e = parse_node(bad).unwrap_err();
-            assert_eq!(e.option, "DASHBOARD_NODES", "{bad}");
+            assert_eq!(e.variable, "DASHBOARD_NODES", "{bad}");
         }
     }
 
@@ -400,17 +412,17 @@ mod tests {
         assert!(e.to_string().contains("listed twice"), "{e}");
         let mut a = args(&["a=http://x:1"]);
         a.btp_urls = vec!["c=ws://x:3000".into()];
-        assert_eq!(a.into_config().unwrap_err().option, "DASHBOARD_BTP_URLS");
+        assert_eq!(a.into_config().unwrap_err().variable, "DASHBOARD_BTP_URLS");
         let mut a = args(&["a=http://x:1"]);
         a.poll_interval_ms = 5_000;
         assert_eq!(
-            a.into_config().unwrap_err().option,
+            a.into_config().unwrap_err().variable,
             "DASHBOARD_POLL_INTERVAL_MS"
         );
         let mut a = args(&["a=http://x:1"]);
         a.sender_secret_file = Some("/nonexistent".into());
         let e = a.into_config().unwrap_err();
-        assert_eq!(e.option, "DASHBOARD_SENDER_SECRET");
+        assert_eq!(e.variable, "DASHBOARD_SENDER_SECRET");
         assert!(!e.to_string().contains("\"s\""));
     }
 }

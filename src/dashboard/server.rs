@@ -127,8 +127,13 @@ impl DashboardHandle {
     }
 }
 
-/// Starts the pollers and serves the page on `listener`.
+/// Starts the pollers and serves the page on `listener`. A configuration
+/// out of range ([`DashboardConfig::validate`]) is an `InvalidInput` error
+/// naming the variable.
 pub fn start(config: DashboardConfig, listener: TcpListener) -> std::io::Result<DashboardHandle> {
+    config
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         nodes: config

@@ -309,6 +309,7 @@ pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::
     let connections = Arc::new(Semaphore::new(node.config.limits.max_connections));
     tasks.spawn(accept::accept_loop(node.clone(), btp, connections).in_current_span());
     tasks.spawn(crate::health::serve(node.clone(), health).in_current_span());
+    tasks.spawn(crate::memory::collect_periodically(node.shutdown.clone()));
     if let Some(r) = &node.ccp {
         routing::log_start(&node.config);
         tasks.spawn(routing::drive(node.clone(), r.clone()).in_current_span());

@@ -2,13 +2,13 @@
 //! (`ROUTING=ccp`). See [`crate::ccp`] for the protocol and how a speaker is
 //! driven; this file is only the I/O around it.
 //!
-//! - Link up / down come from [`Node::set_link`] and [`Node::clear_link`]
+//! - Link up / down come from `Node::set_link` and `Node::clear_link`
 //!   (after BTP auth, before the link's first packet is read, on either
 //!   runtime: the dialer and the BTP server start a link paused and open it
 //!   once it is registered, [`crate::link::Link::start_paused`], so a
 //!   peer's first route control never finds its link unknown here).
 //! - `peer.route.*` Prepares are answered on the packet path
-//!   ([`Routing::answer`]), never forwarded.
+//!   (`Routing::answer`), never forwarded.
 //! - The driver task takes the speaker's actions: a `Send` goes out as a
 //!   Prepare on the peer's link, its reply is reported with `sent_result`;
 //!   `Route` changes rebuild the node's routing table (swapped whole). It
