@@ -121,7 +121,13 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
 /// regex engine `EnvFilter` links in (about 0.3 MB of the binary, all of it
 /// resident in every node: BENCHMARKS.md, round 5).
 pub fn parse_filter(level: &str) -> Result<Targets, String> {
-    level.parse::<Targets>().map_err(|e| {
+    // Empty directives are skipped, as `EnvFilter` skips them (`info,`).
+    let directives: Vec<&str> = level
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    directives.join(",").parse::<Targets>().map_err(|e| {
         format!("LOG_LEVEL: `{level}` is not a level or filter ({e}); use error, warn, info, debug or trace")
     })
 }
@@ -614,6 +620,10 @@ mod tests {
             max_level(&parse_filter("x=error").unwrap()),
             LevelFilter::ERROR
         );
+        let f = parse_filter("info, ilp_connector::link=debug,").unwrap();
+        assert!(f.would_enable("ilp_connector::link", &Level::DEBUG));
+        assert!(f.would_enable("hyper", &Level::INFO));
+        assert!(!f.would_enable("hyper", &Level::DEBUG));
         let e = parse_filter("info,x=loud").unwrap_err();
         assert!(
             e.starts_with("LOG_LEVEL: `info,x=loud` is not a level or filter"),
