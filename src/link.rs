@@ -516,10 +516,13 @@ async fn write_loop<S>(
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
                     queued.fetch_sub(msg.len(), Ordering::Relaxed);
-                    // Let the tasks that are ready to run (packet handlers
-                    // answering the frames just read) queue their frames
-                    // first, so one flush (one write syscall) carries many.
-                    tokio::task::yield_now().await;
+                    // No yield before the batch: the writer, woken by the
+                    // first frame queued, runs only once the task that queued
+                    // it (a reader answering or forwarding what it read) has
+                    // nothing more ready, so the frames of that read are
+                    // already queued. A yield here only made the scheduler
+                    // poll the I/O driver once more per batch (an extra
+                    // `epoll_wait`: c=1 8 syscalls per packet instead of 6).
                     sink.feed(msg).await?;
                     let mut n = 1;
                     while n < WRITE_BATCH {

@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
@@ -73,12 +73,12 @@ pub fn dropped_lines_total() -> u64 {
 }
 
 /// Installs the global subscriber, writing through a non-blocking [`Sink`]
-/// on stdout. `level` is a level (`info`) or a full filter
-/// (`info,ilp_connector::link=debug`). Keep the guard until the process
-/// ends: dropping it flushes the queued lines.
+/// on stdout. `level` is a level (`info`) or a filter of comma-separated
+/// `target=level` directives (`info,ilp_connector::link=debug`; the longest
+/// matching target decides). Keep the guard until the process ends:
+/// dropping it flushes the queued lines.
 pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| format!("LOG_LEVEL: `{level}` is not a level or filter ({e}); use error, warn, info, debug or trace"))?;
+    let filter = parse_filter(level)?;
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -86,7 +86,12 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
     };
     let (sink, guard) = Sink::new(std::io::stdout(), LOG_QUEUE_BYTES);
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        // The most verbose level the filter lets through, as the static
+        // ceiling (the `log` crate's max level too): without it every
+        // trace-level callsite of the WebSocket crates would be checked
+        // against the filter at run time (4,100 more instructions per
+        // packet in a middle node).
+        .with_max_level(max_level(&filter))
         .with_writer(sink);
     let frames = tracing_subscriber::filter::filter_fn(allowed);
     let result = if json {
@@ -94,6 +99,7 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
             .finish()
+            .with(filter)
             .with(frames)
             .try_init()
     } else {
@@ -101,11 +107,39 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
             .with_target(false)
             .fmt_fields(BoundedFields)
             .finish()
+            .with(filter)
             .with(frames)
             .try_init()
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))?;
     Ok(guard)
+}
+
+/// The `LOG_LEVEL` filter: a level, or `target=level` directives separated
+/// by commas. A `Targets` filter, not tracing-subscriber's `EnvFilter`: the
+/// same directive syntax without span and field matching, and without the
+/// regex engine `EnvFilter` links in (about 0.3 MB of the binary, all of it
+/// resident in every node: BENCHMARKS.md, round 5).
+pub fn parse_filter(level: &str) -> Result<Targets, String> {
+    // Empty directives are skipped, as `EnvFilter` skips them (`info,`).
+    let directives: Vec<&str> = level
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    directives.join(",").parse::<Targets>().map_err(|e| {
+        format!("LOG_LEVEL: `{level}` is not a level or filter ({e}); use error, warn, info, debug or trace")
+    })
+}
+
+/// The most verbose level `filter` enables for any target.
+fn max_level(filter: &Targets) -> LevelFilter {
+    filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()
+        .unwrap_or(LevelFilter::OFF)
 }
 
 /// A string quoted in a log line: control characters escaped (`\u{1b}`),
@@ -546,6 +580,56 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
     use std::time::Instant;
+
+    /// `LOG_LEVEL` takes a level, or the README's filter form: a default
+    /// level and `target=level` directives, the longest target deciding.
+    #[test]
+    fn log_level_is_a_level_or_target_directives() {
+        use tracing::Level;
+        let info = parse_filter("info").unwrap();
+        assert!(info.would_enable("ilp_connector::link", &Level::INFO));
+        assert!(!info.would_enable("ilp_connector::link", &Level::DEBUG));
+        assert!(
+            !parse_filter("warn")
+                .unwrap()
+                .would_enable("hyper", &Level::INFO)
+        );
+        assert!(
+            parse_filter("TRACE")
+                .unwrap()
+                .would_enable("x", &Level::TRACE)
+        );
+        let f = parse_filter("info,ilp_connector::link=debug").unwrap();
+        assert!(f.would_enable("ilp_connector::link", &Level::DEBUG));
+        assert!(f.would_enable("ilp_connector::link::x", &Level::DEBUG));
+        assert!(!f.would_enable("ilp_connector::forward", &Level::DEBUG));
+        assert!(f.would_enable("ilp_connector::forward", &Level::INFO));
+        let f = parse_filter("ilp_connector=debug,ilp_connector::link=warn").unwrap();
+        assert!(!f.would_enable("ilp_connector::link", &Level::INFO));
+        assert!(f.would_enable("ilp_connector::node", &Level::DEBUG));
+        assert!(
+            !f.would_enable("hyper", &Level::ERROR),
+            "no default level: off"
+        );
+        assert_eq!(max_level(&parse_filter("info").unwrap()), LevelFilter::INFO);
+        assert_eq!(
+            max_level(&parse_filter("warn,ilp_connector::link=debug").unwrap()),
+            LevelFilter::DEBUG
+        );
+        assert_eq!(
+            max_level(&parse_filter("x=error").unwrap()),
+            LevelFilter::ERROR
+        );
+        let f = parse_filter("info, ilp_connector::link=debug,").unwrap();
+        assert!(f.would_enable("ilp_connector::link", &Level::DEBUG));
+        assert!(f.would_enable("hyper", &Level::INFO));
+        assert!(!f.would_enable("hyper", &Level::DEBUG));
+        let e = parse_filter("info,x=loud").unwrap_err();
+        assert!(
+            e.starts_with("LOG_LEVEL: `info,x=loud` is not a level or filter"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn peer_strings_are_escaped_and_cut_on_a_character_boundary() {
