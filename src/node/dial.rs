@@ -67,11 +67,12 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
                 node.set_link(&slot, link.clone());
                 link.open();
                 last_failure = None;
-                backoff.reset();
+                let up_since = tokio::time::Instant::now();
                 tokio::select! {
                     _ = link.closed() => {}
                     _ = node.shutdown.cancelled() => return,
                 }
+                backoff.link_dropped_after(up_since.elapsed());
                 if node.clear_link(&slot, &link) && !node.is_stopping() {
                     warn!(event = "btp_connection_lost", peerId = %slot.id, direction = "outbound", url = %url, "BTP connection lost; reconnecting");
                 }
