@@ -27,6 +27,8 @@
 //!   UTF-8-checked (it is relayed unchanged); unknown ASCII error codes are kept.
 //! - Encoding never fails and does not check limits.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -232,16 +234,53 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// [`MAX_TIMESTAMP_MS`]), with integer arithmetic only (the packet path).
 pub fn format_timestamp_ms(ms: i64) -> [u8; TIMESTAMP_LEN] {
     let ms = ms.clamp(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS);
-    let (y, mo, d) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    let in_day = ms.rem_euclid(MS_PER_DAY) as u32;
+    let day = ms.div_euclid(MS_PER_DAY);
+    let date = FORMAT_DATE.with(|c| {
+        let (cached_day, digits) = c.get();
+        if cached_day == day {
+            return digits;
+        }
+        let digits = date_digits(day);
+        c.set((day, digits));
+        digits
+    });
+    with_time_of_day(date, ms)
+}
+
+/// [`format_timestamp_ms`] without the cached date (for the tests).
+#[cfg(test)]
+fn format_timestamp_ms_uncached(ms: i64) -> [u8; TIMESTAMP_LEN] {
+    let ms = ms.clamp(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS);
+    with_time_of_day(date_digits(ms.div_euclid(MS_PER_DAY)), ms)
+}
+
+thread_local! {
+    /// The day (since the epoch) last formatted and its `YYYYMMDD`: nearly
+    /// every expiry a node writes falls on the same day as the one before.
+    static FORMAT_DATE: Cell<(i64, [u8; 8])> = const { Cell::new((i64::MIN, [0; 8])) };
+    /// The `YYYYMMDD` last parsed, a real date, and its day since the
+    /// epoch; the first byte `0xff` (never a digit) means none yet.
+    static PARSE_DATE: Cell<([u8; 8], i64)> = const { Cell::new(([0xff; 8], 0)) };
+}
+
+/// `YYYYMMDD` of the day `day` after 1970-01-01 (years 0-9999).
+fn date_digits(day: i64) -> [u8; 8] {
+    let (y, mo, d) = civil_from_days(day);
     let y = y as u32;
+    let mut out = [0u8; 8];
+    for (i, pair) in [y / 100, y % 100, mo, d].into_iter().enumerate() {
+        out[2 * i..2 * i + 2].copy_from_slice(&TWO_DIGITS[pair as usize]);
+    }
+    out
+}
+
+/// The timestamp of `date` (`YYYYMMDD`) and the time of day of `ms`.
+fn with_time_of_day(date: [u8; 8], ms: i64) -> [u8; TIMESTAMP_LEN] {
+    let in_day = ms.rem_euclid(MS_PER_DAY) as u32;
     let millis = in_day % 1000;
     let mut out = [0u8; TIMESTAMP_LEN];
+    out[..8].copy_from_slice(&date);
     for (i, pair) in [
-        y / 100,
-        y % 100,
-        mo,
-        d,
         in_day / 3_600_000,
         in_day / 60_000 % 60,
         in_day / 1000 % 60,
@@ -250,7 +289,7 @@ pub fn format_timestamp_ms(ms: i64) -> [u8; TIMESTAMP_LEN] {
     .into_iter()
     .enumerate()
     {
-        out[2 * i..2 * i + 2].copy_from_slice(&TWO_DIGITS[pair as usize]);
+        out[8 + 2 * i..8 + 2 * i + 2].copy_from_slice(&TWO_DIGITS[pair as usize]);
     }
     out[16] = b'0' + (millis % 10) as u8;
     out
@@ -292,12 +331,50 @@ pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
             format!("byte {i} ({:#04x}) is not an ASCII digit", b[i]),
         ));
     }
-    let num = |r: std::ops::Range<usize>| {
-        b[r].iter()
-            .fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'))
+    let mut date = [0u8; 8];
+    date.copy_from_slice(&b[..8]);
+    let cached = PARSE_DATE.with(|c| {
+        let (digits, days) = c.get();
+        (digits == date).then_some(days)
+    });
+    let days = match cached {
+        Some(days) => days,
+        None => {
+            let days = parse_date(b)?;
+            PARSE_DATE.with(|c| c.set((date, days)));
+            days
+        }
     };
+    parse_time_of_day(b, days)
+}
+
+/// [`parse_timestamp_ms`] without the cached date (for the tests).
+#[cfg(test)]
+fn parse_timestamp_ms_uncached(b: &[u8]) -> Result<i64, ParseError> {
+    const F: &str = "expiresAt";
+    if b.len() != TIMESTAMP_LEN {
+        return Err(invalid(F, format!("{} bytes, expected 17", b.len())));
+    }
+    if let Some(i) = b.iter().position(|c| !c.is_ascii_digit()) {
+        return Err(invalid(
+            F,
+            format!("byte {i} ({:#04x}) is not an ASCII digit", b[i]),
+        ));
+    }
+    parse_time_of_day(b, parse_date(b)?)
+}
+
+/// The value of the digits `b[r]` (all ASCII digits, checked by the caller).
+fn digits_value(b: &[u8], r: std::ops::Range<usize>) -> u32 {
+    b[r].iter()
+        .fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'))
+}
+
+/// Days since the epoch of the date part of `b`, 17 ASCII digits.
+fn parse_date(b: &[u8]) -> Result<i64, ParseError> {
+    const F: &str = "expiresAt";
+    let num = |r| digits_value(b, r);
     let (y, mo, d) = (num(0..4), num(4..6), num(6..8));
-    let (h, mi, s, ms) = (num(8..10), num(10..12), num(12..14), num(14..17));
     let shown = || String::from_utf8_lossy(b);
     if !(1..=12).contains(&mo) {
         return Err(invalid(F, format!("{}: month {mo} out of range", shown())));
@@ -308,13 +385,23 @@ pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
             format!("{}: day {d} does not exist in {y:04}-{mo:02}", shown()),
         ));
     }
+    Ok(days_from_civil(i64::from(y), mo, d))
+}
+
+/// `days` (since the epoch) plus the time of day of `b`, 17 ASCII digits.
+fn parse_time_of_day(b: &[u8], days: i64) -> Result<i64, ParseError> {
+    const F: &str = "expiresAt";
+    let num = |r| digits_value(b, r);
+    let (h, mi, s, ms) = (num(8..10), num(10..12), num(12..14), num(14..17));
     if h > 23 || mi > 59 || s > 59 {
         return Err(invalid(
             F,
-            format!("{}: time {h:02}:{mi:02}:{s:02} out of range", shown()),
+            format!(
+                "{}: time {h:02}:{mi:02}:{s:02} out of range",
+                String::from_utf8_lossy(b)
+            ),
         ));
     }
-    let days = days_from_civil(i64::from(y), mo, d);
     let in_day = ((i64::from(h) * 60 + i64::from(mi)) * 60 + i64::from(s)) * 1000 + i64::from(ms);
     Ok(days * MS_PER_DAY + in_day)
 }
@@ -773,6 +860,61 @@ mod tests {
             }
             .encode();
             assert_eq!(patched, expected.to_vec(), "data of {size} bytes");
+        }
+    }
+
+    /// The cached date gives what the uncached path gives, for times that
+    /// cross a day boundary in both directions (cache hit, miss, and back),
+    /// around 29 February of leap and common years (1900, 2000, 2023, 2024,
+    /// 2100), and for invalid timestamps parsed right after a valid one of
+    /// the same or another date (same errors).
+    #[test]
+    fn cached_dates_agree_with_the_uncached_path() {
+        let days = [
+            days_from_civil(1900, 2, 28),
+            days_from_civil(2000, 2, 28),
+            days_from_civil(2023, 2, 28),
+            days_from_civil(2024, 2, 28),
+            days_from_civil(2100, 2, 28),
+            days_from_civil(2026, 12, 31),
+            days_from_civil(0, 1, 1),
+            days_from_civil(9999, 12, 30),
+        ];
+        let mut times = Vec::new();
+        for day in days {
+            for d in [0, 1, 2, 1, 0, 2] {
+                for ms in [0, 1, 86_399_999, 43_200_000] {
+                    times.push((day + d) * MS_PER_DAY + ms);
+                }
+            }
+        }
+        times.extend([MIN_TIMESTAMP_MS - 1, MAX_TIMESTAMP_MS + 1, MAX_TIMESTAMP_MS]);
+        for &ms in &times {
+            let encoded = format_timestamp_ms(ms);
+            assert_eq!(encoded, format_timestamp_ms_uncached(ms), "{ms}");
+            assert_eq!(
+                parse_timestamp_ms(&encoded),
+                parse_timestamp_ms_uncached(&encoded),
+                "{ms}"
+            );
+        }
+        let invalid: [&[u8]; 8] = [
+            b"20230229120000000",
+            b"21000229000000000",
+            b"20240229240000000",
+            b"20240229236000000",
+            b"20240229235960000",
+            b"20241301000000000",
+            b"2024022900000000x",
+            b"2024022900000000",
+        ];
+        for valid in [&b"20240229120000000"[..], b"20230228120000000"] {
+            for bad in invalid {
+                assert!(parse_timestamp_ms(valid).is_ok());
+                let got = parse_timestamp_ms(bad);
+                assert!(got.is_err(), "{}", String::from_utf8_lossy(bad));
+                assert_eq!(got, parse_timestamp_ms_uncached(bad));
+            }
         }
     }
 
