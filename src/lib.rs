@@ -52,8 +52,7 @@
 //! (run by [`node::start`] too), so `Semaphore::new(MAX_CONNECTIONS)` and
 //! the time arithmetic on timings cannot overflow; the packet path's time
 //! arithmetic is checked (`checked_add`, `checked_sub_signed`) as well.
-// `deny`, not `forbid`: `memory` (one FFI call, measured need) and
-// `address::ascii` (one unchecked ASCII-to-str, measured need) allow it.
+// `deny`, not `forbid`: `memory` (one FFI call, measured need) allows it.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

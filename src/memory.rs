@@ -1,6 +1,5 @@
 //! Giving the memory the node frees back to the kernel, with mimalloc's
-//! defaults. One of the crate's two modules with `unsafe` (with
-//! `address::ascii`): a single FFI call.
+//! defaults. The crate's one module with `unsafe`: a single FFI call.
 //!
 //! The binary's global allocator is mimalloc (v3, `src/main.rs`). When a
 //! mimalloc page is freed it goes back to its arena and a *purge* of it (an
