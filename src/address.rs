@@ -100,126 +100,93 @@ fn is_segment_char(b: u8) -> bool {
     SEGMENT_CHARS[usize::from(b)]
 }
 
-/// Checks `s` against the address rules.
-fn validate(s: &str) -> Result<(), AddressError> {
-    if s.is_empty() {
-        return Err(AddressError::Empty);
+/// The first rule an address breaks, found on its bytes. Every byte the
+/// rules accept is ASCII, so bytes with no violation are valid UTF-8 too:
+/// the packet path checks a destination in this one pass, and only a
+/// rejected one is decoded for its error ([`validate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Violation {
+    Empty,
+    TooLong,
+    /// Byte offset of the empty segment.
+    EmptySegment(usize),
+    /// Byte offset of the first character not allowed.
+    BadCharacter(usize),
+    /// The scheme, `bytes[..end]`, is made of segment characters but is not
+    /// a scheme.
+    BadScheme(usize),
+    NoSegment,
+}
+
+fn first_violation(bytes: &[u8]) -> Option<Violation> {
+    if bytes.is_empty() {
+        return Some(Violation::Empty);
     }
-    if s.len() > MAX_ADDRESS_LEN {
-        return Err(AddressError::TooLong {
-            input: s.to_owned(),
-            len: s.len(),
-        });
+    if bytes.len() > MAX_ADDRESS_LEN {
+        return Some(Violation::TooLong);
     }
-    let bytes = s.as_bytes();
     let scheme_end = bytes.iter().position(|&b| b == b'.').unwrap_or(bytes.len());
-    let scheme = &s[..scheme_end];
+    let scheme = &bytes[..scheme_end];
     // `g` first: nearly every address on the packet path is global.
-    if scheme != "g" && !SCHEMES.contains(&scheme) {
+    if scheme != b"g" && !SCHEMES.iter().any(|s| s.as_bytes() == scheme) {
         // Report an empty segment or a bad character before a bad scheme when
         // the "scheme" is not even made of segment characters (".test.alice",
-        // "examp*e.alice").
+        // "examp*e.alice"). `is_segment_char` is false for every non-ASCII
+        // byte, so the first one found starts a character.
         if scheme.is_empty() {
-            return Err(AddressError::EmptySegment {
-                input: s.to_owned(),
-                index: 0,
-            });
+            return Some(Violation::EmptySegment(0));
         }
-        if let Some((index, ch)) = scheme
-            .char_indices()
-            .find(|(_, c)| !c.is_ascii() || !is_segment_char(*c as u8))
-        {
-            return Err(AddressError::BadCharacter {
-                input: s.to_owned(),
-                ch,
-                index,
-            });
+        if let Some(index) = scheme.iter().position(|&b| !is_segment_char(b)) {
+            return Some(Violation::BadCharacter(index));
         }
-        return Err(AddressError::BadScheme {
-            input: s.to_owned(),
-            scheme: scheme.to_owned(),
-        });
+        return Some(Violation::BadScheme(scheme_end));
     }
     if scheme_end == bytes.len() {
-        return Err(AddressError::NoSegment {
-            input: s.to_owned(),
-        });
+        return Some(Violation::NoSegment);
     }
     let mut segment_len = 0usize;
     for (i, &b) in bytes.iter().enumerate().skip(scheme_end + 1) {
         if b == b'.' {
             if segment_len == 0 {
-                return Err(AddressError::EmptySegment {
-                    input: s.to_owned(),
-                    index: i,
-                });
+                return Some(Violation::EmptySegment(i));
             }
             segment_len = 0;
         } else if is_segment_char(b) {
             segment_len += 1;
         } else {
-            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
-            return Err(AddressError::BadCharacter {
-                input: s.to_owned(),
-                ch,
-                index: i,
-            });
+            return Some(Violation::BadCharacter(i));
         }
     }
     if segment_len == 0 {
-        return Err(AddressError::EmptySegment {
-            input: s.to_owned(),
-            index: bytes.len(),
-        });
+        return Some(Violation::EmptySegment(bytes.len()));
     }
-    Ok(())
+    None
 }
 
-/// The packet path's address check in one pass over the bytes: the syntax
-/// rules of [`validate`], and with them UTF-8, since every byte they accept
-/// is ASCII. Separately, `from_utf8` and `validate` cost about 105 and 259
-/// callgrind instructions per forwarded packet at c=256 (BENCHMARKS.md,
-/// "Round 5"; Round 6 has the measured effect of this module).
-///
-/// No `unsafe`: the accepted bytes still go through `from_utf8`, whose ASCII
-/// fast path is cheap on an address this check has just found all ASCII.
-/// (`from_utf8_unchecked` here saved about 100 more instructions per packet,
-/// too little to give up `unsafe`-free address code for.)
-mod ascii {
-    use super::{MAX_ADDRESS_LEN, SCHEMES, is_segment_char};
-
-    /// `bytes` as a `&str` if they are a valid address (exactly the inputs
-    /// [`super::validate`] accepts), `None` otherwise.
-    pub(super) fn valid_address(bytes: &[u8]) -> Option<&str> {
-        if bytes.is_empty() || bytes.len() > MAX_ADDRESS_LEN {
-            return None;
-        }
-        let scheme_end = bytes.iter().position(|&b| b == b'.')?;
-        let scheme = &bytes[..scheme_end];
-        if scheme != b"g" && !SCHEMES.iter().any(|s| s.as_bytes() == scheme) {
-            return None;
-        }
-        let mut segment_len = 0usize;
-        for &b in &bytes[scheme_end + 1..] {
-            if b == b'.' {
-                if segment_len == 0 {
-                    return None;
-                }
-                segment_len = 0;
-            } else if is_segment_char(b) {
-                segment_len += 1;
-            } else {
-                return None;
-            }
-        }
-        if segment_len == 0 {
-            return None;
-        }
-        // Every byte is ASCII (a scheme from `SCHEMES`, dots, and segment
-        // characters: `is_segment_char` is true only for ASCII bytes), so
-        // this never fails; a failure would only reject the address.
-        std::str::from_utf8(bytes).ok()
-    }
+/// Checks `s` against the address rules.
+fn validate(s: &str) -> Result<(), AddressError> {
+    let Some(violation) = first_violation(s.as_bytes()) else {
+        return Ok(());
+    };
+    let input = s.to_owned();
+    Err(match violation {
+        Violation::Empty => AddressError::Empty,
+        Violation::TooLong => AddressError::TooLong {
+            input,
+            len: s.len(),
+        },
+        Violation::EmptySegment(index) => AddressError::EmptySegment { input, index },
+        Violation::BadCharacter(index) => AddressError::BadCharacter {
+            ch: s[index..].chars().next().unwrap_or('\u{fffd}'),
+            input,
+            index,
+        },
+        Violation::BadScheme(end) => AddressError::BadScheme {
+            scheme: s[..end].to_owned(),
+            input,
+        },
+        Violation::NoSegment => AddressError::NoSegment { input },
+    })
 }
 
 impl Address {
@@ -239,9 +206,12 @@ impl Address {
     /// allocating, with the same rules and errors as [`Address::from_ascii`]:
     /// the packet path reads a Prepare's destination in place.
     pub fn check_ascii(bytes: &[u8]) -> Result<&str, AddressError> {
-        // One pass accepts the valid addresses; only a rejected input goes
-        // through UTF-8 decoding and [`validate`] again, for its error.
-        if let Some(s) = ascii::valid_address(bytes) {
+        // One pass accepts the valid addresses (all ASCII, so `from_utf8`
+        // takes its fast path); only a rejected input goes through UTF-8
+        // decoding and [`validate`] again, for its error.
+        if first_violation(bytes).is_none()
+            && let Ok(s) = std::str::from_utf8(bytes)
+        {
             return Ok(s);
         }
         match std::str::from_utf8(bytes) {
@@ -573,7 +543,8 @@ mod tests {
     fn the_one_pass_check_accepts_exactly_what_validate_accepts() {
         fn agree(bytes: &[u8]) {
             let slow = std::str::from_utf8(bytes).is_ok_and(|s| validate(s).is_ok());
-            assert_eq!(ascii::valid_address(bytes).is_some(), slow, "{bytes:?}");
+            let fast = first_violation(bytes).is_none();
+            assert_eq!(fast, slow, "{bytes:?}");
             assert_eq!(Address::check_ascii(bytes).is_ok(), slow, "{bytes:?}");
             if let Ok(s) = Address::check_ascii(bytes) {
                 assert_eq!(s.as_bytes(), bytes);
