@@ -321,16 +321,7 @@ pub fn parse_timestamp(b: &[u8]) -> Result<DateTime<Utc>, ParseError> {
 /// [`parse_timestamp`] as milliseconds since the Unix epoch: the same
 /// checks and errors, integer arithmetic only (the packet path).
 pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
-    const F: &str = "expiresAt";
-    if b.len() != TIMESTAMP_LEN {
-        return Err(invalid(F, format!("{} bytes, expected 17", b.len())));
-    }
-    if let Some(i) = b.iter().position(|c| !c.is_ascii_digit()) {
-        return Err(invalid(
-            F,
-            format!("byte {i} ({:#04x}) is not an ASCII digit", b[i]),
-        ));
-    }
+    check_timestamp_digits(b)?;
     let mut date = [0u8; 8];
     date.copy_from_slice(&b[..8]);
     let cached = PARSE_DATE.with(|c| {
@@ -351,6 +342,12 @@ pub fn parse_timestamp_ms(b: &[u8]) -> Result<i64, ParseError> {
 /// [`parse_timestamp_ms`] without the cached date (for the tests).
 #[cfg(test)]
 fn parse_timestamp_ms_uncached(b: &[u8]) -> Result<i64, ParseError> {
+    check_timestamp_digits(b)?;
+    parse_time_of_day(b, parse_date(b)?)
+}
+
+/// Exactly [`TIMESTAMP_LEN`] ASCII digits.
+fn check_timestamp_digits(b: &[u8]) -> Result<(), ParseError> {
     const F: &str = "expiresAt";
     if b.len() != TIMESTAMP_LEN {
         return Err(invalid(F, format!("{} bytes, expected 17", b.len())));
@@ -361,7 +358,7 @@ fn parse_timestamp_ms_uncached(b: &[u8]) -> Result<i64, ParseError> {
             format!("byte {i} ({:#04x}) is not an ASCII digit", b[i]),
         ));
     }
-    parse_time_of_day(b, parse_date(b)?)
+    Ok(())
 }
 
 /// The value of the digits `b[r]` (all ASCII digits, checked by the caller).
