@@ -58,6 +58,20 @@ fuzz_target!(|data: &[u8]| {
     consistent(&c);
 });
 
+/// The `NAME=value` pairs that are options of `command` (by their `env`
+/// name) as `--flag=value` arguments; the others are left out.
+fn env_as_flags(command: &clap::Command, vars: &[(String, String)]) -> Vec<String> {
+    vars.iter()
+        .filter_map(|(k, v)| {
+            command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == k.as_str()))
+                .and_then(|a| a.get_long())
+                .map(|flag| format!("--{flag}={v}"))
+        })
+        .collect()
+}
+
 /// The whole node configuration as `run` builds it: the variables that are
 /// flags of the node (by their `env` name) become flags, the rest are read
 /// as peer variables. Any outcome but a panic is fine; an accepted one must
@@ -65,15 +79,7 @@ fuzz_target!(|data: &[u8]| {
 fn node_settings(vars: &[(String, String)], routes: &[String]) {
     let command = Cli::command();
     let mut argv = vec!["ilp-connector".to_string()];
-    for (k, v) in vars {
-        if let Some(flag) = command
-            .get_arguments()
-            .find(|a| a.get_env().is_some_and(|e| e == k.as_str()))
-            .and_then(|a| a.get_long())
-        {
-            argv.push(format!("--{flag}={v}"));
-        }
-    }
+    argv.extend(env_as_flags(&command, vars));
     for r in routes.iter().filter(|r| !r.is_empty()) {
         argv.push(format!("--route={r}"));
     }
@@ -117,15 +123,7 @@ fn node_settings(vars: &[(String, String)], routes: &[String]) {
 fn dashboard_settings(vars: &[(String, String)]) {
     let command = DashboardArgs::augment_args(clap::Command::new("dashboard"));
     let mut argv = vec!["dashboard".to_string()];
-    for (k, v) in vars {
-        if let Some(flag) = command
-            .get_arguments()
-            .find(|a| a.get_env().is_some_and(|e| e == k.as_str()))
-            .and_then(|a| a.get_long())
-        {
-            argv.push(format!("--{flag}={v}"));
-        }
-    }
+    argv.extend(env_as_flags(&command, vars));
     let Ok(matches) = command.try_get_matches_from(argv) else {
         return;
     };
