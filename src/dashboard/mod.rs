@@ -188,15 +188,22 @@ fn err(variable: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::new(variable, message)
 }
 
+/// `name=url` of a list entry of `variable`, or the error naming the
+/// expected `form`.
+fn split_entry<'a>(
+    variable: &str,
+    entry: &'a str,
+    form: &str,
+) -> Result<(&'a str, &'a str), ConfigError> {
+    entry
+        .split_once('=')
+        .ok_or_else(|| err(variable, format!("`{}`: expected {form}", shown(entry))))
+}
+
 /// Parses one `name=http://host:port` entry.
 pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
     const OPT: &str = "DASHBOARD_NODES";
-    let (name, url) = entry.split_once('=').ok_or_else(|| {
-        err(
-            OPT,
-            format!("`{}`: expected name=http://host:port", shown(entry)),
-        )
-    })?;
+    let (name, url) = split_entry(OPT, entry, "name=http://host:port")?;
     let name = name.trim();
     if name.is_empty()
         || name.len() > MAX_NODE_ID_LEN
@@ -271,12 +278,7 @@ impl DashboardArgs {
         }
         for entry in self.btp_urls.iter().filter(|e| !e.trim().is_empty()) {
             const OPT: &str = "DASHBOARD_BTP_URLS";
-            let (name, url) = entry.split_once('=').ok_or_else(|| {
-                err(
-                    OPT,
-                    format!("`{}`: expected name=ws://host:port", shown(entry)),
-                )
-            })?;
+            let (name, url) = split_entry(OPT, entry, "name=ws://host:port")?;
             let name = name.trim();
             crate::config::parse_peer_url(OPT, url.trim())
                 .map_err(|e| err(OPT, format!("{}: {}", shown(name), e.message)))?;
