@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::address::Address;
 use crate::condition::{FulfillmentKey, sha256};
@@ -26,6 +27,8 @@ pub const REPLY_GRACE: Duration = Duration::from_secs(2);
 pub const MAX_LISTED_PACKETS: u64 = 20;
 /// Most packets in flight at once.
 pub const MAX_CONCURRENCY: usize = 65_536;
+/// Results room reserved up front (more grows as needed).
+pub const RESULTS_PREALLOCATED: usize = 1 << 20;
 /// Longest `--expiry-ms` accepted (one hour, as the node's MAX_HOLD_TIME_MS).
 pub const MAX_EXPIRY_MS: u64 = crate::config::MAX_TIMING_MS;
 
@@ -292,28 +295,105 @@ pub async fn ildcp_query(link: &Link) -> Result<IldcpResponse, String> {
     }
 }
 
-async fn send_one(
-    link: &Link,
-    args: &SendArgs,
-    destination: &Address,
-    key: Option<&FulfillmentKey>,
-) -> PacketResult {
-    let mut data = vec![0u8; args.data_size];
-    rand::fill(&mut data[..]);
-    let condition = match key {
-        Some(k) => k.condition(&data),
-        None => sha256(&rand::random::<[u8; 32]>()),
-    };
-    let prepare = Prepare {
-        amount: args.amount,
-        // expiry_ms is 1..=MAX_EXPIRY_MS (run_on checks): no overflow.
-        expires_at: Utc::now() + TimeDelta::milliseconds(args.expiry_ms.min(MAX_EXPIRY_MS) as i64),
-        execution_condition: condition,
-        destination: destination.clone(),
-        data: Bytes::from(data),
-    };
-    let timeout = Duration::from_millis(args.expiry_ms) + REPLY_GRACE;
-    let reply = match link.request(&prepare.encode(), timeout).await {
+/// One run's state, shared by the continuations of the packets in flight:
+/// each reply is judged on the task that reads it, and the next packet is
+/// sent from there in its place (no task, channel or timer per packet).
+struct Run {
+    link: Arc<Link>,
+    args: SendArgs,
+    destination: Address,
+    key: Option<FulfillmentKey>,
+    timeout: Duration,
+    /// Index of the next packet to send (past `args.count`: none left).
+    next: AtomicU64,
+    /// Packets sent and not yet answered, plus one held by [`run_on`]
+    /// while it starts the first ones; the answer that takes it to zero
+    /// ends the run.
+    in_flight: AtomicUsize,
+    /// Set by the first answer that found the link closed: nothing more is sent.
+    closed: AtomicBool,
+    results: Mutex<Vec<(u64, PacketResult, Duration)>>,
+    finished: Notify,
+}
+
+impl Run {
+    /// Sends the next packet, if any is left and the link is open.
+    fn launch(self: &Arc<Self>) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        if index >= self.args.count {
+            return;
+        }
+        let mut data = vec![0u8; self.args.data_size];
+        rand::fill(&mut data[..]);
+        let condition = match &self.key {
+            Some(k) => k.condition(&data),
+            None => sha256(&rand::random::<[u8; 32]>()),
+        };
+        let prepare = Prepare {
+            amount: self.args.amount,
+            // expiry_ms is 1..=MAX_EXPIRY_MS (run_on checks): no overflow.
+            expires_at: Utc::now()
+                + TimeDelta::milliseconds(self.args.expiry_ms.min(MAX_EXPIRY_MS) as i64),
+            execution_condition: condition,
+            destination: self.destination.clone(),
+            data: Bytes::from(data),
+        };
+        let sent = Instant::now();
+        let deadline = tokio::time::Instant::from_std(sent)
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| tokio::time::Instant::from_std(sent) + LONGEST_WAIT);
+        // Counted before the request: a closed link answers at once, inside it.
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let run = self.clone();
+        self.link.request_with(
+            &prepare.encode(),
+            deadline,
+            Box::new(move |answer, at| run.answered(index, &condition, sent, answer, at)),
+        );
+    }
+
+    /// Records packet `index`'s answer and sends the next packet in its place.
+    fn answered(
+        self: &Arc<Self>,
+        index: u64,
+        condition: &[u8; 32],
+        sent: Instant,
+        answer: Result<Bytes, LinkError>,
+        at: tokio::time::Instant,
+    ) {
+        let latency = at.into_std().saturating_duration_since(sent);
+        if matches!(answer, Err(LinkError::Closed)) {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        let result = judge(answer, condition);
+        self.results
+            .lock()
+            .expect("results lock")
+            .push((index, result, latency));
+        // The replacement is counted before this packet is let go, so the
+        // count reaches zero only when nothing was left to send.
+        self.launch();
+        self.release();
+    }
+
+    /// Ends one packet's (or the starter's) share of the run.
+    fn release(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finished.notify_one();
+        }
+    }
+}
+
+/// Longest a packet's reply is waited for when its timeout does not fit the clock.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The result of one packet from its answer: a Fulfill counts only if
+/// SHA-256 of its fulfillment is the condition sent.
+fn judge(answer: Result<Bytes, LinkError>, condition: &[u8; 32]) -> PacketResult {
+    let reply = match answer {
         Ok(r) => r,
         Err(
             e @ (LinkError::Closed
@@ -327,8 +407,8 @@ async fn send_one(
         }
     };
     match packet::packet_type(&reply) {
-        Some(packet::TYPE_FULFILL) => match Fulfill::decode(reply) {
-            Ok(f) if sha256(&f.fulfillment) == condition => PacketResult::Fulfilled,
+        Some(packet::TYPE_FULFILL) => match packet::FulfillRef::decode(&reply) {
+            Ok(f) if sha256(f.fulfillment) == *condition => PacketResult::Fulfilled,
             Ok(_) => PacketResult::InvalidFulfillment,
             Err(e) => PacketResult::Failed {
                 error: format!("invalid Fulfill: {e}"),
@@ -390,34 +470,40 @@ pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendErr
         .receiver_secret
         .as_ref()
         .map(|s| FulfillmentKey::from_secret(s.expose().as_bytes()));
-    let next = Arc::new(AtomicU64::new(0));
+    let run = Arc::new(Run {
+        link,
+        args: args.clone(),
+        destination: destination.clone(),
+        key,
+        timeout: Duration::from_millis(args.expiry_ms) + REPLY_GRACE,
+        next: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(1),
+        closed: AtomicBool::new(false),
+        results: Mutex::new(Vec::with_capacity(
+            usize::try_from(args.count)
+                .map_or(RESULTS_PREALLOCATED, |n| n.min(RESULTS_PREALLOCATED)),
+        )),
+        finished: Notify::new(),
+    });
     let started = Instant::now();
     let workers = args.concurrency.min(args.count.max(1) as usize);
-    let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (link, next, args, destination, key) = (
-            link.clone(),
-            next.clone(),
-            args.clone(),
-            destination.clone(),
-            key.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= args.count {
-                    return out;
-                }
-                let t = Instant::now();
-                let result = send_one(&link, &args, &destination, key.as_ref()).await;
-                out.push((index, result, t.elapsed()));
-            }
-        }));
+        run.launch();
     }
-    let mut results = Vec::with_capacity(args.count as usize);
-    for h in handles {
-        results.extend(h.await.expect("send worker panicked"));
+    run.release();
+    run.finished.notified().await;
+    let mut results = std::mem::take(&mut *run.results.lock().expect("results lock"));
+    // A closed link ends the run early: the packets not sent fail as they
+    // would have, had they been sent.
+    let unsent = run.next.load(Ordering::Relaxed).min(args.count);
+    if unsent < args.count {
+        let error = LinkError::Closed.to_string();
+        results.extend((unsent..args.count).map(|index| {
+            let result = PacketResult::Failed {
+                error: error.clone(),
+            };
+            (index, result, Duration::ZERO)
+        }));
     }
     let elapsed = started.elapsed();
     results.sort_by_key(|r| r.0);
@@ -517,4 +603,138 @@ pub fn render_text(s: &Summary) -> String {
         out.push_str(&format!("client address (ILDCP): {a}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btp;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    const RECEIVER: &str = "receiver-secret";
+
+    /// A client link and the node's end of it, in memory.
+    async fn linked() -> (Arc<Link>, WebSocketStream<tokio::io::DuplexStream>) {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let config = Some(transport::ws_config());
+        let ws = WebSocketStream::from_raw_socket(ours, Role::Client, config).await;
+        let node = WebSocketStream::from_raw_socket(theirs, Role::Server, config).await;
+        let link = Link::start(
+            ws,
+            Arc::from("node"),
+            Direction::Outbound,
+            FIRST_REQUEST_ID,
+            Arc::new(RejectAll),
+        );
+        (link, node)
+    }
+
+    fn args(count: u64, concurrency: usize) -> SendArgs {
+        let mut a = SendArgs::new("ws://unused", "sender", "s", "g.node.receiver");
+        a.count = count;
+        a.concurrency = concurrency;
+        a.receiver_secret = Some(RECEIVER.into());
+        a
+    }
+
+    /// What the node answers to the `n`-th Prepare (0-based, ILDCP not
+    /// counted): a Fulfill for most, a Reject for every 7th, a wrong
+    /// fulfillment for every 11th.
+    fn answer(n: u64, prepare: &packet::PrepareRef<'_>, key: &FulfillmentKey) -> Bytes {
+        if n % 7 == 3 {
+            return Reject {
+                code: ErrorCode::F02_UNREACHABLE,
+                triggered_by: None,
+                message: Bytes::from_static(b"no"),
+                data: Bytes::new(),
+            }
+            .encode();
+        }
+        let fulfillment = if n % 11 == 5 {
+            [0u8; 32]
+        } else {
+            key.fulfillment(prepare.data)
+        };
+        Fulfill {
+            fulfillment,
+            data: Bytes::new(),
+        }
+        .encode()
+    }
+
+    /// Answers Prepares (replies out of order, in batches) until `stop_after`
+    /// of them, then closes the connection.
+    async fn node(mut ws: WebSocketStream<tokio::io::DuplexStream>, stop_after: u64) {
+        let key = FulfillmentKey::from_secret(RECEIVER.as_bytes());
+        let mut n = 0;
+        let mut batch = Vec::new();
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Binary(frame) = m else { continue };
+            let Some((btp::TYPE_MESSAGE, id, ilp)) = btp::decode_ilp(&frame) else {
+                continue;
+            };
+            let prepare = packet::PrepareRef::decode(&ilp).expect("a valid Prepare");
+            if prepare.destination.starts_with("peer.config") {
+                let reply = answer(3, &prepare, &key);
+                let frame = btp::encode_ilp(btp::TYPE_RESPONSE, id, &reply);
+                ws.send(Message::Binary(frame)).await.unwrap();
+                continue;
+            }
+            if n == stop_after {
+                break;
+            }
+            batch.push((id, answer(n, &prepare, &key)));
+            n += 1;
+            if batch.len() == 3 {
+                for (id, reply) in batch.drain(..).rev() {
+                    let frame = btp::encode_ilp(btp::TYPE_RESPONSE, id, &reply);
+                    ws.send(Message::Binary(frame)).await.unwrap();
+                }
+            }
+        }
+        let _ = ws.close(None).await;
+    }
+
+    /// Every packet gets one result, judged by its own condition, however
+    /// the replies are ordered; the first ones are listed in order.
+    #[tokio::test]
+    async fn each_packet_is_judged_once_against_its_own_condition() {
+        let (link, ws) = linked().await;
+        let count = 300;
+        let peer = tokio::spawn(node(ws, count));
+        let s = run_on(link.clone(), &args(count, 9)).await.unwrap();
+        link.close();
+        peer.await.unwrap();
+        let rejected = (0..count).filter(|n| n % 7 == 3).count() as u64;
+        let invalid = (0..count).filter(|n| n % 7 != 3 && n % 11 == 5).count() as u64;
+        assert_eq!(s.sent, count);
+        assert_eq!(s.rejected.get("F02").copied(), Some(rejected));
+        assert_eq!(s.invalid_fulfillments, invalid);
+        assert_eq!(s.fulfilled, count - rejected - invalid);
+        assert_eq!(s.failed, 0);
+        let listed: Vec<u64> = s.packets.iter().map(|p| p.index).collect();
+        assert_eq!(listed, (0..MAX_LISTED_PACKETS).collect::<Vec<_>>());
+    }
+
+    /// A link that closes mid-run fails the packets in flight and those not
+    /// yet sent, each once, and the run ends (no packet is retried on a
+    /// closed link, and a long run does not recurse through them).
+    #[tokio::test]
+    async fn a_closed_link_fails_the_rest_of_the_run() {
+        let (link, ws) = linked().await;
+        let count = 200_000;
+        let answered = 30;
+        let peer = tokio::spawn(node(ws, answered));
+        let s = run_on(link.clone(), &args(count, 16)).await.unwrap();
+        peer.await.unwrap();
+        assert_eq!(s.sent, count);
+        assert_eq!(
+            s.fulfilled + s.rejected.values().sum::<u64>() + s.invalid_fulfillments,
+            answered
+        );
+        assert_eq!(s.failed, count - answered);
+    }
 }
