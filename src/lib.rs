@@ -27,7 +27,8 @@
 //! - [`fds`]: the file-descriptor budget: the soft limit raised at start,
 //!   the socket pools fitted to it.
 //! - [`health`]: the HTTP health report and its probe.
-//! - [`send`]: the `send` client.
+//! - [`send`]: the `send` client: one continuation per packet (no task,
+//!   channel or timer per packet).
 //! - [`admin_client`]: the `admin` client of the admin API ([`admin`]).
 //! - [`dashboard`]: the network page (`ilp-connector dashboard`).
 //! - [`config`]: configuration data and validation; its sources apart
