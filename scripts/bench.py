@@ -176,6 +176,25 @@ def port_open(port: int) -> bool:
 EXTRA_ENV: dict[str, str] = {}
 
 
+def wait_port_free(port: int, within: float = 10.0) -> None:
+    """Waits until a listener could bind 127.0.0.1:`port`. A chain's fixed
+    ports are in the ephemeral range, so a connection of the previous chain
+    (being torn down) can still hold one as its local port."""
+    deadline = time.monotonic() + within
+    while True:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {port} still in use after {within} s")
+            time.sleep(0.05)
+        finally:
+            s.close()
+
+
 def base_env() -> dict:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **EXTRA_ENV}
 
@@ -269,6 +288,8 @@ def start_connector_chain(binary: Path, ports: dict, logdir: Path, topology: str
     scripts/bench_instr.py)."""
     procs, logs = {}, []
     envs = topology_envs(topology, n, ports)
+    for port in ports["btp"][:n] + ports["health"][:n]:
+        wait_port_free(port)
     for name in node_names(n):
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
@@ -303,6 +324,8 @@ def start_relay_chain(relay: Path, ports: dict, logdir: Path, n: int = 3,
     specs = [("echo", ["echo", "--port", str(rp[-1])], rp[-1])]
     for i in range(n - 2, -1, -1):
         specs.append((names[i], ["relay", "--port", str(rp[i]), "--upstream", f"ws://127.0.0.1:{rp[i + 1]}"], rp[i]))
+    for port in rp:
+        wait_port_free(port)
     for name, args, port in specs:
         f = open(logdir / f"{name}.log", "w")
         logs.append(f)
@@ -310,8 +333,10 @@ def start_relay_chain(relay: Path, ports: dict, logdir: Path, n: int = 3,
                                        env=base_env(), stdout=f, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + listening_within
         while not port_open(port):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not listening on {port}")
+            if time.monotonic() > deadline or procs[name].poll() is not None:
+                # Stop what was started, so its ports do not outlive the run.
+                Chain("relay", procs, logs).stop()
+                raise RuntimeError(f"{name} not listening on {port} (log: {logdir / (name + '.log')})")
             time.sleep(0.02)
     # Present nodes in chain order, as for the connector.
     chain = Chain("relay", {nm: procs[nm] for nm in names}, logs)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark and regenerates BENCHMARKS.md's figures and bench/chart.svg:
-#   1. builds the release binary, the relay example and the codec benches;
+#   1. builds the release binary and the relay example (static, as the
+#      image), and the codec benches;
 #   2. waits until the 1-minute load is below 0.5, then runs the connector
 #      chain and the relay chain at c=1, 64, 256 (scripts/bench.py), start-up
 #      times, the image size and the codec micro-benchmarks;
@@ -12,9 +13,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-echo "building (release: ilp-connector, examples/relay; bench: benches/codec)" >&2
-cargo build --release --locked --bin ilp-connector --example relay
+# Both stacks as the image ships the node: static (crt-static) for
+# x86_64-unknown-linux-gnu, the node with the image's link order
+# (docker/link-order.sh); the relay static too, so neither maps libc.
+target=x86_64-unknown-linux-gnu
+echo "building (release, static, $target: ilp-connector, examples/relay; bench: benches/codec)" >&2
+# Cargo does not track the symbol order file: relink after it changed.
+bin="$CARGO_TARGET_DIR/$target/release/ilp-connector"
+if [ -f "$bin" ] && [ docker/symbol-order.txt -nt "$bin" ]; then touch src/main.rs; fi
+# shellcheck disable=SC2046 # the link flags are a list of arguments
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo rustc --release --locked --target "$target" --bin ilp-connector -- $(docker/link-order.sh)
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release --locked --target "$target" --example relay
 cargo bench --locked --bench codec --no-run
 
-python3 scripts/bench.py --target-dir "$CARGO_TARGET_DIR" "$@"
+python3 scripts/bench.py --target-dir "$CARGO_TARGET_DIR" \
+  --bin-dir "$CARGO_TARGET_DIR/$target/release" "$@"
 python3 scripts/bench_report.py bench/results.json
