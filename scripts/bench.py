@@ -266,13 +266,14 @@ class Chain:
             if p.poll() is not None:
                 raise RuntimeError(f"{self.kind} node {n} exited with {p.returncode}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM (a graceful stop), SIGKILL after `timeout` seconds."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs.values():
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -18,13 +18,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # (docker/link-order.sh); the relay static too, so neither maps libc.
 target=x86_64-unknown-linux-gnu
 echo "building (release, static, $target: ilp-connector, examples/relay; bench: benches/codec)" >&2
-# Cargo does not track the symbol order file: relink after it changed.
-bin="$CARGO_TARGET_DIR/$target/release/ilp-connector"
-if [ -f "$bin" ] && [ docker/symbol-order.txt -nt "$bin" ]; then touch src/main.rs; fi
-# shellcheck disable=SC2046 # the link flags are a list of arguments
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo rustc --release --locked --target "$target" --bin ilp-connector -- $(docker/link-order.sh)
-RUSTFLAGS="-C target-feature=+crt-static" \
+scripts/build-static.sh >/dev/null
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
   cargo build --release --locked --target "$target" --example relay
 cargo bench --locked --bench codec --no-run
 

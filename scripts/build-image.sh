@@ -4,9 +4,9 @@
 #
 # Usage: scripts/build-image.sh [--skip-cargo] [IMAGE]   (default IMAGE: ilp-connector:latest)
 #
-#   1. cargo rustc --release --locked --target x86_64-unknown-linux-gnu
-#      --bin ilp-connector with RUSTFLAGS='-C target-feature=+crt-static'
-#      and the link order of docker/link-order.sh (honours CARGO_TARGET_DIR);
+#   1. scripts/build-static.sh: the release binary for x86_64-unknown-linux-gnu,
+#      static (crt-static), with the link order of docker/link-order.sh
+#      (honours CARGO_TARGET_DIR);
 #   2. checks the result is static and stages it at docker/image/bin/ilp-connector
 #      (git-ignored; the Dockerfile copies it to /bin/ilp-connector);
 #   3. docker build -f docker/Dockerfile.staged -t IMAGE . : the image stage of
@@ -24,14 +24,7 @@ staged=docker/image/bin/ilp-connector
 
 if ! $skip_cargo; then
   echo "== cargo build (static, $target)"
-  target_dir=${CARGO_TARGET_DIR:-$root/target}
-  bin="$target_dir/$target/release/ilp-connector"
-  # Cargo does not track the symbol order file: relink after it changed.
-  if [ -f "$bin" ] && [ docker/symbol-order.txt -nt "$bin" ]; then touch src/main.rs; fi
-  # shellcheck disable=SC2046 # the link flags are a list of arguments
-  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
-    cargo rustc --release --locked --target "$target" --bin ilp-connector \
-      -- $(docker/link-order.sh)
+  bin=$(scripts/build-static.sh)
   # A dynamically linked binary would fail in an empty root with "no such file".
   if command -v readelf >/dev/null && readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
     echo "error: $bin is dynamically linked" >&2

@@ -15,12 +15,11 @@ never touched.
 
 What it does (standard library only; uses scripts/bench.py's chain):
 
-1. builds the binary exactly as the image does (release, static,
-   x86_64-unknown-linux-gnu, via `cargo rustc` with the link flags as the
-   only extra arguments of the last crate), adding only a link map
-   (`-Wl,-Map`): the symbol names of a Rust build depend on the profile and
-   target (not on RUSTFLAGS or link arguments), so the names in the map are
-   the names the image's link sees;
+1. builds the binary as the image does (scripts/build-static.sh: release,
+   static, x86_64-unknown-linux-gnu, the current link order), adding only a
+   link map (`-Wl,-Map`): the symbol names of a Rust build depend on the
+   profile and target (not on RUSTFLAGS or link arguments), so the names in
+   the map are the names the image's link sees;
 2. runs a 3-node chain (bench.py's, CCP on), every node under `valgrind
    --tool=callgrind --dump-instr=yes`: start-up, links, `send` packets
    through it, /health and /metrics requests, keepalive ticks while idle,
@@ -42,7 +41,6 @@ import bisect
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -54,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (scripts/bench.py: the chain and its settings)
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = "x86_64-unknown-linux-gnu"
 PACKETS = 2000
 IDLE_SECONDS = 7.0  # more than 3 keepalive checks (IDLE_TIMEOUT / IDLE_TICKS = 2 s)
 HEALTHY_WITHIN = 120.0  # valgrind starts a node about 50 times slower
@@ -66,20 +63,19 @@ SYMBOL = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+\s{9,}(\S+)$"
 
 
 def build(target_dir: Path, map_path: Path) -> Path:
-    env = {**os.environ, "CARGO_TARGET_DIR": str(target_dir),
-           "RUSTFLAGS": "-C target-feature=+crt-static"}
-    subprocess.run(
-        ["cargo", "rustc", "--release", "--locked", "--target", TARGET,
-         "--bin", "ilp-connector", "--", "-C", f"link-arg=-Wl,-Map={map_path}",
+    """scripts/build-static.sh (the image's build) with a link map."""
+    env = {**os.environ, "CARGO_TARGET_DIR": str(target_dir)}
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "build-static.sh"), "-C", f"link-arg=-Wl,-Map={map_path}",
          "-C", "link-arg=-Wl,--no-demangle"],
-        cwd=ROOT, env=env, check=True)
-    return target_dir / TARGET / "release" / "ilp-connector"
+        cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True)
+    return Path(out.stdout.strip())
 
 
 def text_sections(map_path: Path) -> list[tuple[int, int, str]]:
     """(start, end, symbol to order by) of every input section in .text."""
     out: list[tuple[int, int, str]] = []
-    pending: tuple[int, int, str] | None = None
+    pending: tuple[int, int] | None = None
     for line in map_path.read_text().splitlines():
         m = SECTION.match(line)
         if m:
@@ -92,12 +88,12 @@ def text_sections(map_path: Path) -> list[tuple[int, int, str]]:
                 out.append((start, start + size, symbol))
             else:
                 # A C object's `.text`: ordered by its first symbol.
-                pending = (start, start + size, "")
+                pending = (start, start + size)
             continue
         if pending is not None:
             s = SYMBOL.match(line)
             if s:
-                out.append((pending[0], pending[1], s.group(2)))
+                out.append((*pending, s.group(2)))
                 pending = None
     out.sort()
     return out
@@ -112,10 +108,6 @@ def executed(callgrind_out: Path) -> set[int]:
     pos = 0
     for line in callgrind_out.read_text(errors="replace").splitlines():
         if not line or not (line[0] in "+-*" or line.startswith("0x")):
-            if line.startswith("calls="):
-                target = line.split()[1] if len(line.split()) > 1 else ""
-                if target.startswith("0x"):
-                    addrs.add(int(target, 16))
             continue
         tok = line.split()[0]
         if tok.startswith("0x"):
@@ -172,13 +164,9 @@ def main() -> int:
         dumps.append(health)
         time.sleep(IDLE_SECONDS)
     finally:
-        for p in chain.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in chain.procs.values():
-            p.wait(timeout=120)
-        for f in chain.logs:
-            f.close()
+        # Graceful (the stop path is recorded too); callgrind writes its dump
+        # at exit, slowly.
+        chain.stop(timeout=HEALTHY_WITHIN)
     dumps += [outs[n] for n in names]
 
     hot: set[int] = set()
