@@ -17,9 +17,9 @@ use tracing::info;
 
 use crate::config::Relation;
 use crate::fault::{Fault, LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
-use crate::metrics::LinkTotals;
+use crate::node::stats::LinkTotals;
 use crate::node::{Node, PeerSlot};
-use crate::routing::NextHop;
+use crate::route_table::NextHop;
 
 /// Every admin path starts with this.
 pub const ADMIN_PREFIX: &str = "/admin/";

@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::config::{self, ConfigError, Secret};
 use crate::fault::{LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
-use crate::health::{self, ProbeError, ROUTES_PATH};
+use crate::health::{self, ProbeError};
+use crate::report::ROUTES_PATH;
 
 /// The environment variable holding the admin token.
 pub const TOKEN_VAR: &str = "ADMIN_TOKEN";

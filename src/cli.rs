@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use crate::config::NodeArgs;
 use crate::logging::{self, LogFormat};
-use crate::{admin_client, dashboard, fds, health, node, send};
+use crate::{admin_client, dashboard, fds, health, send, server};
 
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
@@ -119,7 +119,7 @@ pub fn run_node(
             Ok(l) => l,
             Err(code) => return code,
         };
-        let handle = match node::start(config, btp, health) {
+        let handle = match server::start(config, btp, health) {
             Ok(h) => h,
             Err(e) => {
                 error!(error = %e, "cannot start the node");

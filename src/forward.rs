@@ -23,53 +23,11 @@ use crate::config::Relation;
 use crate::fault::{LossMode, Treatment};
 use crate::ildcp::{self, IldcpResponse};
 use crate::link::{Handler, Link, LinkError, OnReply};
-use crate::metrics::Flow;
+use crate::node::stats::Flow;
 use crate::node::{Node, PeerSlot};
 use crate::packet::{self, ErrorCode, FulfillRef, Packet, Prepare, PrepareRef, Reject};
-use crate::routing::NextHop;
-
-/// A Fulfill to relay upstream, encoded; its fulfillment has been checked.
-#[derive(Debug, Clone)]
-pub(crate) struct Fulfilled(Bytes);
-
-/// A Reject to relay upstream, encoded, and its code.
-#[derive(Debug, Clone)]
-pub(crate) struct Rejected {
-    code: ErrorCode,
-    packet: Bytes,
-}
-
-impl Fulfilled {
-    /// An encoded Fulfill made here (its fulfillment is ours).
-    pub(crate) fn new(encoded: Bytes) -> Self {
-        Self(encoded)
-    }
-}
-
-impl Rejected {
-    /// An encoded Reject and its code.
-    pub(crate) fn new(code: ErrorCode, packet: Bytes) -> Self {
-        Self { code, packet }
-    }
-}
-
-/// The answer to one Prepare.
-pub(crate) type Verdict = Result<Fulfilled, Rejected>;
-
-fn encoded(verdict: &Verdict) -> &[u8] {
-    match verdict {
-        Ok(Fulfilled(p)) | Err(Rejected { packet: p, .. }) => p,
-    }
-}
-
-/// The outcome of one Prepare, for logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Fulfilled (locally or downstream).
-    Fulfilled,
-    /// Rejected with this code.
-    Rejected(ErrorCode),
-}
+use crate::reply::{Fulfilled, Outcome, Rejected, Verdict, encoded};
+use crate::route_table::NextHop;
 
 /// Counts an answered packet in `slot`'s stats, and on an incoming packet
 /// the bytes of the answer sent.
@@ -80,14 +38,7 @@ fn count(slot: &PeerSlot, flow: Flow, verdict: &Verdict) {
     }
     match verdict {
         Ok(_) => stats.fulfilled(flow),
-        Err(r) => stats.rejected(flow, r.code),
-    }
-}
-
-fn outcome(verdict: &Verdict) -> Outcome {
-    match verdict {
-        Ok(_) => Outcome::Fulfilled,
-        Err(r) => Outcome::Rejected(r.code),
+        Err(r) => stats.rejected(flow, r.code()),
     }
 }
 
@@ -185,25 +136,24 @@ impl Handler for PeerHandler {
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes) {
         let node = &self.node;
         self.slot.stats.bytes_in(ilp.len());
-        if !self.slot.within_rate() {
-            let reply = node.reject(
+        let refusal = if !self.slot.within_rate() {
+            Some((
                 ErrorCode::T05_RATE_LIMITED,
                 "packet rate limit of this link exceeded",
-            );
-            let reply = Err(reply);
-            count(&self.slot, Flow::Incoming, &reply);
-            link.respond(request_id, encoded(&reply));
-            return;
-        }
-        if !self
+            ))
+        } else if !self
             .slot
-            .begin_packet(node.config.limits.max_inflight_per_link)
+            .begin_packet(node.config().limits.max_inflight_per_link)
         {
-            let reply = node.reject(
+            Some((
                 ErrorCode::T03_CONNECTOR_BUSY,
                 "too many packets in flight on this link",
-            );
-            let reply = Err(reply);
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refusal {
+            let reply = rejected(node, code, message);
             count(&self.slot, Flow::Incoming, &reply);
             link.respond(request_id, encoded(&reply));
             return;
@@ -213,7 +163,7 @@ impl Handler for PeerHandler {
             request_id,
             slot: self.slot.clone(),
         };
-        node.handle_packet(ilp, responder);
+        handle_packet(node, ilp, responder);
     }
 }
 
@@ -283,328 +233,328 @@ fn is_under(address: &str, prefix: &str) -> bool {
     }
 }
 
-impl Node {
-    /// A Reject from this node.
-    pub(crate) fn reject(&self, code: ErrorCode, message: &str) -> Rejected {
-        self.reject_with_data(code, message, Bytes::new())
-    }
+/// A Reject triggered by this node.
+fn reject(node: &Node, code: ErrorCode, message: &str) -> Rejected {
+    Rejected::triggered_by(&node.config().ilp_address, code, message, Bytes::new())
+}
 
-    fn reject_with_data(&self, code: ErrorCode, message: &str, data: Bytes) -> Rejected {
-        // Messages can quote a peer's words (a BTP error); keep within the
-        // limit, cut on a character boundary.
-        let mut end = message.len().min(packet::MAX_REJECT_MESSAGE_LEN);
-        while !message.is_char_boundary(end) {
-            end -= 1;
+fn rejected(node: &Node, code: ErrorCode, message: &str) -> Verdict {
+    Err(reject(node, code, message))
+}
+
+/// Handles one admitted ILP packet and answers it through `responder`: at
+/// once when this node decides, or from the next hop's reply (checked),
+/// its expiry or its loss. No task, channel or timer per packet.
+fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
+    let from = responder.slot();
+    let prepare = match PrepareRef::decode(&ilp) {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(peerId = %from.id, error = %crate::logging::error_text(&e), "malformed Prepare");
+            let reply = rejected(
+                node,
+                ErrorCode::F01_INVALID_PACKET,
+                &format!("invalid Prepare: {e}"),
+            );
+            responder.send(&reply);
+            return;
         }
-        let packet = Reject {
-            code,
-            triggered_by: Some(self.config.ilp_address.clone()),
-            message: Bytes::copy_from_slice(&message.as_bytes()[..end]),
-            data,
+    };
+    match route_prepare(node, from, &prepare, &ilp) {
+        Step::Answer(verdict) => {
+            debug!(peerId = %from.id, outcome = ?Outcome::of(&verdict), "packet answered");
+            responder.send(&verdict);
         }
-        .encode();
-        Rejected { code, packet }
-    }
-
-    fn rejected(&self, code: ErrorCode, message: &str) -> Verdict {
-        Err(self.reject(code, message))
-    }
-
-    /// Handles one admitted ILP packet and answers it through `responder`: at
-    /// once when this node decides, or from the next hop's reply (checked),
-    /// its expiry or its loss. No task, channel or timer per packet.
-    fn handle_packet(self: &Arc<Self>, ilp: Bytes, responder: Responder) {
-        let from = responder.slot();
-        let prepare = match PrepareRef::decode(&ilp) {
-            Ok(p) => p,
-            Err(e) => {
-                debug!(peerId = %from.id, error = %crate::logging::error_text(&e), "malformed Prepare");
-                let reply = self.rejected(
-                    ErrorCode::F01_INVALID_PACKET,
-                    &format!("invalid Prepare: {e}"),
+        Step::Forward {
+            link,
+            next,
+            expires_at,
+            expiry_offset,
+            now: sent,
+            deadline,
+            condition,
+        } => {
+            let treatment = next.fault.is_active().then(|| next.fault.treat());
+            if treatment == Some(Treatment::Lose(LossMode::Reject)) {
+                let reply = rejected(
+                    node,
+                    ErrorCode::T01_PEER_UNREACHABLE,
+                    &format!("lost by a fault injected on the link to {}", next.id),
                 );
                 responder.send(&reply);
                 return;
             }
-        };
-        match self.route_prepare(from, &prepare, &ilp) {
-            Step::Answer(verdict) => {
-                debug!(peerId = %from.id, outcome = ?outcome(&verdict), "packet answered");
-                responder.send(&verdict);
-            }
-            Step::Forward {
-                link,
-                next,
-                expires_at,
-                expiry_offset,
-                now: sent,
-                deadline,
-                condition,
-            } => {
-                let treatment = next.fault.is_active().then(|| next.fault.treat());
-                if treatment == Some(Treatment::Lose(LossMode::Reject)) {
-                    let reply = self.rejected(
-                        ErrorCode::T01_PEER_UNREACHABLE,
-                        &format!("lost by a fault injected on the link to {}", next.id),
-                    );
-                    responder.send(&reply);
-                    return;
+            let node = node.clone();
+            next.stats.bytes_out(ilp.len());
+            let on_reply: OnReply = Box::new(
+                move |answer: Result<Bytes, LinkError>, at: Instant| {
+                    next.stats.forwarded_in(at.saturating_duration_since(sent));
+                    let replied = answer
+                        .as_ref()
+                        .map(|r| next.stats.bytes_in(r.len()))
+                        .is_ok();
+                    let verdict = finish_forward(&node, answer, &condition, &next.id);
+                    if replied {
+                        count(&next, Flow::Outgoing, &verdict);
+                    } else {
+                        next.stats.failed();
+                    }
+                    debug!(peerId = %responder.slot().id, to = %next.id, outcome = ?Outcome::of(&verdict), "packet forwarded");
+                    responder.send(&verdict);
+                },
+            );
+            match treatment {
+                None | Some(Treatment::Delay(std::time::Duration::ZERO)) => {
+                    link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
                 }
-                let node = self.clone();
-                next.stats.bytes_out(ilp.len());
-                let on_reply: OnReply = Box::new(
-                    move |answer: Result<Bytes, LinkError>, at: Instant| {
-                        next.stats.forwarded_in(at.saturating_duration_since(sent));
-                        let replied = answer
-                            .as_ref()
-                            .map(|r| next.stats.bytes_in(r.len()))
-                            .is_ok();
-                        let verdict = node.finish_forward(answer, &condition, &next.id);
-                        if replied {
-                            count(&next, Flow::Outgoing, &verdict);
-                        } else {
-                            next.stats.failed();
-                        }
-                        debug!(peerId = %responder.slot().id, to = %next.id, outcome = ?outcome(&verdict), "packet forwarded");
-                        responder.send(&verdict);
-                    },
-                );
-                match treatment {
-                    None | Some(Treatment::Delay(std::time::Duration::ZERO)) => {
+                Some(Treatment::Delay(delay)) => {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
                         link.request_patched(&ilp, expiry_offset, &expires_at, deadline, on_reply);
-                    }
-                    Some(Treatment::Delay(delay)) => {
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            link.request_patched(
-                                &ilp,
-                                expiry_offset,
-                                &expires_at,
-                                deadline,
-                                on_reply,
-                            );
-                        });
-                    }
-                    Some(Treatment::Lose(_)) => {
-                        tokio::spawn(async move {
-                            tokio::time::sleep_until(deadline).await;
-                            on_reply(Err(LinkError::Timeout), Instant::now());
-                        });
-                    }
+                    });
+                }
+                Some(Treatment::Lose(_)) => {
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(deadline).await;
+                        on_reply(Err(LinkError::Timeout), Instant::now());
+                    });
                 }
             }
         }
     }
+}
 
-    /// A Prepare the cold paths (ILDCP, CCP) take whole: decoded again from
-    /// `ilp`, which [`PrepareRef::decode`] has accepted.
-    fn whole(&self, ilp: &Bytes) -> Result<Prepare, Verdict> {
-        Prepare::decode(ilp.clone()).map_err(|e| {
-            self.rejected(
-                ErrorCode::F01_INVALID_PACKET,
-                &format!("invalid Prepare: {e}"),
-            )
-        })
+/// A Prepare the cold paths (ILDCP, CCP) take whole: decoded again from
+/// `ilp`, which [`PrepareRef::decode`] has accepted.
+fn whole(node: &Node, ilp: &Bytes) -> Result<Prepare, Verdict> {
+    Prepare::decode(ilp.clone()).map_err(|e| {
+        rejected(
+            node,
+            ErrorCode::F01_INVALID_PACKET,
+            &format!("invalid Prepare: {e}"),
+        )
+    })
+}
+
+/// What to do with a Prepare from `from` (encoded in `ilp`): answer it
+/// here, or forward it.
+fn route_prepare(node: &Node, from: &Arc<PeerSlot>, prepare: &PrepareRef<'_>, ilp: &Bytes) -> Step {
+    if let Some(max) = from.config.max_packet_amount
+        && prepare.amount > max
+    {
+        let code = ErrorCode::F08_AMOUNT_TOO_LARGE;
+        let data = packet::amount_too_large_data(prepare.amount, max);
+        let message = format!(
+            "packet amount {} exceeds the maximum of {max}",
+            prepare.amount
+        );
+        return Step::Answer(Err(Rejected::triggered_by(
+            &node.config().ilp_address,
+            code,
+            &message,
+            data,
+        )));
     }
-
-    /// What to do with a Prepare from `from` (encoded in `ilp`): answer it
-    /// here, or forward it.
-    fn route_prepare(&self, from: &Arc<PeerSlot>, prepare: &PrepareRef<'_>, ilp: &Bytes) -> Step {
-        if let Some(max) = from.config.max_packet_amount
-            && prepare.amount > max
+    let destination = prepare.destination;
+    if destination.starts_with("peer.") {
+        // ILDCP and CCP live under `peer.`: rare, and they take the
+        // whole Prepare.
+        let prepare = match whole(node, ilp) {
+            Ok(p) => p,
+            Err(reply) => return Step::Answer(reply),
+        };
+        if destination == ildcp::ILDCP_DESTINATION {
+            return Step::Answer(answer_ildcp(node, from, &prepare));
+        }
+        if let Some(ccp) = node.ccp()
+            && crate::ccp::is_ccp_destination(&prepare.destination)
         {
-            let code = ErrorCode::F08_AMOUNT_TOO_LARGE;
-            let data = packet::amount_too_large_data(prepare.amount, max);
-            let message = format!(
-                "packet amount {} exceeds the maximum of {max}",
-                prepare.amount
-            );
-            return Step::Answer(Err(self.reject_with_data(code, &message, data)));
+            // CCP (`peer.route.*`): answered here, never forwarded.
+            return Step::Answer(ccp.answer(from, &prepare));
         }
-        let destination = prepare.destination;
-        if destination.starts_with("peer.") {
-            // ILDCP and CCP live under `peer.`: rare, and they take the
-            // whole Prepare.
-            let prepare = match self.whole(ilp) {
-                Ok(p) => p,
-                Err(reply) => return Step::Answer(reply),
-            };
-            if destination == ildcp::ILDCP_DESTINATION {
-                return Step::Answer(self.answer_ildcp(from, &prepare));
-            }
-            if let Some(ccp) = &self.ccp
-                && crate::node::routing::is_ccp(&prepare.destination)
-            {
-                // CCP (`peer.route.*`): answered here, never forwarded.
-                return Step::Answer(ccp.answer(from, &prepare));
-            }
-            return Step::Answer(self.rejected(
-                ErrorCode::F02_UNREACHABLE,
-                "peer.* addresses are handled locally; only peer.config is served",
-            ));
-        }
-        if self.is_stopping() {
-            return Step::Answer(self.rejected(
-                ErrorCode::T01_PEER_UNREACHABLE,
-                "connector is shutting down",
-            ));
-        }
-        let next = match self.routes().lookup(destination) {
-            Some((_, NextHop::Local)) => return Step::Answer(self.deliver_locally(prepare)),
-            Some((_, NextHop::Peer(slot))) => slot.clone(),
-            None => {
-                return Step::Answer(
-                    self.rejected(ErrorCode::F02_UNREACHABLE, "no route to destination"),
-                );
-            }
-        };
-        if Arc::ptr_eq(&next, from) {
-            return Step::Answer(self.rejected(
-                ErrorCode::F02_UNREACHABLE,
-                "the route leads back to the link the packet came from",
-            ));
-        }
-        let Some(link) = next.link() else {
-            return Step::Answer(self.rejected(
-                ErrorCode::T01_PEER_UNREACHABLE,
-                &format!("link to next hop {} is down", next.id),
-            ));
-        };
-        let (now, now_us) = clock_now();
-        let incoming_us = prepare.expires_at_ms.saturating_mul(1000);
-        let Some(expires_us) = outgoing_expiry_us(incoming_us, now_us, &self.config.timing) else {
-            return Step::Answer(self.rejected(
-                ErrorCode::R02_INSUFFICIENT_TIMEOUT,
-                "too little time left before expiry to forward",
-            ));
-        };
-        // At most MAX_HOLD_TIME_MS ahead (outgoing_expiry_us caps it), so the
-        // addition cannot overflow; checked all the same.
-        let left = u64::try_from(expires_us.saturating_sub(now_us)).unwrap_or_default();
-        let Some(deadline) = now.checked_add(Duration::from_micros(left)) else {
-            return Step::Answer(
-                self.rejected(ErrorCode::R02_INSUFFICIENT_TIMEOUT, "expiry out of range"),
-            );
-        };
-        Step::Forward {
-            link,
-            next,
-            expires_at: packet::format_timestamp_ms(expires_us.div_euclid(1000)),
-            expiry_offset: prepare.expiry_offset,
-            now,
-            deadline,
-            condition: *prepare.execution_condition,
-        }
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::F02_UNREACHABLE,
+            "peer.* addresses are handled locally; only peer.config is served",
+        ));
     }
-
-    /// The answer to send upstream for the next hop's answer.
-    fn finish_forward(
-        &self,
-        answer: Result<Bytes, LinkError>,
-        condition: &[u8; 32],
-        next: &str,
-    ) -> Verdict {
-        match answer {
-            Ok(reply) => self.check_reply(reply, condition),
-            Err(LinkError::Timeout) => self.rejected(
-                ErrorCode::R00_TRANSFER_TIMED_OUT,
-                "no reply from the next hop before expiry",
-            ),
-            Err(LinkError::Closed) => self.rejected(
-                ErrorCode::T01_PEER_UNREACHABLE,
-                &format!("link to next hop {next} closed"),
-            ),
-            Err(e) => self.rejected(
-                ErrorCode::T01_PEER_UNREACHABLE,
-                &format!("next hop {next}: {e}"),
-            ),
-        }
+    if node.is_stopping() {
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::T01_PEER_UNREACHABLE,
+            "connector is shutting down",
+        ));
     }
-
-    /// Relays a downstream reply unchanged, unless it is a Fulfill that does not
-    /// match the condition (F05) or not an ILP reply at all (T00).
-    fn check_reply(&self, reply: Bytes, condition: &[u8; 32]) -> Verdict {
-        match packet::packet_type(&reply) {
-            Some(packet::TYPE_FULFILL) => match FulfillRef::decode(&reply) {
-                Ok(f) if sha256(f.fulfillment) == *condition => Ok(Fulfilled(reply)),
-                Ok(_) => self.rejected(
-                    ErrorCode::F05_WRONG_CONDITION,
-                    "fulfillment does not match the condition",
-                ),
-                Err(e) => self.rejected(
-                    ErrorCode::T00_INTERNAL_ERROR,
-                    &format!("next hop sent an invalid Fulfill: {e}"),
-                ),
-            },
-            Some(packet::TYPE_REJECT) => match Reject::decode(reply.clone()) {
-                Ok(r) => Err(Rejected {
-                    code: r.code,
-                    packet: reply,
-                }),
-                Err(e) => self.rejected(
-                    ErrorCode::T00_INTERNAL_ERROR,
-                    &format!("next hop sent an invalid Reject: {e}"),
-                ),
-            },
-            _ => self.rejected(
-                ErrorCode::T00_INTERNAL_ERROR,
-                "next hop answered with something other than Fulfill or Reject",
-            ),
-        }
-    }
-
-    fn answer_ildcp(&self, from: &PeerSlot, prepare: &Prepare) -> Verdict {
-        if from.config.relation != Relation::Child {
-            return self.rejected(
-                ErrorCode::F00_BAD_REQUEST,
-                "ILDCP (peer.config) is answered for child links only",
-            );
-        }
-        if !ildcp::is_request(prepare) {
-            return self.rejected(ErrorCode::F00_BAD_REQUEST, "malformed ILDCP request");
-        }
-        let response = IldcpResponse {
-            client_address: from.config.address.clone(),
-            asset_scale: self.config.asset_scale,
-            asset_code: self.config.asset_code.clone(),
-        };
-        Ok(Fulfilled(
-            Packet::from(ildcp::response_fulfill(&response)).encode(),
-        ))
-    }
-
-    /// Packets for this node's own address: the test receiver, or F02.
-    fn deliver_locally(&self, prepare: &PrepareRef<'_>) -> Verdict {
-        if !is_under(prepare.destination, self.receiver_address.as_str()) {
-            return self.rejected(
+    let next = match node.routes().lookup(destination) {
+        Some((_, NextHop::Local)) => return Step::Answer(deliver_locally(node, prepare)),
+        Some((_, NextHop::Peer(slot))) => slot.clone(),
+        None => {
+            return Step::Answer(rejected(
+                node,
                 ErrorCode::F02_UNREACHABLE,
-                "no account at this address on this node",
-            );
+                "no route to destination",
+            ));
         }
-        let Some(key) = &self.receiver else {
-            return self.rejected(
-                ErrorCode::F02_UNREACHABLE,
-                "this node has no test receiver (RECEIVER_SECRET is unset)",
-            );
-        };
-        if prepare.expires_at_ms.saturating_mul(1000) <= clock_now().1 {
-            return self.rejected(ErrorCode::R00_TRANSFER_TIMED_OUT, "packet expired");
-        }
-        let fulfillment = key.fulfillment(prepare.data);
-        if sha256(&fulfillment) != *prepare.execution_condition {
-            return self.rejected(
+    };
+    if Arc::ptr_eq(&next, from) {
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::F02_UNREACHABLE,
+            "the route leads back to the link the packet came from",
+        ));
+    }
+    let Some(link) = next.link() else {
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::T01_PEER_UNREACHABLE,
+            &format!("link to next hop {} is down", next.id),
+        ));
+    };
+    let (now, now_us) = clock_now();
+    let incoming_us = prepare.expires_at_ms.saturating_mul(1000);
+    let Some(expires_us) = outgoing_expiry_us(incoming_us, now_us, &node.config().timing) else {
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::R02_INSUFFICIENT_TIMEOUT,
+            "too little time left before expiry to forward",
+        ));
+    };
+    // At most MAX_HOLD_TIME_MS ahead (outgoing_expiry_us caps it), so the
+    // addition cannot overflow; checked all the same.
+    let left = u64::try_from(expires_us.saturating_sub(now_us)).unwrap_or_default();
+    let Some(deadline) = now.checked_add(Duration::from_micros(left)) else {
+        return Step::Answer(rejected(
+            node,
+            ErrorCode::R02_INSUFFICIENT_TIMEOUT,
+            "expiry out of range",
+        ));
+    };
+    Step::Forward {
+        link,
+        next,
+        expires_at: packet::format_timestamp_ms(expires_us.div_euclid(1000)),
+        expiry_offset: prepare.expiry_offset,
+        now,
+        deadline,
+        condition: *prepare.execution_condition,
+    }
+}
+
+/// The answer to send upstream for the next hop's answer.
+fn finish_forward(
+    node: &Node,
+    answer: Result<Bytes, LinkError>,
+    condition: &[u8; 32],
+    next: &str,
+) -> Verdict {
+    match answer {
+        Ok(reply) => check_reply(node, reply, condition),
+        Err(LinkError::Timeout) => rejected(
+            node,
+            ErrorCode::R00_TRANSFER_TIMED_OUT,
+            "no reply from the next hop before expiry",
+        ),
+        Err(LinkError::Closed) => rejected(
+            node,
+            ErrorCode::T01_PEER_UNREACHABLE,
+            &format!("link to next hop {next} closed"),
+        ),
+        Err(e) => rejected(
+            node,
+            ErrorCode::T01_PEER_UNREACHABLE,
+            &format!("next hop {next}: {e}"),
+        ),
+    }
+}
+
+/// Relays a downstream reply unchanged, unless it is a Fulfill that does not
+/// match the condition (F05) or not an ILP reply at all (T00).
+fn check_reply(node: &Node, reply: Bytes, condition: &[u8; 32]) -> Verdict {
+    match packet::packet_type(&reply) {
+        Some(packet::TYPE_FULFILL) => match FulfillRef::decode(&reply) {
+            Ok(f) if sha256(f.fulfillment) == *condition => Ok(Fulfilled::new(reply)),
+            Ok(_) => rejected(
+                node,
                 ErrorCode::F05_WRONG_CONDITION,
-                "condition was not derived from this receiver's secret and the packet data",
-            );
-        }
-        Ok(Fulfilled(
-            packet::Fulfill {
-                fulfillment,
-                data: Bytes::new(),
-            }
-            .encode(),
-        ))
+                "fulfillment does not match the condition",
+            ),
+            Err(e) => rejected(
+                node,
+                ErrorCode::T00_INTERNAL_ERROR,
+                &format!("next hop sent an invalid Fulfill: {e}"),
+            ),
+        },
+        Some(packet::TYPE_REJECT) => match Reject::decode(reply.clone()) {
+            Ok(r) => Err(Rejected::new(r.code, reply)),
+            Err(e) => rejected(
+                node,
+                ErrorCode::T00_INTERNAL_ERROR,
+                &format!("next hop sent an invalid Reject: {e}"),
+            ),
+        },
+        _ => rejected(
+            node,
+            ErrorCode::T00_INTERNAL_ERROR,
+            "next hop answered with something other than Fulfill or Reject",
+        ),
     }
+}
+
+fn answer_ildcp(node: &Node, from: &PeerSlot, prepare: &Prepare) -> Verdict {
+    if from.config.relation != Relation::Child {
+        return rejected(
+            node,
+            ErrorCode::F00_BAD_REQUEST,
+            "ILDCP (peer.config) is answered for child links only",
+        );
+    }
+    if !ildcp::is_request(prepare) {
+        return rejected(node, ErrorCode::F00_BAD_REQUEST, "malformed ILDCP request");
+    }
+    let response = IldcpResponse {
+        client_address: from.config.address.clone(),
+        asset_scale: node.config().asset_scale,
+        asset_code: node.config().asset_code.clone(),
+    };
+    Ok(Fulfilled::new(
+        Packet::from(ildcp::response_fulfill(&response)).encode(),
+    ))
+}
+
+/// Packets for this node's own address: the test receiver, or F02.
+fn deliver_locally(node: &Node, prepare: &PrepareRef<'_>) -> Verdict {
+    if !is_under(prepare.destination, node.receiver_address().as_str()) {
+        return rejected(
+            node,
+            ErrorCode::F02_UNREACHABLE,
+            "no account at this address on this node",
+        );
+    }
+    let Some(key) = node.receiver() else {
+        return rejected(
+            node,
+            ErrorCode::F02_UNREACHABLE,
+            "this node has no test receiver (RECEIVER_SECRET is unset)",
+        );
+    };
+    if prepare.expires_at_ms.saturating_mul(1000) <= clock_now().1 {
+        return rejected(node, ErrorCode::R00_TRANSFER_TIMED_OUT, "packet expired");
+    }
+    let fulfillment = key.fulfillment(prepare.data);
+    if sha256(&fulfillment) != *prepare.execution_condition {
+        return rejected(
+            node,
+            ErrorCode::F05_WRONG_CONDITION,
+            "condition was not derived from this receiver's secret and the packet data",
+        );
+    }
+    Ok(Fulfilled::new(
+        packet::Fulfill {
+            fulfillment,
+            data: Bytes::new(),
+        }
+        .encode(),
+    ))
 }
 
 #[cfg(test)]

@@ -70,9 +70,10 @@ pub trait Refusal: std::fmt::Display {
     }
 }
 
-/// Why an inbound socket did not become a link.
+/// Why an inbound socket did not become a link; `R` is why `accept`'s
+/// `authenticate` refused the credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum AcceptError {
+pub enum AcceptError<R> {
     /// Handshake and auth took longer than the auth timeout.
     #[error("no BTP auth in time")]
     Timeout,
@@ -94,7 +95,7 @@ pub enum AcceptError {
         /// The `auth_username` presented (as sent: escape and cut it to log it).
         username: String,
         /// Why it was refused (never the token).
-        reason: String,
+        reason: R,
     },
 }
 
@@ -168,7 +169,7 @@ pub async fn accept<T, R: Refusal>(
     tcp: TcpStream,
     auth_timeout: Duration,
     authenticate: impl FnOnce(&str, &str) -> Result<T, R>,
-) -> Result<(WebSocketStream<TcpStream>, T), AcceptError> {
+) -> Result<(WebSocketStream<TcpStream>, T), AcceptError<R>> {
     // AUTH_TIMEOUT_MS is at most ten minutes (config checks); checked anyway.
     let now = tokio::time::Instant::now();
     let deadline = now
@@ -217,10 +218,7 @@ pub async fn accept<T, R: Refusal>(
         Err(reason) => {
             let username = username.to_string();
             refuse(&mut ws, request_id, reason.to_client()).await;
-            Err(AcceptError::Refused {
-                username,
-                reason: reason.to_string(),
-            })
+            Err(AcceptError::Refused { username, reason })
         }
     }
 }

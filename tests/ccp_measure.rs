@@ -10,7 +10,7 @@ use common::*;
 use ilp_connector::ccp::Origin;
 use ilp_connector::config::{Config, RoutingMode};
 use ilp_connector::node::Node;
-use ilp_connector::routing::NextHop;
+use ilp_connector::route_table::NextHop;
 
 fn hop(node: &Node, destination: &str) -> Option<String> {
     node.routes().lookup(destination).map(|(_, h)| match h {

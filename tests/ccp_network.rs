@@ -19,11 +19,12 @@ use ilp_connector::ccp::codec::{CCP_UPDATE_DESTINATION, Route, UpdateRequest};
 use ilp_connector::ccp::{CcpRequest, RoutingTableId};
 use ilp_connector::condition::sha256;
 use ilp_connector::config::{Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret};
-use ilp_connector::health;
+use ilp_connector::{health, report};
 use ilp_connector::link::{Handler, Link};
-use ilp_connector::node::{self, Node};
+use ilp_connector::node::Node;
+use ilp_connector::server;
 use ilp_connector::packet::{Packet, Prepare};
-use ilp_connector::routing::NextHop;
+use ilp_connector::route_table::NextHop;
 use ilp_connector::send;
 
 /// How long a network has to learn every route.
@@ -200,7 +201,7 @@ async fn a_node_joining_a_running_chain_is_reachable_with_no_restart() {
         let mut c = Net::config_for(&spec, &id, &addrs);
         use_ccp(&mut c);
         net.nodes
-            .insert(id, node::start(c, btp, loopback().await).unwrap());
+            .insert(id, server::start(c, btp, loopback().await).unwrap());
     }
     for (x, y) in [("node-b", "node-a"), ("node-c", "node-b")] {
         net.nodes[x].connected(y).await;
@@ -213,7 +214,7 @@ async fn a_node_joining_a_running_chain_is_reachable_with_no_restart() {
     use_ccp(&mut c);
     net.nodes.insert(
         "node-d".into(),
-        node::start(c, late, loopback().await).unwrap(),
+        server::start(c, late, loopback().await).unwrap(),
     );
     net.wait_all_links().await;
     let took = wait_full_routes(&net, CONVERGE).await;
@@ -480,7 +481,7 @@ async fn static_routes_override_learned_ones_and_routes_are_reported() {
     assert_eq!(s.fulfilled, 3, "{s:?}");
 
     let addr = net.nodes["node-a"].health_addr().to_string();
-    let (status, body) = health::probe_path(&addr, health::ROUTES_PATH)
+    let (status, body) = health::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
@@ -522,7 +523,7 @@ async fn static_routing_learns_nothing() {
     let s = net.send("node-a", &receiver("node-c"), 1, 5_000).await;
     assert_eq!(only_reject(&s), ("F02", "g.node-a"));
     let addr = net.nodes["node-a"].health_addr().to_string();
-    let (_, body) = health::probe_path(&addr, health::ROUTES_PATH)
+    let (_, body) = health::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -565,7 +566,7 @@ async fn a_per_peer_switch_limits_what_is_learned_and_passed_on() {
     .await
     .unwrap();
     let addr = net.nodes["node-b"].health_addr().to_string();
-    let (_, body) = health::probe_path(&addr, health::ROUTES_PATH)
+    let (_, body) = health::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -111,6 +111,7 @@ pub mod speaker;
 
 pub use codec::{
     CcpError, CcpRequest, ControlRequest, Mode, Route, RouteProp, RoutingTableId, UpdateRequest,
+    is_ccp_destination,
 };
 pub use speaker::{
     Action, CONTROL_RETRY_MAX, CONTROL_RETRY_MIN, DEFAULT_BROADCAST_INTERVAL, DEFAULT_HOLD_DOWN,

@@ -16,7 +16,7 @@
 //! optional: a 404 (or no answer) means "this node does not have it", and the
 //! page says so quietly next to what it would have shown.
 //!
-//! - `GET /health` ([`crate::health::Report`]): status, `nodeId`,
+//! - `GET /health` ([`crate::report::Report`]): status, `nodeId`,
 //!   `ilpAddress`, `btpServerPort`, `uptimeSeconds`, `version`, and `links[]`
 //!   with `id`, `relation`, `direction`, `connected`, `since`,
 //!   `pendingRequests`. Optional per link: `fault` (the same object as in

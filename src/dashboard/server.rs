@@ -209,7 +209,7 @@ fn get<'a>(
 
 async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut Probes) {
     let node = &shared.nodes[i];
-    let health = match get(target, crate::health::HEALTH_PATH, None).await {
+    let health = match get(target, crate::report::HEALTH_PATH, None).await {
         Ok(a) if a.status == 200 || a.status == 503 => serde_json::from_slice::<Health>(&a.body)
             .map_err(|e| format!("{}: /health is not a health report: {e}", target.health)),
         Ok(a) => Err(format!(

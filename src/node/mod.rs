@@ -1,19 +1,21 @@
-//! Node wiring: the state a running node shares ([`Node`]), and [`start`],
-//! which builds it from a [`Config`] on listeners the caller bound and starts
-//! the BTP server ([`accept`]), the dialers (`dial`, with [`backoff`]), the
-//! health server and the forwarding core ([`crate::forward`]); [`stop`] holds
-//! the handle and the graceful stop.
+//! The state a running node shares, and nothing else: [`Node`] (its
+//! configuration, links, routing table, CCP state and the filter of repeated
+//! warnings), each link's [`PeerSlot`] ([`peer`]) with its counters
+//! ([`stats`]), the CCP state ([`ccp`]) and the repeat filter ([`repeat`]).
+//! Fields are private; rooms above read and change the state through methods.
 //!
-//! A link's state is its [`PeerSlot`] ([`peer`]): the link's handler and every
-//! route to it hold the slot itself. The routing table is swapped whole
+//! What runs (the BTP server, the dialers, the CCP driver, the HTTP port,
+//! the stop) is wired above, in [`crate::server`]; the path of a packet is
+//! [`crate::forward`].
+//!
+//! A link's state is its [`PeerSlot`]: the link's handler and every route to
+//! it hold the slot itself. The routing table is swapped whole
 //! ([`Node::replace_routes`]); the packet path reads it without a lock.
 
-pub mod accept;
-pub mod backoff;
-mod dial;
+pub mod ccp;
 pub mod peer;
-pub mod routing;
-pub mod stop;
+pub mod repeat;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,45 +25,44 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{debug, info};
 
 use crate::address::Address;
 use crate::condition::FulfillmentKey;
-use crate::config::{Config, RoutingMode};
+use crate::config::{Config, ConfigError, RoutingMode};
 use crate::link::{Direction, Link};
-use crate::routing::{NextHop, RoutingTable};
+use crate::route_table::{NextHop, RoutingTable};
 
-pub use accept::{ACCEPT_ERROR_PAUSE, AUTH_FAILURE_LOG_INTERVAL, AUTH_FAILURE_LOG_KEYS};
-pub use backoff::{MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
-pub(crate) use peer::Inflight;
 pub use peer::PeerSlot;
-pub use stop::{NodeHandle, SHUTDOWN_GRACE};
+pub use repeat::{AUTH_FAILURE_LOG_INTERVAL, AUTH_FAILURE_LOG_KEYS};
+
+use ccp::CcpState;
+use peer::Inflight;
+use repeat::{RepeatFilter, RepeatKey};
 
 /// The node's routing table: each route leads to the next hop's own state.
 pub type Routes = RoutingTable<Arc<PeerSlot>>;
 
 /// A running node's shared state.
 pub struct Node {
-    pub(crate) config: Config,
+    config: Config,
     routes: ArcSwap<Routes>,
-    pub(crate) peers: FxHashMap<Arc<str>, Arc<PeerSlot>>,
-    pub(crate) receiver: Option<FulfillmentKey>,
-    pub(crate) receiver_address: Address,
-    pub(crate) inflight: Arc<Inflight>,
-    pub(crate) shutdown: CancellationToken,
+    peers: FxHashMap<Arc<str>, Arc<PeerSlot>>,
+    receiver: Option<FulfillmentKey>,
+    receiver_address: Address,
+    inflight: Arc<Inflight>,
+    shutdown: CancellationToken,
     /// Set with `shutdown`; read per packet instead of the token, which locks.
     stopping: AtomicBool,
     started: Instant,
     started_at: DateTime<Utc>,
     btp_addr: SocketAddr,
     changes: watch::Sender<u64>,
-    auth_failures: accept::RepeatFilter,
+    warnings: RepeatFilter,
     /// The CCP speaker (`ROUTING=ccp`), `None` for static routing.
-    pub(crate) ccp: Option<Arc<routing::Routing>>,
+    ccp: Option<Arc<CcpState>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -73,6 +74,47 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
+    /// The state of a node for `config` (validated here) whose BTP server
+    /// listens on `btp_addr`: every configured link down, the routes the
+    /// configuration gives, CCP state when `ROUTING=ccp`.
+    pub fn new(config: Config, btp_addr: SocketAddr) -> Result<Arc<Node>, ConfigError> {
+        config.validate()?;
+        let receiver_address = config.receiver_address().ok_or_else(|| {
+            ConfigError::new("ILP_ADDRESS", "too long to have a receiver under it")
+        })?;
+        let inflight = Arc::new(Inflight::default());
+        let peers: FxHashMap<Arc<str>, Arc<PeerSlot>> = config
+            .peers
+            .iter()
+            .map(|p| {
+                let id: Arc<str> = Arc::from(p.id.as_str());
+                let slot = PeerSlot::new(p.clone(), id.clone(), inflight.clone());
+                (id, Arc::new(slot))
+            })
+            .collect();
+        let routes = configured_routes(&config, &peers);
+        let ccp = (config.routing.mode == RoutingMode::Ccp).then(|| CcpState::new(&config));
+        Ok(Arc::new(Node {
+            ccp,
+            receiver: config
+                .receiver_secret
+                .as_ref()
+                .map(|s| FulfillmentKey::from_secret(s.expose().as_bytes())),
+            receiver_address,
+            routes: ArcSwap::from_pointee(routes),
+            peers,
+            inflight,
+            shutdown: CancellationToken::new(),
+            stopping: AtomicBool::new(false),
+            started: Instant::now(),
+            started_at: Utc::now(),
+            btp_addr,
+            changes: watch::channel(0).0,
+            warnings: RepeatFilter::default(),
+            config,
+        }))
+    }
+
     /// The node's configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -83,14 +125,28 @@ impl Node {
         self.btp_addr
     }
 
+    /// The link state of peer `id`, if configured.
+    pub fn peer(&self, id: &str) -> Option<&Arc<PeerSlot>> {
+        self.peers.get(id)
+    }
+
     /// Configured links in configuration order.
     pub fn peer_slots(&self) -> Vec<Arc<PeerSlot>> {
         self.config
             .peers
             .iter()
-            // `peers` is built from `config.peers` (start): every id is there.
-            .map(|p| self.peers[p.id.as_str()].clone())
+            .filter_map(|p| self.peers.get(p.id.as_str()).cloned())
             .collect()
+    }
+
+    /// The test receiver's key (`RECEIVER_SECRET`), if enabled.
+    pub fn receiver(&self) -> Option<&FulfillmentKey> {
+        self.receiver.as_ref()
+    }
+
+    /// The test receiver's address, `<ILP_ADDRESS>.receiver`.
+    pub fn receiver_address(&self) -> &Address {
+        &self.receiver_address
     }
 
     /// The routing table now (a snapshot: a table swapped in later does not
@@ -106,7 +162,7 @@ impl Node {
     }
 
     /// The CCP state, when routes are learned (`ROUTING=ccp`).
-    pub fn ccp(&self) -> Option<&Arc<routing::Routing>> {
+    pub fn ccp(&self) -> Option<&Arc<CcpState>> {
         self.ccp.as_ref()
     }
 
@@ -145,6 +201,34 @@ impl Node {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    /// Cancelled when the node stops: every task of the node ends on it.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Starts the stop: no new packets or links from now on (a link that
+    /// comes up later sees it and closes itself, [`Node::set_link`]).
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Tells every task of the node to end ([`Node::shutdown`]) and wakes
+    /// every waiter.
+    pub fn end_tasks(&self) {
+        self.shutdown.cancel();
+        self.notify_change();
+    }
+
+    /// Packets being handled by the whole node now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Resolves when no packet is being handled.
+    pub async fn wait_idle(&self) {
+        self.inflight.wait_idle().await
+    }
+
     /// Healthy: serving, and every link this node dials is up. Inbound links do
     /// not count: a node cannot make others dial it, and counting them would
     /// keep a hub unhealthy until its last spoke started (and spokes wait for a
@@ -158,11 +242,10 @@ impl Node {
                 .all(|s| s.link().is_some())
     }
 
-    /// Whether a warning keyed by `key` (a fixed key, never a peer-chosen
-    /// string) is the first in [`AUTH_FAILURE_LOG_INTERVAL`]; repeats go to debug.
-    pub(crate) fn first_warning_in_a_while(&self, limit: &'static str) -> bool {
-        self.auth_failures
-            .first_in_a_while(accept::RepeatKey::Limit(limit))
+    /// Whether a warning keyed by `key` (never a string a peer chose freely)
+    /// is the first in [`AUTH_FAILURE_LOG_INTERVAL`]; repeats go to debug.
+    pub fn first_in_a_while(&self, key: RepeatKey) -> bool {
+        self.warnings.first_in_a_while(key)
     }
 
     /// Whether the link to `peer` is up.
@@ -183,20 +266,22 @@ impl Node {
         }
     }
 
-    fn notify_change(&self) {
+    /// Wakes every [`Node::wait_until`]: a link or the routing table changed.
+    pub fn notify_change(&self) {
         self.changes.send_modify(|n| *n += 1);
     }
 
-    fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
+    /// Installs `link` as `slot`'s live link (closing the one it replaces),
+    /// unless the link is held down or the node is stopping, when `link` is
+    /// closed instead.
+    pub fn set_link(&self, slot: &PeerSlot, link: Arc<Link>) {
         if slot.fault.held_down() {
             // Held down (hold_link_down or the admin API): not accepted.
             debug!(peerId = %slot.id, "link held down; closed");
             link.close();
             return;
         }
-        let old = slot.link.write().expect("link lock").replace(link.clone());
-        *slot.since.lock().expect("since lock") = Utc::now();
-        if let Some(old) = old {
+        if let Some(old) = slot.replace_link(link.clone()) {
             old.close();
         }
         slot.stats.link_up();
@@ -219,14 +304,8 @@ impl Node {
     }
 
     /// Clears the slot if `link` is still its current link; returns whether it was.
-    fn clear_link(&self, slot: &PeerSlot, link: &Arc<Link>) -> bool {
-        let mut current = slot.link.write().expect("link lock");
-        let is_current = current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link));
-        if is_current {
-            *current = None;
-            *slot.since.lock().expect("since lock") = Utc::now();
-        }
-        drop(current);
+    pub fn clear_link(&self, slot: &PeerSlot, link: &Arc<Link>) -> bool {
+        let is_current = slot.clear_link_if(link);
         if is_current {
             if let Some(r) = &self.ccp {
                 r.link_down(&slot.id);
@@ -244,103 +323,16 @@ fn configured_routes(config: &Config, peers: &FxHashMap<Arc<str>, Arc<PeerSlot>>
     let mut routes = Routes::default();
     routes.insert(config.ilp_address.as_str(), NextHop::Local);
     for p in &config.peers {
-        routes.insert(
-            p.address.as_str(),
-            // `peers` is built from these very `config.peers` (start).
-            NextHop::Peer(peers[p.id.as_str()].clone()),
-        );
+        // `peers` is built from these very `config.peers` (Node::new).
+        if let Some(slot) = peers.get(p.id.as_str()) {
+            routes.insert(p.address.as_str(), NextHop::Peer(slot.clone()));
+        }
     }
-    // Every route names a configured peer (Config::validate, run by start).
+    // Every route names a configured peer (Config::validate, run by Node::new).
     for (prefix, peer) in &config.routes {
         if let Some(slot) = peers.get(peer.as_str()) {
             routes.insert(prefix.as_str(), NextHop::Peer(slot.clone()));
         }
     }
     routes
-}
-
-/// Starts a node on listeners the caller has bound (tests bind `127.0.0.1:0`).
-pub fn start(config: Config, btp: TcpListener, health: TcpListener) -> std::io::Result<NodeHandle> {
-    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-    config.validate().map_err(|e| invalid(e.to_string()))?;
-    let receiver_address = config
-        .receiver_address()
-        .ok_or_else(|| invalid("ILP_ADDRESS: too long to have a receiver under it".into()))?;
-    let btp_addr = btp.local_addr()?;
-    let health_addr = health.local_addr()?;
-    let span = info_span!("node", nodeId = %config.node_id);
-    let _enter = span.enter();
-
-    let inflight = Arc::new(Inflight::default());
-    let peers: FxHashMap<Arc<str>, Arc<PeerSlot>> = config
-        .peers
-        .iter()
-        .map(|p| {
-            let id: Arc<str> = Arc::from(p.id.as_str());
-            let slot = PeerSlot::new(p.clone(), id.clone(), inflight.clone());
-            (id, Arc::new(slot))
-        })
-        .collect();
-    let routes = configured_routes(&config, &peers);
-    let ccp = (config.routing.mode == RoutingMode::Ccp).then(|| routing::Routing::new(&config));
-    let node = Arc::new(Node {
-        ccp,
-        receiver: config
-            .receiver_secret
-            .as_ref()
-            .map(|s| FulfillmentKey::from_secret(s.expose().as_bytes())),
-        receiver_address,
-        routes: ArcSwap::from_pointee(routes),
-        peers,
-        inflight,
-        shutdown: CancellationToken::new(),
-        stopping: AtomicBool::new(false),
-        started: Instant::now(),
-        started_at: Utc::now(),
-        btp_addr,
-        changes: watch::channel(0).0,
-        auth_failures: accept::RepeatFilter::default(),
-        config,
-    });
-
-    let tasks = TaskTracker::new();
-    // At most MAX_CONNECTIONS_LIMIT (validated above), far below
-    // Semaphore::MAX_PERMITS, so this cannot panic.
-    let connections = Arc::new(Semaphore::new(node.config.limits.max_connections));
-    tasks.spawn(accept::accept_loop(node.clone(), btp, connections).in_current_span());
-    tasks.spawn(crate::health::serve(node.clone(), health).in_current_span());
-    tasks.spawn(crate::memory::collect_periodically(node.shutdown.clone()));
-    if let Some(r) = &node.ccp {
-        routing::log_start(&node.config);
-        tasks.spawn(routing::drive(node.clone(), r.clone()).in_current_span());
-    }
-    for slot in node
-        .peers
-        .values()
-        .filter(|s| s.direction() == Direction::Outbound)
-    {
-        tasks.spawn(
-            dial::dial_loop(node.clone(), slot.clone())
-                .instrument(info_span!("link", peerId = %slot.id)),
-        );
-    }
-    info!(
-        event = "connector_started",
-        nodeId = %node.config.node_id,
-        ilpAddress = %node.config.ilp_address,
-        btpServerPort = btp_addr.port(),
-        healthPort = health_addr.port(),
-        peers = node.peers.len(),
-        routes = node.routes().len(),
-        receiver = node.receiver.is_some(),
-        version = env!("CARGO_PKG_VERSION"),
-        "connector_started"
-    );
-    drop(_enter);
-    Ok(NodeHandle {
-        span,
-        node,
-        health_addr,
-        tasks,
-    })
 }

@@ -1,7 +1,8 @@
 //! The state of one configured link, shared by everything that handles it:
-//! its configuration, its current connection, its admission limits. A route
-//! leads straight here and an incoming packet's handler holds it, so the
-//! packet path never looks a peer up by id. Per-link counters go here.
+//! its configuration, its current connection, its admission limits, its
+//! counters ([`super::stats`]) and faults. A route leads straight here and an
+//! incoming packet's handler holds it, so the packet path never looks a peer
+//! up by id.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,10 +11,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use super::stats::LinkStats;
 use crate::config::PeerConfig;
 use crate::fault::LinkFault;
 use crate::link::{Direction, Link};
-use crate::metrics::LinkStats;
 
 /// One configured link and its current connection.
 #[derive(Debug)]
@@ -22,8 +23,8 @@ pub struct PeerSlot {
     pub config: PeerConfig,
     /// The peer id, shared with its links.
     pub id: Arc<str>,
-    pub(super) link: RwLock<Option<Arc<Link>>>,
-    pub(super) since: Mutex<DateTime<Utc>>,
+    link: RwLock<Option<Arc<Link>>>,
+    since: Mutex<DateTime<Utc>>,
     inflight: AtomicUsize,
     bucket: Option<Mutex<TokenBucket>>,
     total: Arc<Inflight>,
@@ -57,6 +58,30 @@ impl PeerSlot {
             .expect("link lock")
             .clone()
             .filter(|l| !l.is_closed())
+    }
+
+    /// Makes `link` the live link; returns the one it replaces.
+    pub(super) fn replace_link(&self, link: Arc<Link>) -> Option<Arc<Link>> {
+        let old = self.link.write().expect("link lock").replace(link);
+        *self.since.lock().expect("since lock") = Utc::now();
+        old
+    }
+
+    /// Clears the live link if it is `link`; returns whether it was.
+    pub(super) fn clear_link_if(&self, link: &Arc<Link>) -> bool {
+        let mut current = self.link.write().expect("link lock");
+        let is_current = current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link));
+        if is_current {
+            *current = None;
+            *self.since.lock().expect("since lock") = Utc::now();
+        }
+        is_current
+    }
+
+    /// Takes the live link out of the slot, closed or not (the stop closes
+    /// what is left).
+    pub fn take_link(&self) -> Option<Arc<Link>> {
+        self.link.write().expect("link lock").take()
     }
 
     /// Since when the link has been in its current state (up or down).
@@ -108,14 +133,14 @@ impl PeerSlot {
 
 /// Packets being handled by the whole node, so a shutdown can wait for none.
 #[derive(Debug, Default)]
-pub(crate) struct Inflight {
+pub(super) struct Inflight {
     count: AtomicUsize,
     idle: Notify,
 }
 
 impl Inflight {
     /// Packets being handled now.
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
 

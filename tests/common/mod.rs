@@ -13,7 +13,7 @@ use chrono::{TimeDelta, Utc};
 use ilp_connector::condition::FulfillmentKey;
 use ilp_connector::config::{Config, PeerConfig, Relation, Secret, Timing};
 use ilp_connector::link::{Direction, Handler, Link};
-use ilp_connector::node::{self, NodeHandle};
+use ilp_connector::server::{self, NodeHandle};
 use ilp_connector::packet::{Fulfill, Packet, Prepare};
 use ilp_connector::send::{self, SendArgs, Summary};
 use ilp_connector::transport::{self, FIRST_REQUEST_ID};
@@ -217,7 +217,7 @@ impl Net {
         for (id, btp) in listeners {
             let config = net.configure(&id);
             net.nodes
-                .insert(id, node::start(config, btp, loopback().await).unwrap());
+                .insert(id, server::start(config, btp, loopback().await).unwrap());
         }
         net.wait_all_links().await;
         net
@@ -251,7 +251,7 @@ impl Net {
         let config = self.configure(id);
         self.nodes.insert(
             id.to_string(),
-            node::start(config, btp, loopback().await).unwrap(),
+            server::start(config, btp, loopback().await).unwrap(),
         );
     }
 

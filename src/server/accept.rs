@@ -10,57 +10,22 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::{Node, PeerSlot};
 use crate::config::Relation;
 use crate::forward::PeerHandler;
 use crate::link::{Direction, Link};
 use crate::logging;
+use crate::node::repeat::RepeatKey;
+use crate::node::{Node, PeerSlot};
 use crate::transport::{self, FIRST_REQUEST_ID};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// How long repeats of an auth failure (same key: see `RepeatKey`) are
-/// logged at debug instead of warn.
-pub const AUTH_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
-/// Most keys whose last warning is remembered; past it, new keys share one
-/// (so at most this many plus one warnings per interval, whatever is sent).
-pub const AUTH_FAILURE_LOG_KEYS: usize = 1_024;
-
-/// What the auth-failure repeat filter is keyed by: never a string the peer
-/// chose, so a stranger varying its username cannot make each attempt a
-/// first (and a warning).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum RepeatKey {
-    /// Every unknown username shares one key.
-    UnknownUsername,
-    /// A configured peer's id (a set the configuration bounds).
-    Peer(String),
-    /// Failures before auth, by source address (IPv6 by its /64, which one
-    /// host usually holds whole).
-    Source(IpAddr),
-    /// A limit of the node's own (the variable's name), e.g. a full pool.
-    Limit(&'static str),
-    /// Every new key once the filter is full.
-    Overflow,
-}
-
-impl RepeatKey {
-    fn source(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(_) => Self::Source(ip),
-            IpAddr::V6(v6) => {
-                let masked = u128::from(v6) & !((1u128 << 64) - 1);
-                Self::Source(IpAddr::V6(masked.into()))
-            }
-        }
-    }
-}
 
 /// Why an inbound peer's credentials were refused (sent to the peer in the
 /// BTP error and logged; never quotes the token).
@@ -140,58 +105,29 @@ impl Drop for AddressSlot {
     }
 }
 
-/// Tells whether something is happening for the first time in
-/// [`AUTH_FAILURE_LOG_INTERVAL`], so a peer retrying with a wrong secret every
-/// second does not fill the logs. Bounded: expired keys are forgotten when
-/// full, and while still full every new key counts as [`RepeatKey::Overflow`].
-#[derive(Debug, Default)]
-pub(super) struct RepeatFilter(Mutex<HashMap<RepeatKey, Instant>>);
-
-impl RepeatFilter {
-    pub(super) fn first_in_a_while(&self, key: RepeatKey) -> bool {
-        // A panic while holding this lock is impossible (no code here can
-        // panic); a poisoned lock would still hold a usable map.
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let recent = |last: &Instant| now.duration_since(*last) < AUTH_FAILURE_LOG_INTERVAL;
-        let mut key = key;
-        if !seen.contains_key(&key) && seen.len() >= AUTH_FAILURE_LOG_KEYS {
-            seen.retain(|_, last| recent(last));
-            if seen.len() >= AUTH_FAILURE_LOG_KEYS {
-                key = RepeatKey::Overflow;
-            }
-        }
-        if seen.get(&key).is_some_and(recent) {
-            return false;
-        }
-        seen.insert(key, now);
-        true
+/// The link slot of the peer `username` proves to be with `token`, if it may
+/// dial in now.
+fn authenticate(node: &Node, username: &str, token: &str) -> Result<Arc<PeerSlot>, AuthRefusal> {
+    let Some(slot) = node.peer(username) else {
+        return Err(AuthRefusal::UnknownUsername);
+    };
+    if !slot.config.secret.matches(token) {
+        return Err(AuthRefusal::WrongSecret);
     }
-}
-
-impl Node {
-    fn authenticate(&self, username: &str, token: &str) -> Result<Arc<PeerSlot>, AuthRefusal> {
-        let Some(slot) = self.peers.get(username) else {
-            return Err(AuthRefusal::UnknownUsername);
-        };
-        if !slot.config.secret.matches(token) {
-            return Err(AuthRefusal::WrongSecret);
-        }
-        if slot.config.url.is_some() {
-            return Err(AuthRefusal::DialedByUs);
-        }
-        if slot.fault.held_down() {
-            return Err(AuthRefusal::HeldDown);
-        }
-        Ok(slot.clone())
+    if slot.config.url.is_some() {
+        return Err(AuthRefusal::DialedByUs);
     }
+    if slot.fault.held_down() {
+        return Err(AuthRefusal::HeldDown);
+    }
+    Ok(slot.clone())
 }
 
 /// Accepts BTP connections until the node stops: at most
 /// `MAX_UNAUTHENTICATED` waiting for auth (`MAX_UNAUTHENTICATED_PER_IP` per
 /// address), at most `MAX_CONNECTIONS` authenticated (the permits of `links`).
 pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: Arc<Semaphore>) {
-    let limits = node.config.limits;
+    let limits = node.config().limits;
     let waiting = Arc::new(Semaphore::new(limits.max_unauthenticated));
     let per_address = Arc::new(PerAddress {
         waiting: Mutex::new(HashMap::new()),
@@ -199,7 +135,7 @@ pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: A
     });
     loop {
         let accepted = tokio::select! {
-            _ = node.shutdown.cancelled() => return,
+            _ = node.shutdown().cancelled() => return,
             r = listener.accept() => r,
         };
         match accepted {
@@ -246,10 +182,7 @@ pub(super) async fn accept_loop(node: Arc<Node>, listener: TcpListener, links: A
 /// A socket closed on accept because a pool is full: warned once a minute
 /// per limit (a key no peer can vary), at debug otherwise.
 fn refused(node: &Node, remote: SocketAddr, variable: &'static str, limit: usize) {
-    if node
-        .auth_failures
-        .first_in_a_while(RepeatKey::Limit(variable))
-    {
+    if node.first_in_a_while(RepeatKey::Limit(variable)) {
         warn!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one (repeats of this are logged at debug for a minute)");
     } else {
         debug!(event = "connection_refused", remote = %remote, limit, variable, "too many sockets waiting for BTP auth; closing the new one");
@@ -264,9 +197,9 @@ async fn inbound(
     waiting: (tokio::sync::OwnedSemaphorePermit, AddressSlot),
 ) {
     let accepted = tokio::select! {
-        _ = node.shutdown.cancelled() => return,
-        r = transport::accept(tcp, node.config.limits.auth_timeout, |user, token| {
-            let slot = node.authenticate(user, token)?;
+        _ = node.shutdown().cancelled() => return,
+        r = transport::accept(tcp, node.config().limits.auth_timeout, |user, token| {
+            let slot = authenticate(&node, user, token)?;
             let permit = links.clone().try_acquire_owned().map_err(|_| AuthRefusal::NoLinkSlot)?;
             Ok::<_, AuthRefusal>((slot, permit))
         }) => r,
@@ -275,20 +208,21 @@ async fn inbound(
     drop(waiting);
     let (ws, (slot, _link_permit)) = match accepted {
         Ok(x) => x,
-        Err(transport::AcceptError::Refused { username, reason })
-            if reason == AuthRefusal::HeldDown.to_string() =>
-        {
+        Err(transport::AcceptError::Refused {
+            username,
+            reason: AuthRefusal::HeldDown,
+        }) => {
             debug!(event = "btp_link_held_down", peerId = %username.escape_debug(), remote = %remote, "BTP link held down; refused");
             return;
         }
         Err(transport::AcceptError::Refused { username, reason }) => {
-            let key = if node.peers.contains_key(username.as_str()) {
+            let key = if node.peer(&username).is_some() {
                 RepeatKey::Peer(username.clone())
             } else {
                 RepeatKey::UnknownUsername
             };
             let username = logging::shown(&username);
-            if node.auth_failures.first_in_a_while(key) {
+            if node.first_in_a_while(key) {
                 warn!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused (repeats of this are logged at debug for a minute)");
             } else {
                 debug!(event = "btp_auth_failed", peerId = %username, remote = %remote, reason = %reason, "BTP auth refused");
@@ -297,10 +231,7 @@ async fn inbound(
         }
         Err(e) => {
             let reason = logging::shown(&e);
-            if node
-                .auth_failures
-                .first_in_a_while(RepeatKey::source(remote.ip()))
-            {
+            if node.first_in_a_while(RepeatKey::source(remote.ip())) {
                 warn!(event = "btp_auth_failed", remote = %remote, reason = %reason, "BTP connection dropped before auth (repeats from this address are logged at debug for a minute)");
             } else {
                 debug!(event = "btp_auth_failed", remote = %remote, reason = %reason, "BTP connection dropped before auth");
@@ -317,7 +248,7 @@ async fn inbound(
             Direction::Inbound,
             FIRST_REQUEST_ID,
             PeerHandler::new(&node, &slot),
-            node.config.limits.max_queued_bytes_per_link,
+            node.config().limits.max_queued_bytes_per_link,
         )
     };
     async {
@@ -325,7 +256,7 @@ async fn inbound(
         link.open();
         tokio::select! {
             _ = link.closed() => {}
-            _ = node.shutdown.cancelled() => {}
+            _ = node.shutdown().cancelled() => {}
         }
         if node.clear_link(&slot, &link) && !node.is_stopping() {
             // Children (clients) come and go; a peer connector going away matters.
@@ -343,35 +274,6 @@ async fn inbound(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repeats_are_filtered_per_key_and_the_filter_stays_bounded() {
-        let f = RepeatFilter::default();
-        let peer = |s: &str| RepeatKey::Peer(s.into());
-        assert!(f.first_in_a_while(peer("connector-b")));
-        assert!(!f.first_in_a_while(peer("connector-b")));
-        assert!(f.first_in_a_while(peer("connector-c")));
-        assert!(f.first_in_a_while(RepeatKey::UnknownUsername));
-        assert!(!f.first_in_a_while(RepeatKey::UnknownUsername));
-        let mut firsts = 0;
-        for i in 0..AUTH_FAILURE_LOG_KEYS * 2 {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i as u32));
-            firsts += usize::from(f.first_in_a_while(RepeatKey::source(ip)));
-        }
-        assert!(f.0.lock().unwrap().len() <= AUTH_FAILURE_LOG_KEYS + 1);
-        // Once full, every new address shares the overflow key: one warning.
-        assert!(firsts <= AUTH_FAILURE_LOG_KEYS + 1, "{firsts}");
-        assert!(!f.first_in_a_while(peer("connector-d")));
-    }
-
-    #[test]
-    fn an_ipv6_host_is_one_source_whatever_its_interface_id() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(RepeatKey::source(a), RepeatKey::source(b));
-        assert_ne!(RepeatKey::source(a), RepeatKey::source(c));
-    }
 
     #[test]
     fn every_refusal_of_credentials_tells_the_client_the_same() {

@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
-use super::Node;
 use crate::link::Link;
+use crate::node::Node;
 
 /// Longest time a graceful shutdown waits for in-flight packets.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -31,7 +30,7 @@ impl NodeHandle {
 
     /// Where the BTP server listens.
     pub fn btp_addr(&self) -> SocketAddr {
-        self.node.btp_addr
+        self.node.btp_addr()
     }
 
     /// Where the health server listens.
@@ -63,21 +62,21 @@ impl NodeHandle {
         // in-flight packets are answered.
         // `stopping` first: a link installed after this snapshot sees it and
         // closes itself (set_link).
-        node.stopping.store(true, Ordering::SeqCst);
-        let links: Vec<Arc<Link>> = node.peers.values().filter_map(|s| s.link()).collect();
-        node.shutdown.cancel();
-        node.notify_change();
-        if tokio::time::timeout(SHUTDOWN_GRACE, node.inflight.wait_idle())
+        node.begin_stop();
+        let slots = node.peer_slots();
+        let links: Vec<Arc<Link>> = slots.iter().filter_map(|s| s.link()).collect();
+        node.end_tasks();
+        if tokio::time::timeout(SHUTDOWN_GRACE, node.wait_idle())
             .await
             .is_err()
         {
             warn!(
-                inflight = node.inflight.len(),
+                inflight = node.inflight(),
                 "shutdown grace period over with packets still in flight"
             );
         }
-        for slot in node.peers.values() {
-            if let Some(late) = slot.link.write().expect("link lock").take() {
+        for slot in &slots {
+            if let Some(late) = slot.take_link() {
                 late.close();
             }
         }

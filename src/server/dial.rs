@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::backoff::Backoff;
-use super::{Node, PeerSlot};
 use crate::forward::PeerHandler;
 use crate::link::{Direction, Link};
 use crate::logging;
+use crate::node::{Node, PeerSlot};
 use crate::transport::{self, ConnectError, FIRST_REQUEST_ID};
 
 /// Kinds of dial failure, so each is logged once rather than once per retry.
@@ -47,12 +47,12 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
     let mut last_failure: Option<FailureKind> = None;
     loop {
         tokio::select! {
-            _ = node.shutdown.cancelled() => return,
+            _ = node.shutdown().cancelled() => return,
             _ = slot.fault.released() => {}
         }
         let dialed = tokio::select! {
-            _ = node.shutdown.cancelled() => return,
-            r = transport::connect(&url, &node.config.node_id, slot.config.secret.expose()) => r,
+            _ = node.shutdown().cancelled() => return,
+            r = transport::connect(&url, &node.config().node_id, slot.config.secret.expose()) => r,
         };
         match dialed {
             Ok(ws) => {
@@ -62,7 +62,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
                     Direction::Outbound,
                     FIRST_REQUEST_ID,
                     PeerHandler::new(&node, &slot),
-                    node.config.limits.max_queued_bytes_per_link,
+                    node.config().limits.max_queued_bytes_per_link,
                 );
                 node.set_link(&slot, link.clone());
                 link.open();
@@ -70,7 +70,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
                 let up_since = tokio::time::Instant::now();
                 tokio::select! {
                     _ = link.closed() => {}
-                    _ = node.shutdown.cancelled() => return,
+                    _ = node.shutdown().cancelled() => return,
                 }
                 backoff.link_dropped_after(up_since.elapsed());
                 if node.clear_link(&slot, &link) && !node.is_stopping() {
@@ -89,7 +89,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
         }
         let delay = backoff.next_delay();
         tokio::select! {
-            _ = node.shutdown.cancelled() => return,
+            _ = node.shutdown().cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }

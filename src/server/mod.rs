@@ -1,0 +1,110 @@
+//! The server wing: wires a [`Node`]'s state to the world and runs it.
+//! [`start`] builds the state from a [`Config`] on listeners the caller bound
+//! and starts the BTP server ([`accept`]), a dialer per outbound link
+//! ([`dial`], with [`backoff`]), the CCP driver ([`ccp`]), the HTTP port of
+//! `/health`, `/routes`, `/metrics` and `/admin` ([`http`]) and the
+//! allocator's purges; [`stop`] holds the handle and the graceful stop.
+//! Packets take the forwarding path ([`crate::forward`]), whose handler each
+//! link gets here.
+
+pub mod accept;
+pub mod backoff;
+mod ccp;
+mod dial;
+pub mod http;
+pub mod stop;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, info, info_span};
+
+use crate::config::{Config, ConfigError};
+use crate::link::Direction;
+use crate::node::Node;
+
+pub use accept::ACCEPT_ERROR_PAUSE;
+pub use backoff::{MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
+pub use stop::{NodeHandle, SHUTDOWN_GRACE};
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid (names the variable to fix).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener given to [`start`] has no local address.
+    #[error("cannot read the address of the {listener} listener: {source}")]
+    Listener {
+        /// `BTP` or `health`.
+        listener: &'static str,
+        /// The error of `local_addr`.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn local_addr(listener: &TcpListener, name: &'static str) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartError::Listener {
+            listener: name,
+            source,
+        })
+}
+
+/// Starts a node on listeners the caller has bound (tests bind `127.0.0.1:0`).
+pub fn start(
+    config: Config,
+    btp: TcpListener,
+    health: TcpListener,
+) -> Result<NodeHandle, StartError> {
+    let btp_addr = local_addr(&btp, "BTP")?;
+    let health_addr = local_addr(&health, "health")?;
+    let span = info_span!("node", nodeId = %config.node_id);
+    let _enter = span.enter();
+    let node = Node::new(config, btp_addr)?;
+    let config = node.config();
+
+    let tasks = TaskTracker::new();
+    // At most MAX_CONNECTIONS_LIMIT (validated by Node::new), far below
+    // Semaphore::MAX_PERMITS, so this cannot panic.
+    let connections = Arc::new(Semaphore::new(config.limits.max_connections));
+    tasks.spawn(accept::accept_loop(node.clone(), btp, connections).in_current_span());
+    tasks.spawn(http::serve(node.clone(), health).in_current_span());
+    tasks.spawn(crate::memory::collect_periodically(node.shutdown().clone()));
+    if let Some(r) = node.ccp() {
+        ccp::log_start(config);
+        tasks.spawn(ccp::drive(node.clone(), r.clone()).in_current_span());
+    }
+    for slot in node
+        .peer_slots()
+        .into_iter()
+        .filter(|s| s.direction() == Direction::Outbound)
+    {
+        let span = info_span!("link", peerId = %slot.id);
+        tasks.spawn(dial::dial_loop(node.clone(), slot).instrument(span));
+    }
+    info!(
+        event = "connector_started",
+        nodeId = %config.node_id,
+        ilpAddress = %config.ilp_address,
+        btpServerPort = btp_addr.port(),
+        healthPort = health_addr.port(),
+        peers = config.peers.len(),
+        routes = node.routes().len(),
+        receiver = node.receiver().is_some(),
+        version = env!("CARGO_PKG_VERSION"),
+        "connector_started"
+    );
+    drop(_enter);
+    Ok(NodeHandle {
+        span,
+        node,
+        health_addr,
+        tasks,
+    })
+}
