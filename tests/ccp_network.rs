@@ -19,13 +19,13 @@ use ilp_connector::ccp::codec::{CCP_UPDATE_DESTINATION, Route, UpdateRequest};
 use ilp_connector::ccp::{CcpRequest, RoutingTableId};
 use ilp_connector::condition::sha256;
 use ilp_connector::config::{Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret};
-use ilp_connector::{health, report};
 use ilp_connector::link::{Handler, Link};
 use ilp_connector::node::Node;
-use ilp_connector::server;
 use ilp_connector::packet::{Packet, Prepare};
 use ilp_connector::route_table::NextHop;
 use ilp_connector::send;
+use ilp_connector::server;
+use ilp_connector::{health, report};
 
 /// How long a network has to learn every route.
 const CONVERGE: Duration = Duration::from_secs(10);

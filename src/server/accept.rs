@@ -17,12 +17,11 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::Relation;
-use crate::forward::PeerHandler;
-use crate::link::{Direction, Link};
+use crate::link::Direction;
 use crate::logging;
 use crate::node::repeat::RepeatKey;
 use crate::node::{Node, PeerSlot};
-use crate::transport::{self, FIRST_REQUEST_ID};
+use crate::transport;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -242,14 +241,7 @@ async fn inbound(
     let span = info_span!("link", peerId = %slot.id);
     let link = {
         let _e = span.enter();
-        Link::start_paused(
-            ws,
-            slot.id.clone(),
-            Direction::Inbound,
-            FIRST_REQUEST_ID,
-            PeerHandler::new(&node, &slot),
-            node.config().limits.max_queued_bytes_per_link,
-        )
+        super::start_link(&node, &slot, ws, Direction::Inbound)
     };
     async {
         node.set_link(&slot, link.clone());

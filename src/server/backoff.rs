@@ -84,8 +84,12 @@ mod tests {
     #[test]
     fn delays_double_within_their_jitter_up_to_the_cap() {
         let mut b = Backoff::new(ms(50), ms(1_500));
-        let steps = [50, 100, 200, 400, 800, 1_500, 1_500, 1_500];
-        for step in steps {
+        assert_steps(&mut b, &[50, 100, 200, 400, 800, 1_500, 1_500, 1_500]);
+    }
+
+    /// Each next delay is within half of its step and the step.
+    fn assert_steps(b: &mut Backoff, steps: &[u64]) {
+        for &step in steps {
             let d = b.next_delay();
             assert!(
                 d >= ms(step) / 2 && d <= ms(step),
@@ -97,14 +101,10 @@ mod tests {
     #[test]
     fn the_default_starts_short_and_reaches_the_cap() {
         let mut b = Backoff::default();
-        let steps = [2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 1_500, 1_500];
-        for step in steps {
-            let d = b.next_delay();
-            assert!(
-                d >= ms(step) / 2 && d <= ms(step),
-                "{d:?} not within half of {step} ms and {step} ms"
-            );
-        }
+        assert_steps(
+            &mut b,
+            &[2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 1_500, 1_500],
+        );
     }
 
     #[test]

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::backoff::Backoff;
-use crate::forward::PeerHandler;
-use crate::link::{Direction, Link};
+use crate::link::Direction;
 use crate::logging;
 use crate::node::{Node, PeerSlot};
-use crate::transport::{self, ConnectError, FIRST_REQUEST_ID};
+use crate::transport::{self, ConnectError};
 
 /// Kinds of dial failure, so each is logged once rather than once per retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +55,7 @@ pub(super) async fn dial_loop(node: Arc<Node>, slot: Arc<PeerSlot>) {
         };
         match dialed {
             Ok(ws) => {
-                let link = Link::start_paused(
-                    ws,
-                    slot.id.clone(),
-                    Direction::Outbound,
-                    FIRST_REQUEST_ID,
-                    PeerHandler::new(&node, &slot),
-                    node.config().limits.max_queued_bytes_per_link,
-                );
+                let link = super::start_link(&node, &slot, ws, Direction::Outbound);
                 node.set_link(&slot, link.clone());
                 link.open();
                 last_failure = None;

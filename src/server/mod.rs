@@ -17,14 +17,18 @@ pub mod stop;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span};
 
 use crate::config::{Config, ConfigError};
-use crate::link::Direction;
-use crate::node::Node;
+use crate::forward::PeerHandler;
+use crate::link::{Direction, Link};
+use crate::node::{Node, PeerSlot};
+use crate::transport::FIRST_REQUEST_ID;
 
 pub use accept::ACCEPT_ERROR_PAUSE;
 pub use backoff::{MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
@@ -54,6 +58,28 @@ fn local_addr(listener: &TcpListener, name: &'static str) -> Result<SocketAddr, 
             listener: name,
             source,
         })
+}
+
+/// Starts the link of `slot` on an authenticated socket, paused: the caller
+/// registers it ([`Node::set_link`]) and then opens it, so its first packet
+/// finds it known.
+fn start_link<S>(
+    node: &Arc<Node>,
+    slot: &Arc<PeerSlot>,
+    ws: WebSocketStream<S>,
+    direction: Direction,
+) -> Arc<Link>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Link::start_paused(
+        ws,
+        slot.id.clone(),
+        direction,
+        FIRST_REQUEST_ID,
+        PeerHandler::new(node, slot),
+        node.config().limits.max_queued_bytes_per_link,
+    )
 }
 
 /// Starts a node on listeners the caller has bound (tests bind `127.0.0.1:0`).
