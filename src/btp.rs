@@ -60,6 +60,14 @@ pub const PROTOCOL_AUTH_USERNAME: &str = "auth_username";
 /// Name of the auth entry carrying the secret.
 pub const PROTOCOL_AUTH_TOKEN: &str = "auth_token";
 
+/// Name of the protocol data entry that identifies a settlement carried by
+/// a Transfer: [`SETTLEMENT_ID_LEN`] random bytes, octet-stream
+/// ([`SettlementId`]). A retried settlement carries the same id, so its
+/// receiver counts it once.
+pub const PROTOCOL_SETTLEMENT_ID: &str = "settlement_id";
+/// Bytes of a settlement id (128 random bits: two ids never meet by chance).
+pub const SETTLEMENT_ID_LEN: usize = 16;
+
 /// MIME type of a protocol data entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContentType {
@@ -128,6 +136,68 @@ impl ProtocolData {
 
     fn encoded_len(&self) -> usize {
         oer::var_octets_len(self.protocol_name.len()) + 1 + oer::var_octets_len(self.data.len())
+    }
+}
+
+/// The id of a settlement, carried in a Transfer's
+/// [`PROTOCOL_SETTLEMENT_ID`] entry. Shown as 32 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SettlementId(pub [u8; SETTLEMENT_ID_LEN]);
+
+/// Why a Transfer's [`PROTOCOL_SETTLEMENT_ID`] entry cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettlementIdError {
+    /// Not `application/octet-stream`.
+    #[error("the {PROTOCOL_SETTLEMENT_ID} entry has content type {0:?}; expected octet-stream (0)")]
+    ContentType(ContentType),
+    /// Not [`SETTLEMENT_ID_LEN`] bytes.
+    #[error("the {PROTOCOL_SETTLEMENT_ID} entry is {0} bytes; expected {SETTLEMENT_ID_LEN}")]
+    Length(usize),
+    /// More than one entry (a retry could not be told from a new settlement).
+    #[error("more than one {PROTOCOL_SETTLEMENT_ID} entry")]
+    Duplicate,
+}
+
+impl SettlementId {
+    /// A new id: [`SETTLEMENT_ID_LEN`] bytes from the thread's CSPRNG (the
+    /// one thing here that is not a pure function of its input).
+    pub fn random() -> SettlementId {
+        SettlementId(rand::random())
+    }
+
+    /// The protocol data entry carrying this id.
+    pub fn entry(&self) -> ProtocolData {
+        ProtocolData::octets(PROTOCOL_SETTLEMENT_ID, Bytes::copy_from_slice(&self.0))
+    }
+
+    /// The id in `protocol_data`: `Ok(None)` when there is no
+    /// [`PROTOCOL_SETTLEMENT_ID`] entry, an error when it is not exactly one
+    /// octet-stream entry of [`SETTLEMENT_ID_LEN`] bytes.
+    pub fn find(protocol_data: &[ProtocolData]) -> Result<Option<SettlementId>, SettlementIdError> {
+        let mut entries = protocol_data
+            .iter()
+            .filter(|e| e.protocol_name == PROTOCOL_SETTLEMENT_ID);
+        let Some(entry) = entries.next() else {
+            return Ok(None);
+        };
+        if entries.next().is_some() {
+            return Err(SettlementIdError::Duplicate);
+        }
+        if entry.content_type != ContentType::OctetStream {
+            return Err(SettlementIdError::ContentType(entry.content_type));
+        }
+        let bytes = <[u8; SETTLEMENT_ID_LEN]>::try_from(&entry.data[..])
+            .map_err(|_| SettlementIdError::Length(entry.data.len()))?;
+        Ok(Some(SettlementId(bytes)))
+    }
+}
+
+impl std::fmt::Display for SettlementId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -331,6 +401,30 @@ impl Frame {
         Frame::Response {
             request_id,
             protocol_data: vec![ProtocolData::octets(PROTOCOL_ILP, ilp)],
+        }
+    }
+
+    /// A Transfer of `amount` with these entries.
+    pub fn transfer(request_id: u32, amount: u64, protocol_data: Vec<ProtocolData>) -> Frame {
+        Frame::Transfer {
+            request_id,
+            amount,
+            protocol_data,
+        }
+    }
+
+    /// A settlement: a Transfer of `amount` whose only entry is the
+    /// [`PROTOCOL_SETTLEMENT_ID`] of `id`.
+    pub fn settlement(request_id: u32, amount: u64, id: &SettlementId) -> Frame {
+        Frame::transfer(request_id, amount, vec![id.entry()])
+    }
+
+    /// The settlement id of a Transfer (see [`SettlementId::find`]);
+    /// `Ok(None)` for other frames.
+    pub fn settlement_id(&self) -> Result<Option<SettlementId>, SettlementIdError> {
+        match self {
+            Frame::Transfer { protocol_data, .. } => SettlementId::find(protocol_data),
+            _ => Ok(None),
         }
     }
 
@@ -888,6 +982,40 @@ mod tests {
         let long = "é".repeat(MAX_ERROR_DATA_LEN);
         let e = Frame::error(3, "F00", "x", &long);
         assert!(Frame::decode(e.encode()).is_ok());
+    }
+
+    #[test]
+    fn settlement_id_entry() {
+        let id = SettlementId([0xab; SETTLEMENT_ID_LEN]);
+        let f = Frame::settlement(9, 1234, &id);
+        let back = Frame::decode(f.encode()).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(back.settlement_id(), Ok(Some(id)));
+        assert_eq!(id.to_string(), "ab".repeat(SETTLEMENT_ID_LEN));
+        assert_ne!(SettlementId::random(), SettlementId::random());
+        assert_eq!(Frame::empty_response(1).settlement_id(), Ok(None));
+        assert_eq!(Frame::transfer(1, 5, sample_pd()).settlement_id(), Ok(None));
+
+        let with = |e: ProtocolData| SettlementId::find(&[ProtocolData::text("x", "y"), e]);
+        assert_eq!(with(id.entry()), Ok(Some(id)));
+        assert_eq!(
+            with(ProtocolData::octets(
+                PROTOCOL_SETTLEMENT_ID,
+                Bytes::from_static(&[1; 15])
+            )),
+            Err(SettlementIdError::Length(15))
+        );
+        assert_eq!(
+            with(ProtocolData::text(
+                PROTOCOL_SETTLEMENT_ID,
+                "0123456789abcdef"
+            )),
+            Err(SettlementIdError::ContentType(ContentType::TextPlainUtf8))
+        );
+        assert_eq!(
+            SettlementId::find(&[id.entry(), id.entry()]),
+            Err(SettlementIdError::Duplicate)
+        );
     }
 
     #[test]

@@ -9,6 +9,18 @@
 //! answer is either sent to a waiting task or handed to a callback, which lets
 //! the forwarding core relay a reply without a task, channel or timer per
 //! packet.
+//!
+//! # Transfers (settlements)
+//! A BTP Transfer (RFC 23 type 7) is a request like a Message: an outgoing
+//! one ([`Link::send_transfer`]) takes an id from the same counter and waits
+//! in the same pending map, bounded by its deadline like every request; its
+//! answer is `Ok(())` for any Response, the peer's BTP Error, or
+//! [`LinkError::Timeout`] / [`LinkError::Closed`]. An incoming one goes to
+//! [`Handler::on_transfer`] with a [`TransferReply`] to answer it with, now
+//! or later; at most [`MAX_UNANSWERED_TRANSFERS`] are held unanswered per
+//! link, more are refused with `T00` at once, so a peer cannot make the node
+//! hold its Transfers without bound. A malformed Transfer is answered
+//! `F00` like any malformed frame.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -54,6 +66,15 @@ pub const MAX_PINGS_PER_TICK: u32 = 64;
 pub const LONGEST_REQUEST_WAIT: Duration = Duration::from_secs(86_400);
 /// Longest the deadline sweeper sleeps when nothing is pending.
 pub const SWEEP_IDLE: Duration = Duration::from_secs(1);
+/// Most incoming Transfers a link holds unanswered (handed to
+/// [`Handler::on_transfer`], their [`TransferReply`] not yet used or
+/// dropped); one more is refused with BTP `T00`. A peer of ours has at most
+/// one settlement in flight per link.
+pub const MAX_UNANSWERED_TRANSFERS: usize = 8;
+/// What the default [`Handler::on_transfer`] answers (BTP `F00`).
+pub const TRANSFERS_NOT_ACCEPTED: &str = "this link does not accept settlements";
+/// What a Transfer past [`MAX_UNANSWERED_TRANSFERS`] is answered (BTP `T00`).
+pub const TOO_MANY_TRANSFERS: &str = "too many transfers waiting for an answer on this link";
 
 /// Which side opened the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,10 +119,83 @@ pub enum LinkError {
     EmptyResponse,
 }
 
-/// What a link does with the ILP requests its peer sends.
+/// What a link does with the requests its peer sends.
 pub trait Handler: Send + Sync + 'static {
     /// Called for each incoming ILP packet; answer later with [`Link::respond`].
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, ilp: Bytes);
+
+    /// Called for each incoming BTP Transfer (a settlement from the peer);
+    /// answer it, now or later, through `transfer.reply`. Runs on the link's
+    /// reader task: quick, never blocking.
+    ///
+    /// The default refuses: BTP Error `F00 NotAcceptedError`
+    /// [`TRANSFERS_NOT_ACCEPTED`], and nothing is counted. (Before Transfers
+    /// reached the handler, a link answered each with an empty Response, as
+    /// if accepted.) A handler that keeps balances overrides it.
+    fn on_transfer(self: Arc<Self>, link: &Arc<Link>, transfer: IncomingTransfer) {
+        let _ = link;
+        transfer
+            .reply
+            .refuse("F00", "NotAcceptedError", TRANSFERS_NOT_ACCEPTED);
+    }
+}
+
+/// A Transfer the peer sent, as [`Handler::on_transfer`] gets it.
+#[derive(Debug)]
+pub struct IncomingTransfer {
+    /// The amount, in the link's units.
+    pub amount: u64,
+    /// Its entries (see [`btp::SettlementId::find`] for the settlement id).
+    pub protocol_data: Vec<btp::ProtocolData>,
+    /// How to answer it.
+    pub reply: TransferReply,
+}
+
+/// The one answer to an incoming Transfer: [`TransferReply::accept`] (an
+/// empty BTP Response) or [`TransferReply::refuse`] (a BTP Error). Dropped
+/// unused, it sends nothing (the peer's request times out, so it may retry
+/// with the same settlement id) and frees its place among the
+/// [`MAX_UNANSWERED_TRANSFERS`]. On a closed link the answer is dropped.
+pub struct TransferReply {
+    link: Arc<Link>,
+    request_id: u32,
+}
+
+impl std::fmt::Debug for TransferReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferReply")
+            .field("peer_id", &self.link.peer_id)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl TransferReply {
+    /// The BTP request id of the Transfer.
+    pub fn request_id(&self) -> u32 {
+        self.request_id
+    }
+
+    /// Accepts: an empty BTP Response.
+    pub fn accept(self) {
+        self.link
+            .send_frame(&Frame::empty_response(self.request_id));
+    }
+
+    /// Refuses: a BTP Error with `code` (3 ASCII characters, e.g. `F00`),
+    /// `name` and `message` as its data.
+    pub fn refuse(self, code: &str, name: &str, message: &str) {
+        self.link
+            .send_frame(&Frame::error(self.request_id, code, name, message));
+    }
+}
+
+impl Drop for TransferReply {
+    fn drop(&mut self) {
+        self.link
+            .unanswered_transfers
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A continuation given the answer to a request (the reply, or why there is
@@ -109,10 +203,15 @@ pub trait Handler: Send + Sync + 'static {
 /// reply was in time, so the caller needs no read of its own).
 pub type OnReply = Box<dyn FnOnce(Result<Bytes, LinkError>, Instant) + Send>;
 
+/// A continuation given the answer to a Transfer: `Ok(())` for a BTP
+/// Response (whatever its entries), else why not, and when it was learned.
+pub type OnTransferReply = Box<dyn FnOnce(Result<(), LinkError>, Instant) + Send>;
+
 /// Who gets the answer to a pending request.
 enum Waiter {
     Task(oneshot::Sender<Result<Bytes, LinkError>>),
     Callback(OnReply),
+    Transfer(OnTransferReply),
 }
 
 impl Waiter {
@@ -122,6 +221,15 @@ impl Waiter {
                 let _ = tx.send(answer);
             }
             Waiter::Callback(f) => f(answer, at),
+            Waiter::Transfer(f) => f(
+                match answer {
+                    // Any Response accepts a Transfer; one with no ILP packet
+                    // (the usual one) reaches here as `EmptyResponse`.
+                    Ok(_) | Err(LinkError::EmptyResponse) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                at,
+            ),
         }
     }
 }
@@ -157,6 +265,8 @@ pub struct Link {
     max_queued_bytes: usize,
     written: CancellationToken,
     unmatched: AtomicU64,
+    /// Incoming Transfers handed to the handler and not yet answered.
+    unanswered_transfers: AtomicUsize,
     /// Cancelled by [`Link::open`]: until then the reader reads nothing, so
     /// the owner can register the link before its first request is handled.
     reading: CancellationToken,
@@ -228,6 +338,7 @@ impl Link {
             max_queued_bytes,
             written: CancellationToken::new(),
             unmatched: AtomicU64::new(0),
+            unanswered_transfers: AtomicUsize::new(0),
             reading: CancellationToken::new(),
         });
         let (sink, stream) = ws.split();
@@ -320,12 +431,69 @@ impl Link {
         self.send_request(ilp, Some((at, patch)), deadline, Waiter::Callback(on_reply));
     }
 
+    /// Sends a BTP Transfer of `amount` with `protocol_data` (a settlement:
+    /// see [`btp::SettlementId`]); `on_reply` gets `Ok(())` on the peer's
+    /// Response, [`LinkError::Btp`] on its Error (a stock ilp-plugin-btp
+    /// answers `F00`, name `Error`, data
+    /// `{"message":"No sendMoney functionality is included in this module"}`),
+    /// else [`LinkError::Timeout`] at `deadline` or [`LinkError::Closed`],
+    /// exactly once, on the task that learns it (quick, never blocking).
+    pub fn send_transfer(
+        &self,
+        amount: u64,
+        protocol_data: Vec<btp::ProtocolData>,
+        deadline: Instant,
+        on_reply: OnTransferReply,
+    ) {
+        self.send_request_with(deadline, Waiter::Transfer(on_reply), |id| {
+            Frame::transfer(id, amount, protocol_data).encode()
+        });
+    }
+
+    /// [`Link::send_transfer`], waiting up to `timeout` for the answer.
+    pub async fn transfer(
+        &self,
+        amount: u64,
+        protocol_data: Vec<btp::ProtocolData>,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        let (tx, rx) = oneshot::channel();
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + LONGEST_REQUEST_WAIT);
+        self.send_transfer(
+            amount,
+            protocol_data,
+            deadline,
+            Box::new(move |answer, _| {
+                let _ = tx.send(answer);
+            }),
+        );
+        rx.await.unwrap_or(Err(LinkError::Closed))
+    }
+
     fn send_request(
         &self,
         ilp: &[u8],
         patch: Option<(usize, &[u8])>,
         deadline: Instant,
         waiter: Waiter,
+    ) {
+        self.send_request_with(deadline, waiter, |id| match patch {
+            None => btp::encode_ilp(btp::TYPE_MESSAGE, id, ilp),
+            Some((at, bytes)) => btp::encode_ilp_patched(btp::TYPE_MESSAGE, id, ilp, at, bytes),
+        });
+    }
+
+    /// Registers a request under a new id, then queues the frame `encode`
+    /// makes for that id.
+    #[inline(always)]
+    fn send_request_with(
+        &self,
+        deadline: Instant,
+        waiter: Waiter,
+        encode: impl FnOnce(u32) -> Bytes,
     ) {
         let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let wake_sweeper = {
@@ -346,11 +514,7 @@ impl Link {
             self.fail(id, LinkError::Closed);
             return;
         }
-        let frame = match patch {
-            None => btp::encode_ilp(btp::TYPE_MESSAGE, id, ilp),
-            Some((at, bytes)) => btp::encode_ilp_patched(btp::TYPE_MESSAGE, id, ilp, at, bytes),
-        };
-        if !self.queue(frame) {
+        if !self.queue(encode(id)) {
             self.fail(id, LinkError::Closed);
         }
     }
@@ -463,6 +627,11 @@ impl Link {
     /// Number of requests waiting for a reply.
     pub fn pending_requests(&self) -> usize {
         self.pending.lock().expect("pending lock").entries.len()
+    }
+
+    /// Incoming Transfers handed to the handler and not answered yet.
+    pub fn unanswered_transfers(&self) -> usize {
+        self.unanswered_transfers.load(Ordering::Relaxed)
     }
 }
 
@@ -700,7 +869,11 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
             Some(ilp) => handler.clone().on_request(link, request_id, ilp.clone()),
             None => link.send_frame(&Frame::empty_response(request_id)),
         },
-        Frame::Transfer { request_id, .. } => link.send_frame(&Frame::empty_response(request_id)),
+        Frame::Transfer {
+            request_id,
+            amount,
+            protocol_data,
+        } => on_transfer(link, handler, request_id, amount, protocol_data),
         Frame::Response { request_id, .. } => {
             let reply = frame.ilp_data().cloned().ok_or(LinkError::EmptyResponse);
             link.complete(request_id, reply);
@@ -720,6 +893,45 @@ fn on_frame(link: &Arc<Link>, handler: &Arc<dyn Handler>, data: Bytes) {
             }),
         ),
     }
+}
+
+/// Hands a Transfer to the handler, unless too many are unanswered.
+fn on_transfer(
+    link: &Arc<Link>,
+    handler: &Arc<dyn Handler>,
+    request_id: u32,
+    amount: u64,
+    protocol_data: Vec<btp::ProtocolData>,
+) {
+    let held = link.unanswered_transfers.fetch_add(1, Ordering::Relaxed);
+    if held >= MAX_UNANSWERED_TRANSFERS {
+        link.unanswered_transfers.fetch_sub(1, Ordering::Relaxed);
+        debug!(
+            request_id,
+            limit = MAX_UNANSWERED_TRANSFERS,
+            "transfer refused: too many unanswered"
+        );
+        link.send_frame(&Frame::error(
+            request_id,
+            "T00",
+            "UnreachableError",
+            TOO_MANY_TRANSFERS,
+        ));
+        return;
+    }
+    // From here the count is the reply's: its drop takes it back.
+    let reply = TransferReply {
+        link: link.clone(),
+        request_id,
+    };
+    handler.clone().on_transfer(
+        link,
+        IncomingTransfer {
+            amount,
+            protocol_data,
+            reply,
+        },
+    );
 }
 
 #[cfg(test)]
