@@ -45,6 +45,17 @@ let
     allowPrivilegeEscalation = false;
     capabilities.drop = [ "ALL" ];
   };
+  # Every Kubernetes pod: its user and group, the runtime's seccomp profile,
+  # and where it mounts secrets, fsGroup (the group of the projected files).
+  k8sPodSecurity =
+    { mountsSecrets }:
+    {
+      runAsNonRoot = true;
+      runAsUser = uid;
+      runAsGroup = gid;
+      seccompProfile.type = "RuntimeDefault";
+    }
+    // lib.optionalAttrs mountsSecrets { fsGroup = gid; };
   k8sResources = {
     requests = {
       cpu = resources.cpuRequest;
@@ -73,6 +84,12 @@ let
   varSecrets = env: lib.filterAttrs (v: _: env ? ${v}) secretVars;
 
   k8sSecretDir = "/run/secrets/ilp";
+  # The projected `secrets` volume, as every pod that reads secrets mounts it.
+  k8sSecretsMount = {
+    name = "secrets";
+    mountPath = k8sSecretDir;
+    readOnly = true;
+  };
   swarmSecretDir = "/run/secrets";
 
   # The facts one render needs, from the evaluated topology `ev`.
@@ -354,13 +371,7 @@ let
               spec = {
                 automountServiceAccountToken = false;
                 enableServiceLinks = false;
-                securityContext = {
-                  runAsNonRoot = true;
-                  runAsUser = uid;
-                  runAsGroup = gid;
-                  fsGroup = gid;
-                  seccompProfile.type = "RuntimeDefault";
-                };
+                securityContext = k8sPodSecurity { mountsSecrets = true; };
                 containers = [
                   {
                     name = "ilp-connector";
@@ -406,13 +417,7 @@ let
                       runAsGroup = gid;
                     };
                     resources = k8sResources;
-                    volumeMounts = [
-                      {
-                        name = "secrets";
-                        mountPath = k8sSecretDir;
-                        readOnly = true;
-                      }
-                    ];
+                    volumeMounts = [ k8sSecretsMount ];
                   }
                 ];
                 volumes = [ (secretsVolume n) ];
@@ -457,13 +462,7 @@ let
             spec = {
               automountServiceAccountToken = false;
               enableServiceLinks = false;
-              securityContext = {
-                runAsNonRoot = true;
-                runAsUser = uid;
-                runAsGroup = gid;
-                seccompProfile.type = "RuntimeDefault";
-              }
-              // lib.optionalAttrs (e.secretEnv != { }) { fsGroup = gid; };
+              securityContext = k8sPodSecurity { mountsSecrets = e.secretEnv != { }; };
               containers = [
                 (
                   {
@@ -487,13 +486,7 @@ let
                     args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
                   }
                   // lib.optionalAttrs (e.secretEnv != { }) {
-                    volumeMounts = [
-                      {
-                        name = "secrets";
-                        mountPath = k8sSecretDir;
-                        readOnly = true;
-                      }
-                    ];
+                    volumeMounts = [ k8sSecretsMount ];
                   }
                 )
               ];
