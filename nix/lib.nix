@@ -6,6 +6,11 @@ rec {
   # the BTP_PEER_ prefix), defined once for Nix, the scripts and the tests.
   deployment = lib.importJSON ../docker/deployment.json;
 
+  # The image every container runs unless told otherwise, and the Docker
+  # network the topologies put them on.
+  defaultImage = "${deployment.image.name}:${deployment.image.tag}";
+  defaultNetwork = "ilp-network";
+
   # A Compose healthcheck with the image's timings, for a network of
   # `nodes` containers. Each check is a `docker exec`, which costs the
   # engine far more than the check itself: 50 containers checked every
@@ -61,6 +66,15 @@ rec {
   # with the lower index, since the higher index always dials the lower one)
   # comes first: secret-connector-a-connector-b, secret-connector-hub-spoke-2.
   linkSecret = acceptor: dialer: "secret-${acceptor}-${dialer}";
+
+  # An option holding a string or null; null, the default, renders nothing.
+  mkNullOrStr =
+    description:
+    lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      inherit description;
+    };
 
   btpUrl = host: port: "ws://${host}:${toString port}";
 
