@@ -126,11 +126,11 @@ let
           secretEnv =
             lib.mapAttrs' (
               id: _:
-              lib.nameValuePair "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET_FILE" (secretNameOf name id)
+              lib.nameValuePair (ilpLib.peerVar id "SECRET_FILE") (secretNameOf name id)
             ) peerSecrets
             // lib.mapAttrs' (v: sn: lib.nameValuePair "${v}_FILE" sn) (varSecrets env);
           plainEnv = removeAttrs env (
-            map (id: "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET") (lib.attrNames peerSecrets)
+            map (id: ilpLib.peerVar id "SECRET") (lib.attrNames peerSecrets)
             ++ lib.attrNames (varSecrets env)
           );
         in

@@ -57,12 +57,12 @@ let
   peerEnv =
     id: p:
     let
-      pre = "${deployment.btpPeerPrefix}${ilpLib.envId id}_";
+      var = ilpLib.peerVar id;
     in
-    lib.optionalAttrs (p.url != null) { "${pre}URL" = p.url; }
-    // lib.optionalAttrs (p.secret != null) { "${pre}SECRET" = p.secret; }
-    // lib.optionalAttrs (p.secretFile != null) { "${pre}SECRET_FILE" = p.secretFile; }
-    // lib.optionalAttrs (p.relation != "peer") { "${pre}RELATION" = p.relation; };
+    lib.optionalAttrs (p.url != null) { ${var "URL"} = p.url; }
+    // lib.optionalAttrs (p.secret != null) { ${var "SECRET"} = p.secret; }
+    // lib.optionalAttrs (p.secretFile != null) { ${var "SECRET_FILE"} = p.secretFile; }
+    // lib.optionalAttrs (p.relation != "peer") { ${var "RELATION"} = p.relation; };
 
   # attrNames are sorted, so the variable is deterministic.
   routesValue = lib.concatStringsSep "," (

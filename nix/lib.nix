@@ -59,8 +59,15 @@ rec {
   # Name of node i in the lettered topologies (linear, mesh).
   letterNode = i: "connector-${letters i}";
 
-  # How a NODE_ID appears inside BTP_PEER_<ID>_* variable names.
+  # How a NODE_ID appears inside BTP_PEER_<ID>_* variable names: in
+  # capitals, `-` as `_`. The binary's rule is config::env_name, the scripts'
+  # scripts/peer_env.py; all three are checked against the examples of
+  # docker/deployment.json (btpPeerEnvIds) by tests/docker.rs and
+  # scripts/check-compose-rendered.sh.
   envId = id: lib.toUpper (lib.replaceStrings [ "-" ] [ "_" ] id);
+
+  # The variable of setting `key` of peer `id`: BTP_PEER_<ID>_<KEY>.
+  peerVar = id: key: "${deployment.btpPeerPrefix}${envId id}_${key}";
 
   # Shared secret of the link between two nodes. The accepting node (the one
   # with the lower index, since the higher index always dials the lower one)

@@ -57,7 +57,8 @@
 //!
 //! Not ignored (no Docker needed): the deployment constants in
 //! `docker/deployment.json` agree with the Dockerfile, docker/Dockerfile.staged,
-//! docker/image/etc, the Compose files and the binary's own defaults.
+//! docker/image/etc, the Compose files and the binary's own defaults and
+//! `BTP_PEER_<ID>_*` names.
 //!
 //! `ILP_IMAGE_UNDER_TEST` runs the derived copies and the throwaway
 //! containers on another image tag (default `ilp-connector:latest`).
@@ -1447,6 +1448,28 @@ fn binary_defaults_match_the_deployment_constants() {
         help.contains(&format!("{prefix}<ID>_")),
         "--help names {prefix}<ID>_ variables"
     );
+}
+
+/// The binary names a peer's variables, and reads them back, by the <ID> of
+/// docker/deployment.json's examples (btpPeerEnvIds): the same examples the
+/// renders' rule (nix/lib.nix envId) and the scripts' (scripts/peer_env.py)
+/// are checked against by scripts/check-compose-rendered.sh.
+#[test]
+fn peer_variable_names_follow_the_deployment_examples() {
+    use ilp_connector::config::{Config, add_env_peers, env_name};
+    let d = deployment();
+    let prefix = d["btpPeerPrefix"].as_str().expect("btpPeerPrefix");
+    let examples = d["btpPeerEnvIds"].as_object().expect("btpPeerEnvIds");
+    assert!(examples.len() >= 5, "btpPeerEnvIds: {examples:?}");
+    for (id, env_id) in examples {
+        let var = format!("{prefix}{}_SECRET", env_id.as_str().expect("an <ID>"));
+        assert_eq!(env_name(id, "SECRET"), var, "config::env_name of {id}");
+        let mut config = Config::new("the-node").expect("a valid NODE_ID");
+        add_env_peers(&mut config, [(var.clone(), "a-secret".to_string())])
+            .unwrap_or_else(|e| panic!("{var}: {e}"));
+        let ids: Vec<&str> = config.peers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, [id.as_str()], "the peer {var} configures");
+    }
 }
 
 /// The committed Compose files start every node at once (no depends_on), name
