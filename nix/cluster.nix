@@ -45,6 +45,17 @@ let
     allowPrivilegeEscalation = false;
     capabilities.drop = [ "ALL" ];
   };
+  # Every Kubernetes pod: its user and group, the runtime's seccomp profile,
+  # and where it mounts secrets, fsGroup (the group of the projected files).
+  k8sPodSecurity =
+    { mountsSecrets }:
+    {
+      runAsNonRoot = true;
+      runAsUser = uid;
+      runAsGroup = gid;
+      seccompProfile.type = "RuntimeDefault";
+    }
+    // lib.optionalAttrs mountsSecrets { fsGroup = gid; };
   k8sResources = {
     requests = {
       cpu = resources.cpuRequest;
@@ -73,6 +84,12 @@ let
   varSecrets = env: lib.filterAttrs (v: _: env ? ${v}) secretVars;
 
   k8sSecretDir = "/run/secrets/ilp";
+  # The projected `secrets` volume, as every pod that reads secrets mounts it.
+  k8sSecretsMount = {
+    name = "secrets";
+    mountPath = k8sSecretDir;
+    readOnly = true;
+  };
   swarmSecretDir = "/run/secrets";
 
   # The facts one render needs, from the evaluated topology `ev`.
@@ -109,11 +126,11 @@ let
           secretEnv =
             lib.mapAttrs' (
               id: _:
-              lib.nameValuePair "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET_FILE" (secretNameOf name id)
+              lib.nameValuePair (ilpLib.peerVar id "SECRET_FILE") (secretNameOf name id)
             ) peerSecrets
             // lib.mapAttrs' (v: sn: lib.nameValuePair "${v}_FILE" sn) (varSecrets env);
           plainEnv = removeAttrs env (
-            map (id: "${deployment.btpPeerPrefix}${ilpLib.envId id}_SECRET") (lib.attrNames peerSecrets)
+            map (id: ilpLib.peerVar id "SECRET") (lib.attrNames peerSecrets)
             ++ lib.attrNames (varSecrets env)
           );
         in
@@ -315,112 +332,132 @@ let
           }) (lib.unique (lib.attrValues n.secretEnv));
         };
       };
-      service = n: {
+      # A Service named `name` selecting the pods labelled `labels`.
+      serviceOf = name: labels: ports: {
         apiVersion = "v1";
         kind = "Service";
-        metadata = meta n.name (labelsOf n);
+        metadata = meta name labels;
         spec = {
-          selector = labelsOf n;
-          ports = [
-            {
-              name = "btp";
-              port = n.btpPort;
-              targetPort = "btp";
-            }
-            {
-              name = "health";
-              port = n.healthPort;
-              targetPort = "health";
-            }
-          ];
+          selector = labels;
+          inherit ports;
         };
       };
+      service =
+        n:
+        serviceOf n.name (labelsOf n) [
+          {
+            name = "btp";
+            port = n.btpPort;
+            targetPort = "btp";
+          }
+          {
+            name = "health";
+            port = n.healthPort;
+            targetPort = "health";
+          }
+        ];
+      # A one-replica Deployment named `name` of pods labelled `labels`:
+      # `pod` is their spec, to which every pod here adds no service account
+      # token, no service links and k8sPodSecurity; `spec` adds to the
+      # Deployment's own spec.
+      deploymentWith =
+        {
+          name,
+          labels,
+          mountsSecrets,
+          spec ? { },
+          pod,
+        }:
+        {
+          apiVersion = "apps/v1";
+          kind = "Deployment";
+          metadata = meta name labels;
+          spec = {
+            replicas = 1;
+            selector.matchLabels = labels;
+            template = {
+              metadata.labels = labels;
+              spec = {
+                automountServiceAccountToken = false;
+                enableServiceLinks = false;
+                securityContext = k8sPodSecurity { inherit mountsSecrets; };
+              }
+              // pod;
+            };
+          }
+          // spec;
+        };
+      # A container's env: the plain variables, then each <VAR>_FILE of
+      # secretEnv with the path of its secret's file.
+      envOf =
+        x:
+        lib.mapAttrsToList (name: value: {
+          inherit name;
+          value = toString value;
+        }) x.plainEnv
+        ++ lib.mapAttrsToList (name: s: {
+          inherit name;
+          value = "${k8sSecretDir}/${s}";
+        }) x.secretEnv;
       deploymentOf =
         n:
         let
           h = deployment.healthcheck;
         in
-        {
-          apiVersion = "apps/v1";
-          kind = "Deployment";
-          metadata = meta n.name (labelsOf n);
-          spec = {
-            replicas = 1;
-            # Never two tasks of one node (they would both dial its peers).
-            strategy.type = "Recreate";
-            selector.matchLabels = labelsOf n;
-            template = {
-              metadata.labels = labelsOf n;
-              spec = {
-                automountServiceAccountToken = false;
-                enableServiceLinks = false;
-                securityContext = {
-                  runAsNonRoot = true;
-                  runAsUser = uid;
-                  runAsGroup = gid;
-                  fsGroup = gid;
-                  seccompProfile.type = "RuntimeDefault";
-                };
-                containers = [
+        deploymentWith {
+          inherit (n) name;
+          labels = labelsOf n;
+          mountsSecrets = true;
+          # Never two tasks of one node (they would both dial its peers).
+          spec.strategy.type = "Recreate";
+          pod = {
+            containers = [
+              {
+                name = "ilp-connector";
+                inherit (n.svc) image;
+                imagePullPolicy = "IfNotPresent";
+                env = envOf n;
+                ports = [
                   {
-                    name = "ilp-connector";
-                    inherit (n.svc) image;
-                    imagePullPolicy = "IfNotPresent";
-                    env =
-                      lib.mapAttrsToList (name: value: { inherit name value; }) n.plainEnv
-                      ++ lib.mapAttrsToList (name: s: {
-                        inherit name;
-                        value = "${k8sSecretDir}/${s}";
-                      }) n.secretEnv;
-                    ports = [
-                      {
-                        name = "btp";
-                        containerPort = n.btpPort;
-                      }
-                      {
-                        name = "health";
-                        containerPort = n.healthPort;
-                      }
-                    ];
-                    # Ready when GET /health says 200 (links up); alive while
-                    # the health port answers at all, so a peer that is down
-                    # makes the node unready, never restarts it.
-                    readinessProbe = {
-                      httpGet = {
-                        path = "/health";
-                        port = "health";
-                      };
-                      periodSeconds = h.intervalSeconds;
-                      timeoutSeconds = h.timeoutSeconds;
-                      failureThreshold = h.retries;
-                    };
-                    livenessProbe = {
-                      tcpSocket.port = "health";
-                      initialDelaySeconds = h.startPeriodSeconds;
-                      periodSeconds = 10;
-                      timeoutSeconds = h.timeoutSeconds;
-                      failureThreshold = h.retries;
-                    };
-                    securityContext = k8sContainerSecurity // {
-                      runAsUser = uid;
-                      runAsGroup = gid;
-                    };
-                    resources = k8sResources;
-                    volumeMounts = [
-                      {
-                        name = "secrets";
-                        mountPath = k8sSecretDir;
-                        readOnly = true;
-                      }
-                    ];
+                    name = "btp";
+                    containerPort = n.btpPort;
+                  }
+                  {
+                    name = "health";
+                    containerPort = n.healthPort;
                   }
                 ];
-                volumes = [ (secretsVolume n) ];
+                # Ready when GET /health says 200 (links up); alive while
+                # the health port answers at all, so a peer that is down
+                # makes the node unready, never restarts it.
+                readinessProbe = {
+                  httpGet = {
+                    path = "/health";
+                    port = "health";
+                  };
+                  periodSeconds = h.intervalSeconds;
+                  timeoutSeconds = h.timeoutSeconds;
+                  failureThreshold = h.retries;
+                };
+                livenessProbe = {
+                  tcpSocket.port = "health";
+                  initialDelaySeconds = h.startPeriodSeconds;
+                  periodSeconds = 10;
+                  timeoutSeconds = h.timeoutSeconds;
+                  failureThreshold = h.retries;
+                };
+                securityContext = k8sContainerSecurity // {
+                  runAsUser = uid;
+                  runAsGroup = gid;
+                };
+                resources = k8sResources;
+                volumeMounts = [ k8sSecretsMount ];
               }
-              // lib.optionalAttrs (n.placement != null) {
-                nodeSelector.${f.placementLabel} = n.placement;
-              };
-            };
+            ];
+            volumes = [ (secretsVolume n) ];
+          }
+          // lib.optionalAttrs (n.placement != null) {
+            nodeSelector.${f.placementLabel} = n.placement;
           };
         };
       # Not a connector: a Deployment and (if it has ports) a Service of the
@@ -432,79 +469,47 @@ let
         "app.kubernetes.io/instance" = e.name;
         "app.kubernetes.io/part-of" = f.project;
       };
-      extraService = e: {
-        apiVersion = "v1";
-        kind = "Service";
-        metadata = meta e.name (extraLabels e);
-        spec = {
-          selector = extraLabels e;
-          ports = map (p: {
+      extraService =
+        e:
+        serviceOf e.name (extraLabels e) (
+          map (p: {
             name = "port-${toString p.target}";
             port = p.target;
             targetPort = p.target;
-          }) e.ports;
-        };
-      };
-      extraDeployment = e: {
-        apiVersion = "apps/v1";
-        kind = "Deployment";
-        metadata = meta e.name (extraLabels e);
-        spec = {
-          replicas = 1;
-          selector.matchLabels = extraLabels e;
-          template = {
-            metadata.labels = extraLabels e;
-            spec = {
-              automountServiceAccountToken = false;
-              enableServiceLinks = false;
-              securityContext = {
-                runAsNonRoot = true;
-                runAsUser = uid;
-                runAsGroup = gid;
-                seccompProfile.type = "RuntimeDefault";
-              }
-              // lib.optionalAttrs (e.secretEnv != { }) { fsGroup = gid; };
-              containers = [
-                (
-                  {
-                    name = e.name;
-                    inherit (e.svc) image;
-                    imagePullPolicy = "IfNotPresent";
-                    env =
-                      lib.mapAttrsToList (name: value: {
-                        inherit name;
-                        value = toString value;
-                      }) e.plainEnv
-                      ++ lib.mapAttrsToList (name: s: {
-                        inherit name;
-                        value = "${k8sSecretDir}/${s}";
-                      }) e.secretEnv;
-                    ports = map (p: { containerPort = p.target; }) e.ports;
-                    securityContext = k8sContainerSecurity;
-                    resources = k8sResources;
-                  }
-                  // lib.optionalAttrs (e.svc ? command) {
-                    args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
-                  }
-                  // lib.optionalAttrs (e.secretEnv != { }) {
-                    volumeMounts = [
-                      {
-                        name = "secrets";
-                        mountPath = k8sSecretDir;
-                        readOnly = true;
-                      }
-                    ];
-                  }
-                )
-              ];
-            }
-            // lib.optionalAttrs (e.secretEnv != { }) { volumes = [ (secretsVolume e) ]; }
-            // lib.optionalAttrs (f.placement ? ${e.name}) {
-              nodeSelector.${f.placementLabel} = f.placement.${e.name};
-            };
+          }) e.ports
+        );
+      extraDeployment =
+        e:
+        deploymentWith {
+          inherit (e) name;
+          labels = extraLabels e;
+          mountsSecrets = e.secretEnv != { };
+          pod = {
+            containers = [
+              (
+                {
+                  inherit (e) name;
+                  inherit (e.svc) image;
+                  imagePullPolicy = "IfNotPresent";
+                  env = envOf e;
+                  ports = map (p: { containerPort = p.target; }) e.ports;
+                  securityContext = k8sContainerSecurity;
+                  resources = k8sResources;
+                }
+                // lib.optionalAttrs (e.svc ? command) {
+                  args = if builtins.isList e.svc.command then e.svc.command else [ e.svc.command ];
+                }
+                // lib.optionalAttrs (e.secretEnv != { }) {
+                  volumeMounts = [ k8sSecretsMount ];
+                }
+              )
+            ];
+          }
+          // lib.optionalAttrs (e.secretEnv != { }) { volumes = [ (secretsVolume e) ]; }
+          // lib.optionalAttrs (f.placement ? ${e.name}) {
+            nodeSelector.${f.placementLabel} = f.placement.${e.name};
           };
         };
-      };
     in
     [
       {

@@ -10,7 +10,9 @@
 #
 # It only sets arion's `service.*` options (plus two keys arion does not
 # model, via `out.service`), so the resulting Compose attrset can be computed
-# with nixpkgs' lib alone (see nix/render.nix).
+# with nixpkgs' lib alone (see nix/render.nix). What every container has
+# (image, network, containerName, networkSize, the user and restrictions)
+# comes from nix/service.nix.
 {
   config,
   lib,
@@ -27,22 +29,11 @@ let
     { name, config, ... }:
     {
       options = {
-        url = mkOption {
-          type = types.nullOr types.str;
-          default = null;
+        url = ilpLib.mkNullOrStr "BTP URL this node dials. null: the peer dials in (needs a secret)." // {
           example = "ws://connector-a:3000";
-          description = "BTP URL this node dials. null: the peer dials in (needs a secret).";
         };
-        secret = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-          description = "Shared secret of the link (the same value on both ends).";
-        };
-        secretFile = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-          description = "Path (inside the container) of a file holding the secret; BTP_PEER_<ID>_SECRET_FILE.";
-        };
+        secret = ilpLib.mkNullOrStr "Shared secret of the link (the same value on both ends).";
+        secretFile = ilpLib.mkNullOrStr "Path (inside the container) of a file holding the secret; BTP_PEER_<ID>_SECRET_FILE.";
         relation = mkOption {
           type = types.enum [
             "peer"
@@ -66,12 +57,12 @@ let
   peerEnv =
     id: p:
     let
-      pre = "${deployment.btpPeerPrefix}${ilpLib.envId id}_";
+      var = ilpLib.peerVar id;
     in
-    lib.optionalAttrs (p.url != null) { "${pre}URL" = p.url; }
-    // lib.optionalAttrs (p.secret != null) { "${pre}SECRET" = p.secret; }
-    // lib.optionalAttrs (p.secretFile != null) { "${pre}SECRET_FILE" = p.secretFile; }
-    // lib.optionalAttrs (p.relation != "peer") { "${pre}RELATION" = p.relation; };
+    lib.optionalAttrs (p.url != null) { ${var "URL"} = p.url; }
+    // lib.optionalAttrs (p.secret != null) { ${var "SECRET"} = p.secret; }
+    // lib.optionalAttrs (p.secretFile != null) { ${var "SECRET_FILE"} = p.secretFile; }
+    // lib.optionalAttrs (p.relation != "peer") { ${var "RELATION"} = p.relation; };
 
   # attrNames are sorted, so the variable is deterministic.
   routesValue = lib.concatStringsSep "," (
@@ -106,6 +97,8 @@ let
     // cfg.extraEnvironment;
 in
 {
+  imports = [ (import ./service.nix "ilp") ];
+
   options.ilp = {
     nodeId = mkOption {
       type = types.strMatching ilpLib.nodeIdPattern;
@@ -132,21 +125,8 @@ in
       default = true;
       description = "Map btpPort and healthPort to the same host ports.";
     };
-    networkSize = mkOption {
-      type = types.ints.positive;
-      default = 1;
-      description = "Containers in the network: sets the health-check interval (nix/lib.nix, healthIntervalSeconds).";
-    };
-    ilpAddress = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "ILP_ADDRESS; null leaves the binary's default g.<NODE_ID>.";
-    };
-    bindAddress = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "BIND_ADDRESS; null leaves the binary's default 0.0.0.0.";
-    };
+    ilpAddress = ilpLib.mkNullOrStr "ILP_ADDRESS; null leaves the binary's default g.<NODE_ID>.";
+    bindAddress = ilpLib.mkNullOrStr "BIND_ADDRESS; null leaves the binary's default 0.0.0.0.";
     logLevel = mkOption {
       type = types.str;
       default = "info";
@@ -182,27 +162,12 @@ in
       };
       description = "ILP_ROUTES: ILP address prefix -> peer id (longest prefix wins).";
     };
-    receiverSecret = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "RECEIVER_SECRET: enables the test receiver at <ILP_ADDRESS>.receiver.";
-    };
-    receiverSecretFile = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-    };
-    adminToken = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "ADMIN_TOKEN: turns on the admin API (fault injection; a test-network tool).";
-    };
+    receiverSecret = ilpLib.mkNullOrStr "RECEIVER_SECRET: enables the test receiver at <ILP_ADDRESS>.receiver.";
+    receiverSecretFile = ilpLib.mkNullOrStr "RECEIVER_SECRET_FILE: path (inside the container) of a file holding RECEIVER_SECRET.";
+    adminToken = ilpLib.mkNullOrStr "ADMIN_TOKEN: turns on the admin API (fault injection; a test-network tool).";
     extraEnvironment = mkOption {
       type = types.attrsOf types.str;
       default = { };
-    };
-    image = mkOption {
-      type = types.str;
-      default = "${deployment.image.name}:${deployment.image.tag}";
     };
     imagePackage = mkOption {
       type = types.nullOr types.package;
@@ -212,20 +177,6 @@ in
         itself `docker load`s it before `arion up`. Leave null to use an image
         that is already loaded (the committed Compose files do).
       '';
-    };
-    containerName = mkOption {
-      type = types.bool;
-      default = false;
-      description = ''
-        Set container_name to the service name. Off by default: Compose then
-        names containers after the project (<project>-<service>-1, or
-        <project>_<service>_1 with Compose 1.x), so networks of different
-        projects never collide by name.
-      '';
-    };
-    network = mkOption {
-      type = types.str;
-      default = "ilp-network";
     };
   };
 
@@ -241,12 +192,6 @@ in
       }) cfg.routes;
 
     service = {
-      image = cfg.image;
-      container_name = mkIf cfg.containerName config.service.name;
-      restart = "unless-stopped";
-      networks = [ cfg.network ];
-      user = "${toString deployment.user.uid}:${toString deployment.user.gid}";
-      capabilities.ALL = false; # -> cap_drop: [ALL]
       inherit environment;
       ports = lib.optionals cfg.publishPorts [
         "${toString cfg.btpPort}:${toString cfg.btpPort}"
@@ -263,12 +208,6 @@ in
         "/bin/ilp-connector"
         "--help"
       ];
-    };
-
-    # Not modelled by arion's service options: add them to the raw output.
-    out.service = {
-      read_only = true;
-      security_opt = [ "no-new-privileges:true" ];
     };
 
     image.nixBuild = cfg.imagePackage != null;

@@ -7,7 +7,9 @@
 #   };
 #
 # Its options live under `ilpDashboard`, not `ilp`: nix/cluster.nix tells a
-# connector node from any other service by `services.<name> ? ilp`.
+# connector node from any other service by `services.<name> ? ilp`. What
+# every container has (image, network, containerName, networkSize, the user
+# and restrictions) comes from nix/service.nix.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -19,6 +21,8 @@ let
   nodesValue = lib.concatStringsSep "," (lib.mapAttrsToList (n: url: "${n}=${url}") cfg.nodes);
 in
 {
+  imports = [ (import ./service.nix "ilpDashboard") ];
+
   options.ilpDashboard = {
     nodes = mkOption {
       type = types.attrsOf types.str;
@@ -35,49 +39,14 @@ in
       default = cfg.port;
       description = "Host port the page is published on; null publishes nothing.";
     };
-    adminToken = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "DASHBOARD_ADMIN_TOKEN: the nodes' ADMIN_TOKEN (null: the page cannot act on links).";
-    };
-    senderSecret = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "DASHBOARD_SENDER_SECRET: the `sender` account's secret (null: no sending from the page).";
-    };
-    receiverSecret = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "DASHBOARD_RECEIVER_SECRET: the nodes' RECEIVER_SECRET.";
-    };
-    image = mkOption {
-      type = types.str;
-      default = "${deployment.image.name}:${deployment.image.tag}";
-    };
-    network = mkOption {
-      type = types.str;
-      default = "ilp-network";
-    };
-    containerName = mkOption {
-      type = types.bool;
-      default = false;
-    };
-    networkSize = mkOption {
-      type = types.ints.positive;
-      default = 1;
-      description = "Containers in the network: sets the health-check interval (nix/lib.nix, healthIntervalSeconds).";
-    };
+    adminToken = ilpLib.mkNullOrStr "DASHBOARD_ADMIN_TOKEN: the nodes' ADMIN_TOKEN (null: the page cannot act on links).";
+    senderSecret = ilpLib.mkNullOrStr "DASHBOARD_SENDER_SECRET: the `sender` account's secret (null: no sending from the page).";
+    receiverSecret = ilpLib.mkNullOrStr "DASHBOARD_RECEIVER_SECRET: the nodes' RECEIVER_SECRET.";
   };
 
   config = {
     service = {
-      image = cfg.image;
       command = [ "dashboard" ];
-      container_name = lib.mkIf cfg.containerName config.service.name;
-      restart = "unless-stopped";
-      networks = [ cfg.network ];
-      user = "${toString deployment.user.uid}:${toString deployment.user.gid}";
-      capabilities.ALL = false;
       environment = {
         DASHBOARD_NODES = nodesValue;
         DASHBOARD_BIND_ADDRESS = "0.0.0.0";
@@ -105,10 +74,6 @@ in
         "dashboard"
         "--help"
       ];
-    };
-    out.service = {
-      read_only = true;
-      security_opt = [ "no-new-privileges:true" ];
     };
   };
 }

@@ -6,6 +6,11 @@ rec {
   # the BTP_PEER_ prefix), defined once for Nix, the scripts and the tests.
   deployment = lib.importJSON ../docker/deployment.json;
 
+  # The image every container runs unless told otherwise, and the Docker
+  # network the topologies put them on.
+  defaultImage = "${deployment.image.name}:${deployment.image.tag}";
+  defaultNetwork = "ilp-network";
+
   # A Compose healthcheck with the image's timings, for a network of
   # `nodes` containers. Each check is a `docker exec`, which costs the
   # engine far more than the check itself: 50 containers checked every
@@ -54,13 +59,29 @@ rec {
   # Name of node i in the lettered topologies (linear, mesh).
   letterNode = i: "connector-${letters i}";
 
-  # How a NODE_ID appears inside BTP_PEER_<ID>_* variable names.
+  # How a NODE_ID appears inside BTP_PEER_<ID>_* variable names: in
+  # capitals, `-` as `_`. The binary's rule is config::env_name, the scripts'
+  # scripts/peer_env.py; all three are checked against the examples of
+  # docker/deployment.json (btpPeerEnvIds) by tests/docker.rs and
+  # scripts/check-compose-rendered.sh.
   envId = id: lib.toUpper (lib.replaceStrings [ "-" ] [ "_" ] id);
+
+  # The variable of setting `key` of peer `id`: BTP_PEER_<ID>_<KEY>.
+  peerVar = id: key: "${deployment.btpPeerPrefix}${envId id}_${key}";
 
   # Shared secret of the link between two nodes. The accepting node (the one
   # with the lower index, since the higher index always dials the lower one)
   # comes first: secret-connector-a-connector-b, secret-connector-hub-spoke-2.
   linkSecret = acceptor: dialer: "secret-${acceptor}-${dialer}";
+
+  # An option holding a string or null; null, the default, renders nothing.
+  mkNullOrStr =
+    description:
+    lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      inherit description;
+    };
 
   btpUrl = host: port: "ws://${host}:${toString port}";
 

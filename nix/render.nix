@@ -87,6 +87,16 @@ rec {
     craneFileset = craneFilesetLibOnly;
   };
 
+  # The Nix rule for the <ID> of BTP_PEER_<ID>_* (nix/lib.nix envId) on the
+  # example ids of docker/deployment.json (btpPeerEnvIds), for
+  # scripts/check-compose-rendered.sh to compare with the examples:
+  #   nix eval --json .#lib.peerEnvIds
+  peerEnvIds =
+    let
+      ilpLib = import ./lib.nix { inherit lib; };
+    in
+    lib.mapAttrs (id: _: ilpLib.envId id) ilpLib.deployment.btpPeerEnvIds;
+
   # Forces (fetches) exactly the inputs the render needs; the check script
   # uses it to tell "cannot render here" from "render failed".
   inputsForRender = "${lib.trivial.version} ${arion}";

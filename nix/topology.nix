@@ -104,7 +104,7 @@ in
     };
     image = mkOption {
       type = types.str;
-      default = "${ilpLib.deployment.image.name}:${ilpLib.deployment.image.tag}";
+      default = ilpLib.defaultImage;
     };
     imagePackage = mkOption {
       type = types.nullOr types.package;
@@ -157,7 +157,7 @@ in
     };
     network = mkOption {
       type = types.str;
-      default = "ilp-network";
+      default = ilpLib.defaultNetwork;
     };
     placement = mkOption {
       type = types.attrsOf types.str;

@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from peer_env import env_id
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONCURRENCIES = [1, 64, 256]
@@ -203,10 +205,6 @@ def node_names(n: int) -> list[str]:
     return [f"connector-{chr(ord('a') + i)}" for i in range(n)]
 
 
-def env_key(peer: str) -> str:
-    return peer.upper().replace("-", "_")
-
-
 def link_secret(x: str, y: str) -> str:
     a, b = sorted([x, y])
     return f"secret-{a[-1]}-{b[-1]}"
@@ -235,7 +233,7 @@ def topology_envs(topology: str, n: int, ports: dict) -> dict[str, dict]:
         else:
             neighbours = [j for j in range(n) if j != i]
         for j in neighbours:
-            key = env_key(names[j])
+            key = env_id(names[j])
             e[f"BTP_PEER_{key}_SECRET"] = link_secret(name, names[j])
             if j < i:
                 e[f"BTP_PEER_{key}_URL"] = f"ws://127.0.0.1:{ports['btp'][j]}"

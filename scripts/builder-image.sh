@@ -35,18 +35,9 @@ fi
 
 log() { echo "builder-image: $*" >&2; }
 
-mirror=${DEBIAN_MIRROR:-}
-if [ -z "$mirror" ]; then
-  # deb822 (*.sources) first, then one-line sources.list entries.
-  mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | awk '/^URIs:/ {print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-fi
-if [ -z "$mirror" ]; then
-  mirror=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-    | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-    | grep -v -- '-security' | head -n1 || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
+# shellcheck source=scripts/debian-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-lib.sh"
+mirror=$(debian_mirror)
 command -v debootstrap >/dev/null || { log "needs debootstrap (apt-get install debootstrap)"; exit 1; }
 
 toolchain_dir=$(rustc --print sysroot)

@@ -69,6 +69,34 @@ if [ "$status" -eq 0 ]; then
   (cd "$root" && python3 scripts/check-compose-routing.py "${files[@]}") || status=1
 fi
 
+# The <ID> of BTP_PEER_<ID>_* variables: the renders' rule (nix/lib.nix
+# envId) and the scripts' (scripts/peer_env.py) give the examples of
+# docker/deployment.json (btpPeerEnvIds); tests/docker.rs checks the
+# binary's (config::env_name) against the same examples.
+"${NIX_CMD[@]}" eval --json "$root#lib.peerEnvIds" > "$tmp/peer-env-ids.json"
+python3 - "$root" "$tmp/peer-env-ids.json" <<'PY' || status=1
+import json, sys
+root, nix_path = sys.argv[1], sys.argv[2]
+sys.path.insert(0, f"{root}/scripts")
+from peer_env import env_id
+want = json.load(open(f"{root}/docker/deployment.json"))["btpPeerEnvIds"]
+rules = {
+    "nix/lib.nix envId": json.load(open(nix_path)),
+    "scripts/peer_env.py env_id": {i: env_id(i) for i in want},
+}
+bad = [
+    f"{rule}: {i} -> {got.get(i)}, docker/deployment.json says {w}"
+    for rule, got in rules.items()
+    for i, w in sorted(want.items())
+    if got.get(i) != w
+]
+for line in bad:
+    print(f"DIFFERS: BTP_PEER_<ID>: {line}")
+if bad:
+    sys.exit(1)
+print(f"OK: {' and '.join(rules)} give the {len(want)} btpPeerEnvIds of docker/deployment.json")
+PY
+
 # Bigger networks spread their health checks out (nix/lib.nix,
 # healthIntervalSeconds): every service of a 10-node chain is checked every
 # 1 s, of a 50-node one (51 containers with the page) every 2 s.

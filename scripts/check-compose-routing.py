@@ -18,9 +18,7 @@ import sys
 
 import yaml
 
-
-def env_id(node):
-    return node.upper().replace("-", "_")
+from peer_env import env_id
 
 
 def check_dashboard(services, env):

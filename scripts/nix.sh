@@ -29,19 +29,8 @@ want_version=2.26
 
 log() { echo "nix.sh: $*" >&2; }
 
-debian_mirror() {
-  local m=${DEBIAN_MIRROR:-}
-  if [ -z "$m" ]; then
-    m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
-      | awk '/^URIs:/ {print $2}' | grep -v -- '-security' | grep -m1 debian || true)
-  fi
-  if [ -z "$m" ]; then
-    m=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-      | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-      | grep -v -- '-security' | head -n1 || true)
-  fi
-  echo "${m:-http://deb.debian.org/debian}"
-}
+# shellcheck source=scripts/debian-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-lib.sh"
 
 install_nix() {
   if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then

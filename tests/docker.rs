@@ -57,7 +57,8 @@
 //!
 //! Not ignored (no Docker needed): the deployment constants in
 //! `docker/deployment.json` agree with the Dockerfile, docker/Dockerfile.staged,
-//! docker/image/etc, the Compose files and the binary's own defaults.
+//! docker/image/etc, the Compose files and the binary's own defaults and
+//! `BTP_PEER_<ID>_*` names.
 //!
 //! `ILP_IMAGE_UNDER_TEST` runs the derived copies and the throwaway
 //! containers on another image tag (default `ilp-connector:latest`).
@@ -75,16 +76,16 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod cmd;
-use cmd::{run, run_ok, text};
+use cmd::{Binary, run, run_ok, text};
 
 /// The image the committed files name.
 const IMAGE: &str = "ilp-connector:latest";
 /// Runs the derived copies and the throwaway containers on another tag
 /// (e.g. a helper's own build) instead of [`IMAGE`].
 const IMAGE_VAR: &str = "ILP_IMAGE_UNDER_TEST";
-const SENDER_SECRET: &str = "sender-secret";
-const RECEIVER_SECRET: &str = "receiver-secret";
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
+/// Packets a `send` has in flight at once.
+const SEND_CONCURRENCY: u32 = 4;
 const POLL: Duration = Duration::from_millis(250);
 /// The network page's service (nix/dashboard.nix): not a node.
 const DASHBOARD: &str = "dashboard";
@@ -445,59 +446,30 @@ impl Project {
         text(&self.compose_raw(&["logs", "--no-color"]).stdout)
     }
 
+    /// The image under test in throwaway containers on the project's network.
+    fn in_network(&self) -> Binary {
+        Binary::Container {
+            network: self.network(),
+            image: image(),
+        }
+    }
+
     /// `ilp-connector send` from a throwaway container on the network, as the
-    /// child account `sender` of `from`, to `<to's address>.receiver`.
+    /// child account `sender` of `from`, to `destination`, 4 at a time.
     fn send(&self, from: &str, destination: &str, count: u32) -> (bool, Value) {
         let port = self.env(from)["BTP_SERVER_PORT"].clone();
         let url = format!("ws://{from}:{port}");
-        let count = count.to_string();
-        let network = self.network();
-        let out = run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &network,
-                &image(),
-                "send",
-                "--url",
-                &url,
-                "--secret",
-                SENDER_SECRET,
-                "--receiver-secret",
-                RECEIVER_SECRET,
-                "--destination",
-                destination,
-                "--count",
-                &count,
-                "--concurrency",
-                "4",
-                "--json",
-            ],
-        );
-        parse_send(out)
+        self.in_network()
+            .send(&url, destination, count, Some(SEND_CONCURRENCY))
     }
 
     /// `ilp-connector health` from a throwaway container at `<service>:<port>`.
     fn probe_by_name(&self, service: &str) -> bool {
         let addr = format!("{service}:{}", self.env(service)["HEALTH_PORT"]);
-        let network = self.network();
-        run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &network,
-                &image(),
-                "health",
-                "--addr",
-                &addr,
-            ],
-        )
-        .status
-        .success()
+        self.in_network()
+            .run(&["health", "--addr", &addr])
+            .status
+            .success()
     }
 }
 
@@ -529,18 +501,6 @@ impl Drop for Project {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
-}
-
-fn parse_send(out: Output) -> (bool, Value) {
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "send printed no JSON summary ({e}; {}):\n{}{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.success(), summary)
 }
 
 fn peer_links(health: &Value) -> Vec<&Value> {
@@ -637,23 +597,10 @@ fn check_names(p: &Project) {
 fn check_dashboard(p: &Project) {
     let port = p.env(DASHBOARD)["DASHBOARD_PORT"].clone();
     let addr = format!("{DASHBOARD}:{port}");
-    let network = p.network();
+    let in_network = p.in_network();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--network",
-                &network,
-                &image(),
-                "health",
-                "--addr",
-                &addr,
-                "--verbose",
-            ],
-        );
+        let out = in_network.run(&["health", "--addr", &addr, "--verbose"]);
         let h: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         if h["nodesUp"].as_u64() == Some(p.services().len() as u64) {
             return;
@@ -1174,30 +1121,16 @@ fn linear_as_committed() {
     }
     check_names(&p);
     check_logs(&p);
-    let host_send = |destination: &str, count: &str| {
-        let out = run(
-            env!("CARGO_BIN_EXE_ilp-connector"),
-            &[
-                "send",
-                "--url",
-                "ws://127.0.0.1:3000",
-                "--secret",
-                SENDER_SECRET,
-                "--receiver-secret",
-                RECEIVER_SECRET,
-                "--destination",
-                destination,
-                "--count",
-                count,
-                "--concurrency",
-                "4",
-                "--json",
-            ],
-        );
-        parse_send(out)
+    let host_send = |destination: &str, count: u32| {
+        Binary::Host(env!("CARGO_BIN_EXE_ilp-connector").into()).send(
+            "ws://127.0.0.1:3000",
+            destination,
+            count,
+            Some(SEND_CONCURRENCY),
+        )
     };
-    assert_fulfilled(host_send("g.connector-c.receiver", "20"), "host -> a -> c");
-    assert_f02(host_send("g.nowhere.receiver", "1"), "host -> g.nowhere");
+    assert_fulfilled(host_send("g.connector-c.receiver", 20), "host -> a -> c");
+    assert_f02(host_send("g.nowhere.receiver", 1), "host -> g.nowhere");
     // The health endpoint is published too.
     let out = run(
         env!("CARGO_BIN_EXE_ilp-connector"),
@@ -1209,7 +1142,7 @@ fn linear_as_committed() {
     );
     crash_and_recover(&p, "connector-b");
     assert_fulfilled(
-        host_send("g.connector-c.receiver", "20"),
+        host_send("g.connector-c.receiver", 20),
         "after the crash: host -> a -> c",
     );
     check_logs(&p);
@@ -1515,6 +1448,28 @@ fn binary_defaults_match_the_deployment_constants() {
         help.contains(&format!("{prefix}<ID>_")),
         "--help names {prefix}<ID>_ variables"
     );
+}
+
+/// The binary names a peer's variables, and reads them back, by the <ID> of
+/// docker/deployment.json's examples (btpPeerEnvIds): the same examples the
+/// renders' rule (nix/lib.nix envId) and the scripts' (scripts/peer_env.py)
+/// are checked against by scripts/check-compose-rendered.sh.
+#[test]
+fn peer_variable_names_follow_the_deployment_examples() {
+    use ilp_connector::config::{Config, add_env_peers, env_name};
+    let d = deployment();
+    let prefix = d["btpPeerPrefix"].as_str().expect("btpPeerPrefix");
+    let examples = d["btpPeerEnvIds"].as_object().expect("btpPeerEnvIds");
+    assert!(examples.len() >= 5, "btpPeerEnvIds: {examples:?}");
+    for (id, env_id) in examples {
+        let var = format!("{prefix}{}_SECRET", env_id.as_str().expect("an <ID>"));
+        assert_eq!(env_name(id, "SECRET"), var, "config::env_name of {id}");
+        let mut config = Config::new("the-node").expect("a valid NODE_ID");
+        add_env_peers(&mut config, [(var.clone(), "a-secret".to_string())])
+            .unwrap_or_else(|e| panic!("{var}: {e}"));
+        let ids: Vec<&str> = config.peers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, [id.as_str()], "the peer {var} configures");
+    }
 }
 
 /// The committed Compose files start every node at once (no depends_on), name

@@ -34,11 +34,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod cmd;
-use cmd::{run, run_ok, text};
+use cmd::{Binary, run, run_ok, text};
 
 const IMAGE: &str = "ilp-connector:latest";
-const SENDER_SECRET: &str = "sender-secret";
-const RECEIVER_SECRET: &str = "receiver-secret";
 /// Stack deploy to every task healthy (and a killed task back healthy).
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(120);
 /// Every task healthy to every node's links up (`/health` 200).
@@ -232,10 +230,15 @@ impl Stack {
     }
 
     fn one_shot(&self, args: &[&str]) -> Output {
-        let network = self.network();
-        let mut all = vec!["run", "--rm", "--network", &network, IMAGE];
-        all.extend_from_slice(args);
-        run("docker", &all)
+        self.in_network().run(args)
+    }
+
+    /// The image in throwaway containers on the stack's network.
+    fn in_network(&self) -> Binary {
+        Binary::Container {
+            network: self.network(),
+            image: IMAGE.to_string(),
+        }
     }
 
     /// The stack's `dashboard` service (its secrets read from files) answers
@@ -279,28 +282,9 @@ impl Stack {
             self.env(from, "BTP_SERVER_PORT").expect("BTP_SERVER_PORT")
         );
         let destination = format!("g.{to}.receiver");
-        let count = PACKETS.to_string();
-        let out = self.one_shot(&[
-            "send",
-            "--url",
-            &url,
-            "--secret",
-            SENDER_SECRET,
-            "--receiver-secret",
-            RECEIVER_SECRET,
-            "--destination",
-            &destination,
-            "--count",
-            &count,
-            "--json",
-        ]);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "send printed no JSON summary ({e}): {}{}",
-                text(&out.stdout),
-                text(&out.stderr)
-            )
-        })
+        // Judged by its summary (fulfilled count), not its exit status.
+        let (_, summary) = self.in_network().send(&url, &destination, PACKETS, None);
+        summary
     }
 
     fn assert_fulfilled(&self, from: &str, to: &str) {

@@ -29,6 +29,9 @@ import time
 import dashboard_page as page
 from dashboard_page import DOWN_WITHIN, UP_WITHIN, edge_id, http_json, text, wait_until
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from peer_env import env_id  # noqa: E402  (scripts/peer_env.py: the BTP_PEER_<ID> rule)
+
 NODES = ["node-a", "node-b", "node-c", "node-d"]
 SENDER_SECRET = "sender-secret"
 RECEIVER_SECRET = "receiver-secret"
@@ -40,10 +43,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def env_name(node_id):
-    return node_id.upper().replace("-", "_")
 
 
 class Proc:
@@ -93,9 +92,9 @@ def mesh(binary, logdir):
             if m == n:
                 continue
             lo, hi = sorted([n, m])
-            env[f"BTP_PEER_{env_name(m)}_SECRET"] = f"secret-{lo}-{hi}"
+            env[f"BTP_PEER_{env_id(m)}_SECRET"] = f"secret-{lo}-{hi}"
             if j < i:  # the later node dials the earlier one
-                env[f"BTP_PEER_{env_name(m)}_URL"] = f"ws://127.0.0.1:{ports[m][0]}"
+                env[f"BTP_PEER_{env_id(m)}_URL"] = f"ws://127.0.0.1:{ports[m][0]}"
         procs[n] = Proc(n, [binary], env, logdir)
     return ports, procs
 
