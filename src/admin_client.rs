@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::{self, ConfigError, Secret};
 use crate::fault::{LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
-use crate::health::{self, ProbeError};
+use crate::http::client::{self, ProbeError};
 use crate::report::ROUTES_PATH;
 
 /// The environment variable holding the admin token.
@@ -241,7 +241,7 @@ pub async fn run(
         }
     };
     let (status, body) =
-        health::request(addr, req.method, &req.path, bearer, Bytes::from(req.body)).await?;
+        client::request(addr, req.method, &req.path, bearer, Bytes::from(req.body)).await?;
     let value: Option<Value> = serde_json::from_str(&body).ok();
     if !(200..300).contains(&status) {
         let message = value

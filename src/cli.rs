@@ -7,8 +7,9 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::config::NodeArgs;
+use crate::http::client;
 use crate::logging::{self, LogFormat};
-use crate::{admin_client, dashboard, fds, health, send, server};
+use crate::{admin_client, dashboard, fds, send, server};
 
 /// Exit code for bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
@@ -221,7 +222,7 @@ pub fn run_health(addr: String, verbose: bool, rt: &RuntimeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(health::probe(&addr)) {
+    match rt.block_on(client::probe(&addr)) {
         Ok((status, body)) => {
             if verbose {
                 println!("{body}");

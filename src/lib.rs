@@ -26,7 +26,7 @@
 //!   is swapped whole at run time ([`node::Node::replace_routes`]).
 //! - [`fds`]: the file-descriptor budget: the soft limit raised at start,
 //!   the socket pools fitted to it.
-//! - [`health`]: the HTTP health report and its probe.
+//! - [`http`]: the one HTTP/1 server loop (health port, dashboard) and the client of the health port.
 //! - [`send`]: the `send` client: one continuation per packet (no task,
 //!   channel or timer per packet).
 //! - [`admin_client`]: the `admin` client of the admin API ([`admin`]).
@@ -70,7 +70,7 @@ pub mod dashboard;
 pub mod fault;
 pub mod fds;
 pub mod forward;
-pub mod health;
+pub mod http;
 pub mod ildcp;
 pub mod link;
 pub mod logging;

@@ -19,13 +19,14 @@ use ilp_connector::ccp::codec::{CCP_UPDATE_DESTINATION, Route, UpdateRequest};
 use ilp_connector::ccp::{CcpRequest, RoutingTableId};
 use ilp_connector::condition::sha256;
 use ilp_connector::config::{Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret};
+use ilp_connector::http::client;
 use ilp_connector::link::{Handler, Link};
 use ilp_connector::node::Node;
 use ilp_connector::packet::{Packet, Prepare};
+use ilp_connector::report;
 use ilp_connector::route_table::NextHop;
 use ilp_connector::send;
 use ilp_connector::server;
-use ilp_connector::{health, report};
 
 /// How long a network has to learn every route.
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -481,7 +482,7 @@ async fn static_routes_override_learned_ones_and_routes_are_reported() {
     assert_eq!(s.fulfilled, 3, "{s:?}");
 
     let addr = net.nodes["node-a"].health_addr().to_string();
-    let (status, body) = health::probe_path(&addr, report::ROUTES_PATH)
+    let (status, body) = client::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
@@ -523,7 +524,7 @@ async fn static_routing_learns_nothing() {
     let s = net.send("node-a", &receiver("node-c"), 1, 5_000).await;
     assert_eq!(only_reject(&s), ("F02", "g.node-a"));
     let addr = net.nodes["node-a"].health_addr().to_string();
-    let (_, body) = health::probe_path(&addr, report::ROUTES_PATH)
+    let (_, body) = client::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -566,7 +567,7 @@ async fn a_per_peer_switch_limits_what_is_learned_and_passed_on() {
     .await
     .unwrap();
     let addr = net.nodes["node-b"].health_addr().to_string();
-    let (_, body) = health::probe_path(&addr, report::ROUTES_PATH)
+    let (_, body) = client::probe_path(&addr, report::ROUTES_PATH)
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -104,7 +104,7 @@ async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
     );
     assert_eq!(s["send"]["available"], true);
     // The container health check (`ilp-connector health --addr`) reads this.
-    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    let (status, body) = ilp_connector::http::client::probe(&addr).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let h: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -161,7 +161,7 @@ async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
     .await;
     assert!(s["edges"][1]["reason"].as_str().unwrap().contains("node-c"));
     // A node down does not make the page unhealthy.
-    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    let (status, body) = ilp_connector::http::client::probe(&addr).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let h: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(

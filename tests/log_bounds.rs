@@ -261,7 +261,7 @@ impl PipedNode {
     }
 
     async fn metric(&self, name: &str) -> Option<u64> {
-        let (_, body) = ilp_connector::health::probe_path(&self.health_addr(), "/metrics")
+        let (_, body) = ilp_connector::http::client::probe_path(&self.health_addr(), "/metrics")
             .await
             .ok()?;
         body.lines()
@@ -306,7 +306,7 @@ async fn a_log_sink_that_stops_draining_does_not_stall_forwarding() {
     let dir = Scratch::new("log-stall");
     let mut node = PipedNode::spawn("stall", &dir.0);
     let deadline = Instant::now() + WITHIN;
-    while ilp_connector::health::probe(&node.health_addr())
+    while ilp_connector::http::client::probe(&node.health_addr())
         .await
         .is_err()
     {

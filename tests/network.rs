@@ -173,7 +173,7 @@ async fn wrong_secret_and_unknown_username_are_refused() {
 async fn health_reports_links_live() {
     let mut net = Net::start(Spec::linear(3)).await;
     let addr = net.nodes["node-b"].health_addr().to_string();
-    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    let (status, body) = ilp_connector::http::client::probe(&addr).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "healthy");
@@ -192,7 +192,7 @@ async fn health_reports_links_live() {
         .node()
         .wait_until(|n| !n.is_connected("node-a"))
         .await;
-    let (status, body) = ilp_connector::health::probe(&addr).await.unwrap();
+    let (status, body) = ilp_connector::http::client::probe(&addr).await.unwrap();
     assert_eq!(status, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "unhealthy");

@@ -1,6 +1,7 @@
 //! The dashboard's requests to the nodes' health ports, over the shared
-//! client ([`health::exchange`]: one connection per request, a deadline on
-//! the whole exchange, a cap on the answer's size).
+//! client ([`crate::http::client::exchange`]: one connection per request, a deadline
+//! on the whole exchange, a cap on the answer's size), with the dashboard's
+//! own deadline and an error that carries no secret.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use crate::config::Secret;
-use crate::health::{self, ProbeError};
+use crate::http::client::{self as http_client, ProbeError};
 
 /// Deadline of one request to a node (connect, send, read the whole answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(900);
@@ -46,7 +47,7 @@ pub enum ClientError {
 }
 
 /// Sends one request to `authority` (`host:port`) and reads the answer
-/// ([`health::exchange`], within [`REQUEST_TIMEOUT`]).
+/// ([`http_client::exchange`], within [`REQUEST_TIMEOUT`]).
 pub async fn request(
     authority: &str,
     method: Method,
@@ -56,7 +57,7 @@ pub async fn request(
 ) -> Result<Answer, ClientError> {
     let bearer = token.map(Secret::expose);
     let body = body.unwrap_or_default();
-    match health::exchange(authority, method, path, bearer, body, REQUEST_TIMEOUT).await {
+    match http_client::exchange(authority, method, path, bearer, body, REQUEST_TIMEOUT).await {
         Ok((status, body)) => Ok(Answer { status, body }),
         Err(ProbeError::Timeout(a)) => Err(ClientError::Timeout(a)),
         Err(ProbeError::Unreachable(a, e)) => Err(ClientError::Unreachable(a, e)),

@@ -1,18 +1,17 @@
 //! The node's HTTP port (`HEALTH_PORT`): `/health` and `/routes`
 //! ([`crate::report`]), `/metrics` ([`crate::metrics`]) and `/admin/*`
-//! ([`crate::admin`]), at most `MAX_HEALTH_CONNECTIONS` connections at once.
+//! ([`crate::admin`]), at most `MAX_HEALTH_CONNECTIONS` connections at once,
+//! on the shared HTTP/1 loop ([`crate::http::server`]).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tracing::{Instrument, debug, error, warn};
 
+use crate::http;
 use crate::node::Node;
 use crate::node::repeat::RepeatKey;
 use crate::report::{self, HEALTH_PATH, ROUTES_PATH};
@@ -62,57 +61,33 @@ fn respond(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
-/// Serves the health endpoint until the node stops.
+/// Serves the health endpoint (and [`crate::admin`] under its prefix) until
+/// the node stops, on the shared loop ([`crate::http::server::serve`]).
 /// At most `MAX_HEALTH_CONNECTIONS` connections are served at once; more
 /// are closed as they are accepted.
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
-    let limit = node.config().limits.max_health_connections;
-    let open = Arc::new(tokio::sync::Semaphore::new(limit));
-    loop {
-        let (tcp, remote) = tokio::select! {
-            _ = node.shutdown().cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    error!(error = %e, "accepting a health connection failed");
-                    tokio::time::sleep(super::ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            if node.first_in_a_while(RepeatKey::Limit("MAX_HEALTH_CONNECTIONS")) {
-                warn!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS); closing the new one (repeats of this are logged at debug for a minute)");
-            } else {
-                debug!(event = "health_connection_refused", remote = %remote, limit, "too many health connections (MAX_HEALTH_CONNECTIONS)");
-            }
-            drop(tcp);
-            continue;
-        };
+    let settings = http::server::Settings {
+        name: "health",
+        refused_event: "health_connection_refused",
+        max_connections: node.config().limits.max_health_connections,
+        limit_variable: "MAX_HEALTH_CONNECTIONS",
+        connection_timeout: Some(CONNECTION_TIMEOUT),
+        header_read_timeout: None,
+        drain_on_stop: None,
+    };
+    let shutdown = node.shutdown().clone();
+    let repeats = node.clone();
+    let first_warning =
+        move || repeats.first_in_a_while(RepeatKey::Limit("MAX_HEALTH_CONNECTIONS"));
+    http::server::serve(listener, settings, shutdown, first_warning, move |req| {
         let node = node.clone();
-        tokio::spawn(
-            async move {
-                let _permit = permit;
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let node = node.clone();
-                    async move {
-                        let resp = if req.uri().path().starts_with(crate::admin::ADMIN_PREFIX) {
-                            crate::admin::handle(&node, req).await
-                        } else {
-                            respond(&node, &req)
-                        };
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service);
-                match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                    Ok(Err(e)) => debug!(error = %e, "health connection error"),
-                    Err(_) => debug!("health connection timed out"),
-                    Ok(Ok(())) => {}
-                }
+        async move {
+            if req.uri().path().starts_with(crate::admin::ADMIN_PREFIX) {
+                crate::admin::handle(&node, req).await
+            } else {
+                respond(&node, &req)
             }
-            .in_current_span(),
-        );
-    }
+        }
+    })
+    .await
 }

@@ -177,7 +177,7 @@ impl NodeProc {
 
     /// The health report, or `None` when nothing answers.
     pub async fn health(&self) -> Option<Value> {
-        let (_, body) = ilp_connector::health::probe(&self.health_addr())
+        let (_, body) = ilp_connector::http::client::probe(&self.health_addr())
             .await
             .ok()?;
         serde_json::from_str(&body).ok()

@@ -1,5 +1,9 @@
 //! The HTTP/1.1 client of a node's HTTP port (`/health`, `/routes`,
-//! `/metrics`, `/admin/*`), for the CLI's probes and the dashboard alike.
+//! `/metrics`, `/admin/*`), for the CLI's probes
+//! (`ilp-connector health`), [`crate::admin_client`] and the dashboard alike:
+//! one connection per request, a deadline on the whole exchange (connect,
+//! send, read), at most [`MAX_ANSWER_BYTES`] of answer, so a slow or hostile
+//! server can hold neither the caller nor its memory.
 
 use std::time::Duration;
 
@@ -34,7 +38,7 @@ pub async fn probe(addr: &str) -> Result<(u16, String), ProbeError> {
     probe_path(addr, HEALTH_PATH).await
 }
 
-/// Fetches `path` (e.g. [`ROUTES_PATH`]) at `host:port`; returns the HTTP
+/// Fetches `path` (e.g. [`crate::report::ROUTES_PATH`]) at `host:port`; returns the HTTP
 /// status and body.
 pub async fn probe_path(addr: &str, path: &str) -> Result<(u16, String), ProbeError> {
     request(addr, Method::GET, path, None, Bytes::new()).await
