@@ -2,11 +2,19 @@
 //! and acts on it, plus a small JSON + server-sent-events API behind it.
 //!
 //! # Layout
-//! - [`client`]: a bounded HTTP/1 client for the nodes' health ports.
+//! - [`client`]: the dashboard's requests to the nodes' health ports (over
+//!   [`crate::http::client`]).
 //! - [`metrics`]: the few Prometheus text series the page needs. Pure.
 //! - [`state`]: what is known of each node, counter windows and rates, the
 //!   snapshot the page draws (nodes, edges, rejects). Pure apart from clocks.
-//! - [`server`]: the poller tasks and the HTTP server (page, `/api/...`).
+//! - `shared`: the state the tasks share, and the snapshot made from it.
+//! - [`poll`]: one poller task per node.
+//! - [`publish`]: the snapshot after each poll round, and server-sent events.
+//! - [`page_send`]: sends from the page; `relay`: admin actions relayed to a node.
+//! - `response`: the shapes of the answers; [`router`]: which request goes
+//!   to which answer.
+//! - [`server`]: start and stop: the tasks above and the HTTP server of the
+//!   page on [`crate::http::server`].
 //! - `assets/`: the page itself (HTML, CSS, JS, SVG), embedded with
 //!   `include_str!`; nothing is fetched from elsewhere at build or run time.
 //!
@@ -61,7 +69,7 @@
 //! - `GET /` the page; `GET /assets/<file>` its CSS, JS, SVG.
 //! - `GET /api/state`: the current [`state::Snapshot`] as JSON.
 //! - `GET /api/events`: server-sent events; `event: state` with a snapshot
-//!   after every poll round and at least every [`server::SSE_MAX_GAP`].
+//!   after every poll round and at least every [`publish::SSE_MAX_GAP`].
 //! - `GET /health`: 200 while the page is served (the container health
 //!   check), with `{"status": "serving", "nodes", "nodesAnswering",
 //!   "nodesUp"}`; the nodes' own state never makes it fail.
@@ -81,7 +89,14 @@
 
 pub mod client;
 pub mod metrics;
+pub mod page_send;
+pub mod poll;
+pub mod publish;
+mod relay;
+mod response;
+pub mod router;
 pub mod server;
+mod shared;
 pub mod state;
 
 use std::net::IpAddr;
