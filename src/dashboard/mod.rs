@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`client`]: the dashboard's requests to the nodes' health ports (over
 //!   [`crate::http::client`]).
-//! - [`metrics`]: the few Prometheus text series the page needs. Pure.
+//! - [`scrape`]: reads the few series the page needs from a node's scraped
+//!   `/metrics` (Prometheus text). Pure.
 //! - [`state`]: what is known of each node, counter windows and rates, the
 //!   snapshot the page draws (nodes, edges, rejects). Pure apart from clocks.
 //! - `shared`: the state the tasks share, and the snapshot made from it.
@@ -88,13 +89,13 @@
 //! page from another origin cannot make a browser act through it.
 
 pub mod client;
-pub mod metrics;
 pub mod page_send;
 pub mod poll;
 pub mod publish;
 mod relay;
 mod response;
 pub mod router;
+pub mod scrape;
 pub mod server;
 mod shared;
 pub mod state;

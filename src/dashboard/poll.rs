@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::NodeTarget;
 use super::client::{self, ClientError};
-use super::metrics::NodeMetrics;
+use super::scrape::NodeMetrics;
 use super::shared::Shared;
 use super::state::{self, Capability, Fault, Health, Routing};
 
@@ -132,9 +132,9 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
                 n.metrics_ok(Instant::now(), NodeMetrics::from_text(&a.text()))
             }
             Some(Ok(a)) => {
-                n.metrics_cap =
+                n.polled.metrics =
                     Capability::no(format!("no /metrics on this node yet (HTTP {})", a.status));
-                n.metrics = None;
+                n.scrape = None;
                 probes.metrics = later;
             }
             Some(Err(e)) => debug!(node = %target.name, error = %e, "metrics poll failed"),
@@ -142,7 +142,7 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
         }
         match admin {
             Some(Ok(a)) if a.ok() => {
-                n.admin_cap = Capability::yes();
+                n.polled.admin = Capability::yes();
                 n.admin_faults = serde_json::from_slice::<Value>(&a.body)
                     .ok()
                     .and_then(|v| v.get("links").and_then(Value::as_array).cloned())
@@ -156,14 +156,14 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
                     .collect();
             }
             Some(Ok(a)) if a.status == 401 || a.status == 403 => {
-                n.admin_cap = Capability::no(format!(
+                n.polled.admin = Capability::no(format!(
                     "the node refused the dashboard's admin token (HTTP {}); check DASHBOARD_ADMIN_TOKEN against its ADMIN_TOKEN",
                     a.status
                 ));
                 probes.admin = later;
             }
             Some(Ok(a)) => {
-                n.admin_cap = Capability::no(format!(
+                n.polled.admin = Capability::no(format!(
                     "no admin API on this node (HTTP {}); it needs ADMIN_TOKEN",
                     a.status
                 ));
@@ -172,7 +172,7 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
             }
             Some(Err(e)) => debug!(node = %target.name, error = %e, "admin poll failed"),
             None if token.is_none() => {
-                n.admin_cap =
+                n.polled.admin =
                     Capability::no("the dashboard has no admin token (DASHBOARD_ADMIN_TOKEN)")
             }
             None => {}
@@ -183,20 +183,20 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
                     .ok()
                     .as_ref()
                     .and_then(Routing::from_json);
-                n.routes_cap = if table.is_some() {
+                n.polled.routes = if table.is_some() {
                     Capability::yes()
                 } else {
                     Capability::no("/routes answered something else than a routing table")
                 };
-                n.routing = table;
+                n.polled.routing = table;
             }
-            Some(Ok(_)) if n.admin_cap.available => routes_from_admin = true,
+            Some(Ok(_)) if n.polled.admin.available => routes_from_admin = true,
             Some(Ok(a)) => {
-                n.routes_cap = Capability::no(format!(
+                n.polled.routes = Capability::no(format!(
                     "this node does not show its routing table yet (no /routes, HTTP {})",
                     a.status
                 ));
-                n.routing = None;
+                n.polled.routing = None;
                 probes.routes = later;
             }
             Some(Err(e)) => debug!(node = %target.name, error = %e, "routes poll failed"),
@@ -212,12 +212,12 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
             .and_then(|a| serde_json::from_slice::<Value>(&a.body).ok())
             .as_ref()
             .and_then(Routing::from_json);
-        n.routes_cap = if table.is_some() {
+        n.polled.routes = if table.is_some() {
             Capability::yes()
         } else {
             probes.routes = later;
             Capability::no("this node does not show its routing table (no /routes)")
         };
-        n.routing = table;
+        n.polled.routing = table;
     }
 }

@@ -1,7 +1,10 @@
 //! What the dashboard knows of each node, and the [`Snapshot`] the page draws
 //! from it: nodes, the links between them as edges (up, down, faulted), packet
-//! rates from counter windows, recent rejects by code. Pure: every method is
-//! given the time, so tests drive it sample by sample.
+//! rates from counter windows, recent rejects by code. What the polls found
+//! and the page shows as it is ([`Polled`]) is kept once, in that shape, by
+//! [`NodeState`]; its [`NodeView`] adds only what is computed (state, links
+//! and their peers, rates). Pure: every method is given the time, so tests
+//! drive it sample by sample.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -10,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::NodeTarget;
-use super::metrics::NodeMetrics;
+use super::scrape::NodeMetrics;
 use crate::send::Summary;
 
 /// Span over which packet rates and latency are averaged.
@@ -271,6 +274,22 @@ pub struct SendRecord {
     pub error: Option<String>,
 }
 
+/// What the polls of a node found that the page shows as it is: kept in
+/// this shape by [`NodeState`] and copied whole into its [`NodeView`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Polled {
+    /// Why the last poll failed.
+    pub error: Option<String>,
+    /// `/metrics`.
+    pub metrics: Capability,
+    /// `/routes`.
+    pub routes: Capability,
+    /// The admin API.
+    pub admin: Capability,
+    /// The last routing table.
+    pub routing: Option<Routing>,
+}
+
 /// Everything known of one node.
 #[derive(Debug)]
 pub struct NodeState {
@@ -280,18 +299,10 @@ pub struct NodeState {
     pub health: Option<Health>,
     /// Whether the last poll reached it.
     pub reachable: Option<bool>,
-    /// Why the last poll failed.
-    pub error: Option<String>,
-    /// `/metrics`.
-    pub metrics_cap: Capability,
-    /// `/routes`.
-    pub routes_cap: Capability,
-    /// The admin API.
-    pub admin_cap: Capability,
-    /// The last metrics.
-    pub metrics: Option<NodeMetrics>,
-    /// The last routing table.
-    pub routing: Option<Routing>,
+    /// What the page shows of the polls as it is.
+    pub polled: Polled,
+    /// The last scrape of its `/metrics`.
+    pub scrape: Option<NodeMetrics>,
     /// Faults by link, from `/admin/links`.
     pub admin_faults: BTreeMap<String, Fault>,
     link_rates: BTreeMap<String, CounterWindow>,
@@ -322,12 +333,14 @@ impl NodeState {
             target,
             health: None,
             reachable: None,
-            error: None,
-            metrics_cap: Capability::unknown(),
-            routes_cap: Capability::unknown(),
-            admin_cap: Capability::unknown(),
-            metrics: None,
-            routing: None,
+            polled: Polled {
+                error: None,
+                metrics: Capability::unknown(),
+                routes: Capability::unknown(),
+                admin: Capability::unknown(),
+                routing: None,
+            },
+            scrape: None,
             admin_faults: BTreeMap::new(),
             link_rates: BTreeMap::new(),
             incoming: CounterWindow::new(RATE_WINDOW),
@@ -344,15 +357,15 @@ impl NodeState {
         health.links.truncate(MAX_LINKS);
         self.health = Some(health);
         self.reachable = Some(true);
-        self.error = None;
+        self.polled.error = None;
     }
 
     /// The node did not answer: it is down; forget its windows (a restarted
     /// node's counters start again from zero) and its live-only state.
     pub fn health_failed(&mut self, error: String) {
         self.reachable = Some(false);
-        self.error = Some(error);
-        self.metrics = None;
+        self.polled.error = Some(error);
+        self.scrape = None;
         self.link_rates.clear();
         self.incoming = CounterWindow::new(RATE_WINDOW);
         self.latency = (
@@ -409,8 +422,8 @@ impl NodeState {
                 }
             }
         }
-        self.metrics_cap = Capability::yes();
-        self.metrics = Some(m);
+        self.polled.metrics = Capability::yes();
+        self.scrape = Some(m);
     }
 
     /// Packets per second through `link` (both directions), from metrics.
@@ -478,7 +491,7 @@ impl NodeState {
             })
             .unwrap_or_default();
         let in_flight = live.then(|| {
-            self.metrics
+            self.scrape
                 .as_ref()
                 .and_then(|m| m.in_flight)
                 .unwrap_or_else(|| {
@@ -492,7 +505,6 @@ impl NodeState {
             health_addr: self.target.health.clone(),
             btp_url: self.btp_url(),
             state,
-            error: self.error.clone(),
             node_id: h.map(|h| h.node_id.clone()),
             ilp_address: h.map(|h| h.ilp_address.clone()),
             uptime_seconds: h.filter(|_| live).map(|h| h.uptime_seconds),
@@ -500,11 +512,8 @@ impl NodeState {
             in_flight,
             latency_ms: self.latency_ms(),
             packet_rate: self.incoming.rate(),
-            metrics: self.metrics_cap.clone(),
-            routes: self.routes_cap.clone(),
-            admin: self.admin_cap.clone(),
+            polled: self.polled.clone(),
             links,
-            routing: self.routing.clone(),
             rejects: self.recent_rejects(false),
         }
     }
@@ -561,8 +570,6 @@ pub struct NodeView {
     pub btp_url: Option<String>,
     /// `up`, `unhealthy`, `down` or `unknown` (not polled yet).
     pub state: &'static str,
-    /// Why it is down.
-    pub error: Option<String>,
     /// NODE_ID.
     pub node_id: Option<String>,
     /// ILP address.
@@ -577,16 +584,12 @@ pub struct NodeView {
     pub latency_ms: Option<f64>,
     /// Incoming packets per second (metrics).
     pub packet_rate: Option<f64>,
-    /// `/metrics`.
-    pub metrics: Capability,
-    /// `/routes`.
-    pub routes: Capability,
-    /// Admin API.
-    pub admin: Capability,
+    /// Why it is down, its optional endpoints, its routing table (the JSON
+    /// keys `error`, `metrics`, `routes`, `admin`, `routing`).
+    #[serde(flatten)]
+    pub polled: Polled,
     /// Links.
     pub links: Vec<LinkView>,
-    /// Routing table.
-    pub routing: Option<Routing>,
     /// Rejects it answered in the last minute, by code.
     pub rejects: BTreeMap<String, u64>,
 }
@@ -715,7 +718,7 @@ pub fn snapshot(
             });
         let controls = sides
             .iter()
-            .filter(|(i, _)| views[*i].admin.available)
+            .filter(|(i, _)| views[*i].polled.admin.available)
             .map(|(i, l)| (views[*i].name.clone(), l.id.clone()))
             .collect();
         edges.push(EdgeView {
@@ -740,7 +743,7 @@ pub fn snapshot(
         poll_interval_ms: poll_interval.as_millis() as u64,
         send,
         admin_token_set,
-        any_metrics: nodes.iter().any(|n| n.metrics_cap.available),
+        any_metrics: nodes.iter().any(|n| n.polled.metrics.available),
         nodes: views,
         edges,
         rejects,

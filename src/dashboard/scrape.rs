@@ -1,5 +1,6 @@
-//! The few series of a node's `/metrics` (Prometheus text format 0.0.4) that
-//! the page shows. Only `ilp_*` samples are kept, at most [`MAX_SAMPLES`];
+//! A node's scraped `/metrics` (Prometheus text format 0.0.4), read for the
+//! few series the page shows (not the node's own metrics: those are
+//! [`crate::metrics`]). Only `ilp_*` samples are kept, at most [`MAX_SAMPLES`];
 //! comments, other families and malformed lines are skipped. Pure.
 //!
 //! A full exposition-format parser would be a dependency for four series;
