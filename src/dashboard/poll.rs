@@ -1,8 +1,8 @@
 //! The pollers: one task per node, so a slow node never delays the others.
 //! Each round asks `/health`, then (when the node has them) `/metrics`,
 //! `/routes` and the admin API's links, and writes what came back into the
-//! node's [`NodeState`]; an endpoint a node lacks is asked for again only
-//! every [`PROBE_AGAIN`].
+//! node's [`NodeState`](super::state::NodeState); an endpoint a node lacks
+//! is asked for again only every [`PROBE_AGAIN`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! The publisher: a snapshot of every node's state after each poll round
-//! (into the watch channel of [`Shared`]), and to each open page as
+//! (into the dashboard's shared watch channel), and to each open page as
 //! server-sent events (`GET /api/events`), at least every [`SSE_MAX_GAP`].
 
 use std::convert::Infallible;

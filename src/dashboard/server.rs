@@ -1,6 +1,6 @@
-//! Starts and stops a dashboard: the [`Shared`] state, one poller per node
-//! ([`super::poll`]), the publisher ([`super::publish`]), and the HTTP server
-//! of the page ([`super::router`]) on the shared loop
+//! Starts and stops a dashboard: the state its tasks share (`Shared`), one
+//! poller per node ([`super::poll`]), the publisher ([`super::publish`]), and
+//! the HTTP server of the page ([`super::router`]) on the shared loop
 //! ([`crate::http::server`]).
 
 use std::net::SocketAddr;
