@@ -10,21 +10,19 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::Relation;
+use crate::http::server::ACCEPT_ERROR_PAUSE;
 use crate::link::Direction;
 use crate::logging;
 use crate::node::repeat::RepeatKey;
 use crate::node::{Node, PeerSlot};
 use crate::transport;
 
-/// Pause after a failed `accept` (e.g. out of file descriptors).
-pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Why an inbound peer's credentials were refused (sent to the peer in the
 /// BTP error and logged; never quotes the token).

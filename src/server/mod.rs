@@ -30,7 +30,6 @@ use crate::link::{Direction, Link};
 use crate::node::{Node, PeerSlot};
 use crate::transport::FIRST_REQUEST_ID;
 
-pub use accept::ACCEPT_ERROR_PAUSE;
 pub use backoff::{MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
 pub use stop::{NodeHandle, SHUTDOWN_GRACE};
 
