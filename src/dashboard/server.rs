@@ -27,7 +27,7 @@ use super::client::{self, ClientError};
 use super::metrics::NodeMetrics;
 use super::state::{self, Capability, Fault, Health, NodeState, Routing, SendRecord, Snapshot};
 use super::{DashboardConfig, NodeTarget};
-use crate::send::{self, SendArgs};
+use crate::send::{self, SendSettings};
 
 /// Longest gap between two server-sent events.
 pub const SSE_MAX_GAP: Duration = Duration::from_secs(1);
@@ -666,7 +666,7 @@ async fn send_from_page(shared: &Shared, body: Value) -> Response<Body> {
             format!("{MAX_CONCURRENT_SENDS} sends are running; wait for one to finish"),
         );
     };
-    let mut args = SendArgs::new(
+    let mut args = SendSettings::new(
         &url,
         &shared.config.sender_username,
         secret.expose(),
