@@ -118,11 +118,17 @@ fn links(node: &Node) -> Response<Full<Bytes>> {
     )
 }
 
-fn parse<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T, String> {
+/// A request body that is not the JSON expected.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JSON body: {0}")]
+struct BodyError(#[source] serde_json::Error);
+
+/// The JSON `body`; an empty (or blank) body is `T::default()`.
+fn parse<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+    serde_json::from_slice(body).map_err(BodyError)
 }
 
 fn logged(slot: &PeerSlot) {
@@ -181,7 +187,7 @@ pub async fn handle(node: &Arc<Node>, req: Request<Incoming>) -> Response<Full<B
                 "down" => {
                     let b: DownBody = match parse(&body) {
                         Ok(b) => b,
-                        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+                        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
                     };
                     if b.seconds.is_some_and(|s| s > MAX_DOWN_SECONDS) {
                         return error(

@@ -8,14 +8,12 @@
 //! stays out of `ps` and shell history) or from the file `--token-file`
 //! (`ADMIN_TOKEN_FILE`) names; `routes` needs none.
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::Value;
 
 use crate::config::{self, ConfigError, Secret};
-use crate::fault::{LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
+use crate::fault::LossMode;
 use crate::http::client::{self, ProbeError};
 use crate::report::ROUTES_PATH;
 
@@ -24,94 +22,42 @@ pub const TOKEN_VAR: &str = "ADMIN_TOKEN";
 /// The environment variable (and `--token-file`) naming a file with the token.
 pub const TOKEN_FILE_VAR: &str = "ADMIN_TOKEN_FILE";
 
-/// Options of `admin`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AdminArgs {
-    /// host:port of the node's health port, where the admin API is served
-    /// [default: 127.0.0.1:$HEALTH_PORT].
-    #[arg(long, env = "ADMIN_ADDR")]
-    pub addr: Option<String>,
-    /// The health port when --addr is not given.
-    #[arg(long, env = "HEALTH_PORT", default_value_t = config::DEFAULT_HEALTH_PORT)]
-    pub port: u16,
-    /// File holding the admin token (else the token is read from ADMIN_TOKEN).
-    #[arg(long, env = TOKEN_FILE_VAR)]
-    pub token_file: Option<PathBuf>,
-    /// Print the node's JSON answer instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: AdminCommand,
-}
-
-/// What `admin` does.
-#[derive(Debug, Clone, PartialEq, clap::Subcommand)]
+/// What `admin` does (built from its subcommands by `crate::cli::admin`),
+/// each the request [`AdminCommand::request`] names.
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdminCommand {
-    /// List the links, whether each is up, and their faults.
+    /// `GET /admin/links`: each link, up or down, with its faults.
     Links,
-    /// Show the routing table (prefix, next hop, origin, path); no token needed.
+    /// `GET /routes`: the routing table (no token).
     Routes,
-    /// Hold a link down: closed now, neither redialed nor accepted.
+    /// `POST /admin/links/<peer>/down`.
     LinkDown {
-        /// Peer id of the link.
+        /// The link's peer id.
         peer: String,
-        /// Bring it back by itself after this many seconds [default: held
-        /// until `link-up`].
-        #[arg(long = "for", value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_DOWN_SECONDS))]
+        /// Up again by itself after this many seconds; `None`: down until [`AdminCommand::LinkUp`].
         seconds: Option<u64>,
     },
-    /// End a hold-down: the link is redialed (or accepted) again.
+    /// `POST /admin/links/<peer>/up`.
     LinkUp {
-        /// Peer id of the link.
+        /// The link's peer id.
         peer: String,
     },
-    /// Add latency and loss to the Prepares forwarded onto a link (all zero clears them).
+    /// `POST /admin/links/<peer>/fault`: these faults on the Prepares
+    /// forwarded onto the link (all zero: none).
     Fault {
-        /// Peer id of the link.
+        /// The link's peer id.
         peer: String,
-        /// Fixed delay, in milliseconds.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_FAULT_LATENCY_MS))]
+        /// Fixed delay (ms).
         latency_ms: u64,
-        /// Random extra delay, up to this many milliseconds.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_FAULT_LATENCY_MS))]
+        /// Random extra delay, at most this (ms).
         jitter_ms: u64,
-        /// Share of Prepares lost, 0 to 1.
-        #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+        /// Share lost, 0 to 1.
         loss: f64,
-        /// What a lost Prepare gets: reject (T01 at once) or drop (R00 at its expiry).
-        #[arg(long, value_enum, default_value_t = LossModeArg::Reject)]
-        loss_mode: LossModeArg,
+        /// What a lost Prepare gets.
+        loss_mode: LossMode,
     },
-    /// Clear every fault of every link.
+    /// `DELETE /admin/faults`: no faults left on any link.
     Clear,
-}
-
-/// `--loss-mode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LossModeArg {
-    /// Answered T01 at once.
-    Reject,
-    /// Not sent; answered R00 at its expiry.
-    Drop,
-}
-
-impl From<LossModeArg> for LossMode {
-    fn from(m: LossModeArg) -> Self {
-        match m {
-            LossModeArg::Reject => LossMode::Reject,
-            LossModeArg::Drop => LossMode::Drop,
-        }
-    }
-}
-
-fn parse_share(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("a share from 0 to 1".into())
-    }
 }
 
 /// One HTTP request to the node.
@@ -196,7 +142,7 @@ impl AdminCommand {
                     "latency_ms": latency_ms,
                     "jitter_ms": jitter_ms,
                     "loss": loss,
-                    "loss_mode": LossMode::from(*loss_mode),
+                    "loss_mode": loss_mode,
                 })
                 .to_string(),
             ),

@@ -8,7 +8,7 @@
 
 use crate::config::{
     ConfigError, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEALTH_CONNECTIONS,
-    DEFAULT_MAX_UNAUTHENTICATED, Limits, NodeArgs,
+    DEFAULT_MAX_UNAUTHENTICATED, Limits, NodeSettings,
 };
 
 /// Descriptors kept out of the socket pools: stdio, the two listeners, the
@@ -55,7 +55,7 @@ pub struct Configured {
 
 impl Configured {
     /// What `args` sets (read before they become a `Config`).
-    pub fn from_args(args: &NodeArgs) -> Self {
+    pub fn from_args(args: &NodeSettings) -> Self {
         Self {
             max_connections: args.max_connections.is_some(),
             max_unauthenticated: args.max_unauthenticated.is_some(),

@@ -31,12 +31,16 @@
 //!   channel or timer per packet).
 //! - [`admin_client`]: the `admin` client of the admin API ([`admin`]).
 //! - [`dashboard`]: the network page (`ilp-connector dashboard`).
-//! - [`config`]: configuration data and validation; its sources apart
-//!   ([`config::env`], [`config::file`], clap flags in [`config::args`]).
+//! - [`config`]: configuration data and validation, no command-line parsing;
+//!   its sources apart ([`config::env`], [`config::file`], the node's own
+//!   settings in [`config::settings`]).
 //! - [`memory`]: mimalloc's due purges run once a second, so RSS falls back
 //!   after an attack (the one module with `unsafe`: one FFI call).
-//! - [`logging`], [`cli`]: JSON logs, subcommands
-//!   and the runtime choice (`RUNTIME`, `WORKER_THREADS`).
+//! - [`logging`]: JSON logs.
+//! - [`cli`]: the command line, the one layer that knows clap: subcommands
+//!   and flags ([`cli::node`], [`cli::send`], [`cli::admin`],
+//!   [`cli::dashboard`]) turned into the plain settings of the layers below,
+//!   the runtime choice ([`cli::runtime`]: `RUNTIME`, `WORKER_THREADS`).
 //!
 //! # Panics: none reachable from configuration or input
 //! Audited (issue 9): every `unwrap`/`expect` outside tests is one of

@@ -35,8 +35,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Log line format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// JSON when stdout is not a terminal, text when it is.
     Auto,
@@ -64,6 +64,24 @@ pub const MAX_LOGGED_ERROR_LEN: usize = 256;
 /// Longest wait for queued lines to be written when the process ends.
 pub const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why the logger could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// `LOG_LEVEL` is neither a level nor a filter.
+    #[error(
+        "LOG_LEVEL: `{level}` is not a level or filter ({source}); use error, warn, info, debug or trace"
+    )]
+    Filter {
+        /// The value given.
+        level: String,
+        /// What the filter parser found.
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// A global subscriber was installed already.
+    #[error("cannot install the logger: {0}")]
+    Install(#[source] tracing_subscriber::util::TryInitError),
+}
+
 /// Lines dropped since the process started (all sinks).
 static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
@@ -77,7 +95,7 @@ pub fn dropped_lines_total() -> u64 {
 /// `target=level` directives (`info,ilp_connector::link=debug`; the longest
 /// matching target decides). Keep the guard until the process ends:
 /// dropping it flushes the queued lines.
-pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
+pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, LogError> {
     let filter = parse_filter(level)?;
     let json = match format {
         LogFormat::Json => true,
@@ -111,7 +129,7 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
             .with(frames)
             .try_init()
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))?;
+    result.map_err(LogError::Install)?;
     Ok(guard)
 }
 
@@ -120,16 +138,20 @@ pub fn init(level: &str, format: LogFormat) -> Result<LogGuard, String> {
 /// same directive syntax without span and field matching, and without the
 /// regex engine `EnvFilter` links in (about 0.3 MB of the binary, all of it
 /// resident in every node: BENCHMARKS.md, round 5).
-pub fn parse_filter(level: &str) -> Result<Targets, String> {
+pub fn parse_filter(level: &str) -> Result<Targets, LogError> {
     // Empty directives are skipped, as `EnvFilter` skips them (`info,`).
     let directives: Vec<&str> = level
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .collect();
-    directives.join(",").parse::<Targets>().map_err(|e| {
-        format!("LOG_LEVEL: `{level}` is not a level or filter ({e}); use error, warn, info, debug or trace")
-    })
+    directives
+        .join(",")
+        .parse::<Targets>()
+        .map_err(|source| LogError::Filter {
+            level: level.to_string(),
+            source,
+        })
 }
 
 /// The most verbose level `filter` enables for any target.
@@ -624,7 +646,7 @@ mod tests {
         assert!(f.would_enable("ilp_connector::link", &Level::DEBUG));
         assert!(f.would_enable("hyper", &Level::INFO));
         assert!(!f.would_enable("hyper", &Level::DEBUG));
-        let e = parse_filter("info,x=loud").unwrap_err();
+        let e = parse_filter("info,x=loud").unwrap_err().to_string();
         assert!(
             e.starts_with("LOG_LEVEL: `info,x=loud` is not a level or filter"),
             "{e}"

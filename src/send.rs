@@ -12,9 +12,9 @@ use chrono::{TimeDelta, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::address::Address;
+use crate::address::{Address, AddressError};
 use crate::condition::{FulfillmentKey, sha256};
-use crate::config::{Secret, secret_from};
+use crate::config::{ConfigError, DEFAULT_BTP_PORT, Secret, secret_from};
 use crate::ildcp::{self, IldcpResponse};
 use crate::link::{Direction, Handler, Link, LinkError};
 use crate::packet::{self, ErrorCode, Fulfill, Prepare, Reject};
@@ -32,54 +32,57 @@ pub const RESULTS_PREALLOCATED: usize = 1 << 20;
 /// Longest `--expiry-ms` accepted (one hour, as the node's MAX_HOLD_TIME_MS).
 pub const MAX_EXPIRY_MS: u64 = crate::config::MAX_TIMING_MS;
 
-/// Options of `send`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SendArgs {
+/// Default BTP username of `send`: the child account `sender`.
+pub const DEFAULT_USERNAME: &str = "sender";
+/// Default amount of each packet.
+pub const DEFAULT_AMOUNT: u64 = 1;
+/// Default expiry of each packet, in milliseconds from when it is sent.
+pub const DEFAULT_EXPIRY_MS: u64 = 30_000;
+/// Default number of packets.
+pub const DEFAULT_COUNT: u64 = 1;
+/// Default packets in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 1;
+/// Default bytes of random data in each packet.
+pub const DEFAULT_DATA_SIZE: usize = 32;
+
+/// The node `send` goes through by default: this host's BTP server on its
+/// default port ([`DEFAULT_BTP_PORT`]).
+pub fn default_url() -> String {
+    format!("ws://127.0.0.1:{DEFAULT_BTP_PORT}")
+}
+
+/// What `send` does (from its flags, see `crate::cli::send`, or built in
+/// code); secrets may still be files ([`SendSettings::with_secrets`]).
+#[derive(Debug, Clone)]
+pub struct SendSettings {
     /// WebSocket URL of the node to send through.
-    #[arg(long, env = "ILP_SEND_URL", default_value = "ws://127.0.0.1:3000")]
     pub url: String,
     /// BTP username: the child account's id on that node.
-    #[arg(long, env = "ILP_SEND_USERNAME", default_value = "sender")]
     pub username: String,
-    /// BTP secret of that account (prefer the environment or
-    /// --secret-file: a flag's value shows in the process list).
-    #[arg(long, env = "ILP_SEND_SECRET", hide_env_values = true)]
+    /// BTP secret of that account.
     pub secret: Option<Secret>,
     /// File holding the BTP secret.
-    #[arg(long, env = "ILP_SEND_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
-    /// Destination ILP address, e.g. g.connector-c.receiver.
-    #[arg(long)]
+    /// Destination ILP address.
     pub destination: String,
     /// Amount of each packet.
-    #[arg(long, default_value_t = 1)]
     pub amount: u64,
     /// Expiry of each packet, in milliseconds from when it is sent.
-    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPIRY_MS))]
     pub expiry_ms: u64,
     /// Number of packets.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Packets in flight at once.
-    #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
     /// Bytes of random data in each packet.
-    #[arg(long, default_value_t = 32)]
     pub data_size: usize,
     /// The receiver's secret: conditions are derived from it and the data, so
     /// the node's test receiver can fulfil. Without it conditions are random.
-    /// Prefer the environment or --receiver-secret-file.
-    #[arg(long, env = "RECEIVER_SECRET", hide_env_values = true)]
     pub receiver_secret: Option<Secret>,
     /// File holding the receiver's secret.
-    #[arg(long, env = "RECEIVER_SECRET_FILE")]
     pub receiver_secret_file: Option<PathBuf>,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
-impl SendArgs {
+impl SendSettings {
     /// Options for `count` packets to `destination` through `url`.
     pub fn new(url: &str, username: &str, secret: &str, destination: &str) -> Self {
         Self {
@@ -88,21 +91,19 @@ impl SendArgs {
             secret: Some(secret.into()),
             secret_file: None,
             destination: destination.into(),
-            amount: 1,
-            expiry_ms: 30_000,
-            count: 1,
-            concurrency: 1,
-            data_size: 32,
+            amount: DEFAULT_AMOUNT,
+            expiry_ms: DEFAULT_EXPIRY_MS,
+            count: DEFAULT_COUNT,
+            concurrency: DEFAULT_CONCURRENCY,
+            data_size: DEFAULT_DATA_SIZE,
             receiver_secret: None,
             receiver_secret_file: None,
-            json: false,
         }
     }
 
     /// These options with each secret read from its value or its file
     /// (never both); the BTP secret is required.
-    pub fn with_secrets(&self) -> Result<SendArgs, SendError> {
-        let usage = |e: crate::config::ConfigError| SendError::Usage(e.to_string());
+    pub fn with_secrets(&self) -> Result<SendSettings, SendError> {
         let pick = |value: &Option<Secret>, var: &str, file: &Option<PathBuf>, file_var: &str| {
             secret_from(
                 var,
@@ -110,12 +111,12 @@ impl SendArgs {
                 file_var,
                 file.as_deref(),
             )
-            .map_err(usage)
         };
         let secret = pick(&self.secret, "ILP_SEND_SECRET", &self.secret_file, "ILP_SEND_SECRET_FILE")?
             .ok_or_else(|| {
-                SendError::Usage(
-                    "ILP_SEND_SECRET: is required: set ILP_SEND_SECRET or ILP_SEND_SECRET_FILE (or --secret / --secret-file) to the account's BTP secret".into(),
+                ConfigError::new(
+                    "ILP_SEND_SECRET",
+                    "is required: set ILP_SEND_SECRET or ILP_SEND_SECRET_FILE (or --secret / --secret-file) to the account's BTP secret",
                 )
             })?;
         let receiver = pick(
@@ -124,7 +125,7 @@ impl SendArgs {
             &self.receiver_secret_file,
             "RECEIVER_SECRET_FILE",
         )?;
-        Ok(SendArgs {
+        Ok(SendSettings {
             secret: Some(secret),
             secret_file: None,
             receiver_secret: receiver,
@@ -221,9 +222,21 @@ impl Summary {
 /// Why `send` could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Bad option.
-    #[error("{0}")]
-    Usage(String),
+    /// A secret or the URL is wrong (names its variable or flag).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `--destination` is not an ILP address.
+    #[error("--destination: {0}")]
+    Destination(#[source] AddressError),
+    /// `--concurrency` out of range.
+    #[error("--concurrency must be 1..={MAX_CONCURRENCY}")]
+    Concurrency,
+    /// `--expiry-ms` out of range.
+    #[error("--expiry-ms must be 1..={MAX_EXPIRY_MS}")]
+    Expiry,
+    /// `--data-size` over what a packet may carry.
+    #[error("--data-size must be at most {}", packet::MAX_DATA_LEN)]
+    DataSize,
     /// Could not connect or authenticate.
     #[error("cannot connect to {url} as {username}: {source}")]
     Connect {
@@ -238,6 +251,35 @@ pub enum SendError {
 
 /// A client rejects whatever the node sends it.
 struct RejectAll;
+
+impl SendError {
+    /// Whether the settings are at fault (a usage error), not the node or the network.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, SendError::Connect { .. })
+    }
+}
+
+/// Why the ILDCP query got no address.
+#[derive(Debug, thiserror::Error)]
+pub enum IldcpQueryError {
+    /// No reply on the link.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The reply (or the ILDCP response in it) does not parse.
+    #[error(transparent)]
+    Parse(#[from] packet::ParseError),
+    /// The node rejected the query.
+    #[error("{code} {message}")]
+    Rejected {
+        /// Its code.
+        code: ErrorCode,
+        /// Its message (lossy UTF-8).
+        message: String,
+    },
+    /// The reply is neither a Fulfill nor a Reject.
+    #[error("not an ILP reply")]
+    NotAReply,
+}
 
 impl Handler for RejectAll {
     fn on_request(self: Arc<Self>, link: &Arc<Link>, request_id: u32, _ilp: Bytes) {
@@ -257,8 +299,7 @@ pub async fn connect_client(
     username: &str,
     secret: &str,
 ) -> Result<Arc<Link>, SendError> {
-    let parsed =
-        crate::config::parse_peer_url("--url", url).map_err(|e| SendError::Usage(e.to_string()))?;
+    let parsed = crate::config::parse_peer_url("--url", url)?;
     let ws = transport::connect(&parsed, username, secret)
         .await
         .map_err(|source| SendError::Connect {
@@ -276,22 +317,21 @@ pub async fn connect_client(
 }
 
 /// Asks the node for this client's address (ILDCP).
-pub async fn ildcp_query(link: &Link) -> Result<IldcpResponse, String> {
+pub async fn ildcp_query(link: &Link) -> Result<IldcpResponse, IldcpQueryError> {
     let request = ildcp::request(Utc::now() + TimeDelta::seconds(30));
     let reply = link
         .request(&request.encode(), Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     match packet::packet_type(&reply) {
-        Some(packet::TYPE_FULFILL) => {
-            let f = Fulfill::decode(reply).map_err(|e| e.to_string())?;
-            IldcpResponse::decode(f.data).map_err(|e| e.to_string())
-        }
+        Some(packet::TYPE_FULFILL) => Ok(IldcpResponse::decode(Fulfill::decode(reply)?.data)?),
         Some(packet::TYPE_REJECT) => {
-            let r = Reject::decode(reply).map_err(|e| e.to_string())?;
-            Err(format!("{} {}", r.code, r.message_lossy()))
+            let r = Reject::decode(reply)?;
+            Err(IldcpQueryError::Rejected {
+                code: r.code,
+                message: r.message_lossy(),
+            })
         }
-        _ => Err("not an ILP reply".into()),
+        _ => Err(IldcpQueryError::NotAReply),
     }
 }
 
@@ -300,7 +340,7 @@ pub async fn ildcp_query(link: &Link) -> Result<IldcpResponse, String> {
 /// sent from there in its place (no task, channel or timer per packet).
 struct Run {
     link: Arc<Link>,
-    args: SendArgs,
+    args: SendSettings,
     destination: Address,
     key: Option<FulfillmentKey>,
     timeout: Duration,
@@ -443,24 +483,16 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Runs `send` over an already connected link.
-pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendError> {
-    let destination = Address::new(args.destination.as_str())
-        .map_err(|e| SendError::Usage(format!("--destination: {e}")))?;
+pub async fn run_on(link: Arc<Link>, args: &SendSettings) -> Result<Summary, SendError> {
+    let destination = Address::new(args.destination.as_str()).map_err(SendError::Destination)?;
     if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
-        return Err(SendError::Usage(format!(
-            "--concurrency must be 1..={MAX_CONCURRENCY}"
-        )));
+        return Err(SendError::Concurrency);
     }
     if args.expiry_ms == 0 || args.expiry_ms > MAX_EXPIRY_MS {
-        return Err(SendError::Usage(format!(
-            "--expiry-ms must be 1..={MAX_EXPIRY_MS}"
-        )));
+        return Err(SendError::Expiry);
     }
     if args.data_size > packet::MAX_DATA_LEN {
-        return Err(SendError::Usage(format!(
-            "--data-size must be at most {}",
-            packet::MAX_DATA_LEN
-        )));
+        return Err(SendError::DataSize);
     }
     let client_address = ildcp_query(&link)
         .await
@@ -548,7 +580,7 @@ pub async fn run_on(link: Arc<Link>, args: &SendArgs) -> Result<Summary, SendErr
 }
 
 /// Connects, sends, disconnects.
-pub async fn run(args: &SendArgs) -> Result<Summary, SendError> {
+pub async fn run(args: &SendSettings) -> Result<Summary, SendError> {
     let args = &args.with_secrets()?;
     let secret = args.secret.as_ref().map(Secret::expose).unwrap_or_default();
     let link = connect_client(&args.url, &args.username, secret).await?;
@@ -632,8 +664,8 @@ mod tests {
         (link, node)
     }
 
-    fn args(count: u64, concurrency: usize) -> SendArgs {
-        let mut a = SendArgs::new("ws://unused", "sender", "s", "g.node.receiver");
+    fn args(count: u64, concurrency: usize) -> SendSettings {
+        let mut a = SendSettings::new("ws://unused", "sender", "s", "g.node.receiver");
         a.count = count;
         a.concurrency = concurrency;
         a.receiver_secret = Some(RECEIVER.into());

@@ -333,7 +333,7 @@ async fn the_admin_client_holds_a_link_down_brings_it_up_and_clears() {
         latency_ms: 0,
         jitter_ms: 0,
         loss: 1.0,
-        loss_mode: admin_client::LossModeArg::Reject,
+        loss_mode: ilp_connector::fault::LossMode::Reject,
     };
     let v = client(&net, fault, Some(TOKEN)).await.unwrap();
     assert_eq!(link(&v, "node-a")["fault"]["loss"], 1.0);

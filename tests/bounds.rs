@@ -22,7 +22,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use ilp_connector::btp::Frame;
 use ilp_connector::link::Link;
-use ilp_connector::send::{self, SendArgs};
+use ilp_connector::send::{self, SendSettings};
 use ilp_connector::transport::{self, ConnectError};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -61,8 +61,8 @@ async fn start_pair(dir: &Path, tweak: &dyn Fn(&mut NodeProc)) -> Cluster {
     net
 }
 
-fn args(url: &str, destination: &str, count: u64, concurrency: usize) -> SendArgs {
-    let mut a = SendArgs::new(url, SENDER, SENDER_SECRET, destination);
+fn args(url: &str, destination: &str, count: u64, concurrency: usize) -> SendSettings {
+    let mut a = SendSettings::new(url, SENDER, SENDER_SECRET, destination);
     a.receiver_secret = Some(RECEIVER_SECRET.into());
     a.count = count;
     a.concurrency = concurrency;

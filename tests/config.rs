@@ -2,7 +2,8 @@
 //! errors a user meets.
 
 use clap::Parser;
-use ilp_connector::config::{NodeArgs, Relation};
+use ilp_connector::cli::node::NodeArgs;
+use ilp_connector::config::Relation;
 
 #[derive(Parser)]
 struct Args {
@@ -34,7 +35,7 @@ fn parse(
         argv.push(v.clone());
     }
     let args = Args::try_parse_from(argv).expect("flags parse");
-    args.node.into_config(vars)
+    args.node.into_settings().into_config(vars)
 }
 
 #[test]
@@ -509,11 +510,11 @@ fn send_reads_its_secrets_from_the_environment_or_a_file_and_needs_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("s");
     std::fs::write(&file, "file-hunter2\n").unwrap();
-    let args = ilp_connector::send::SendArgs {
+    let args = ilp_connector::send::SendSettings {
         secret: None,
         secret_file: Some(file.clone()),
         receiver_secret_file: Some(file),
-        ..ilp_connector::send::SendArgs::new("ws://127.0.0.1:1", "sender", "unused", "g.x")
+        ..ilp_connector::send::SendSettings::new("ws://127.0.0.1:1", "sender", "unused", "g.x")
     };
     let resolved = args.with_secrets().unwrap();
     assert_eq!(resolved.secret.as_ref().unwrap().expose(), "file-hunter2");
@@ -522,9 +523,9 @@ fn send_reads_its_secrets_from_the_environment_or_a_file_and_needs_one() {
         "file-hunter2"
     );
     assert!(!format!("{resolved:?}").contains("hunter2"));
-    let both = ilp_connector::send::SendArgs {
+    let both = ilp_connector::send::SendSettings {
         secret_file: Some(dir.join("s")),
-        ..ilp_connector::send::SendArgs::new("ws://127.0.0.1:1", "sender", "v", "g.x")
+        ..ilp_connector::send::SendSettings::new("ws://127.0.0.1:1", "sender", "v", "g.x")
     };
     assert!(
         both.with_secrets().is_err(),

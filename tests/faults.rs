@@ -18,7 +18,7 @@ use common::procs::{Cluster, NodeProc, Scratch, connected, write_private};
 use common::*;
 use futures_util::StreamExt;
 use ilp_connector::link::Link;
-use ilp_connector::send::{self, SendArgs, Summary};
+use ilp_connector::send::{self, SendSettings, Summary};
 use ilp_connector::transport::{self, ConnectError};
 
 const AB_SECRET: &str = "ab-link-7d1f0c2a9e";
@@ -84,8 +84,14 @@ async fn wait_neighbours_linked(net: &mut Cluster, within: Duration) -> (Duratio
     (a_at.unwrap(), c_at.unwrap())
 }
 
-fn args(url: &str, destination: &str, count: u64, concurrency: usize, expiry_ms: u64) -> SendArgs {
-    let mut a = SendArgs::new(url, SENDER, SENDER_SECRET, destination);
+fn args(
+    url: &str,
+    destination: &str,
+    count: u64,
+    concurrency: usize,
+    expiry_ms: u64,
+) -> SendSettings {
+    let mut a = SendSettings::new(url, SENDER, SENDER_SECRET, destination);
     a.receiver_secret = Some(RECEIVER_SECRET.into());
     a.count = count;
     a.concurrency = concurrency;

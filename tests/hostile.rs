@@ -14,7 +14,7 @@ use ilp_connector::btp::{self, Frame};
 use ilp_connector::config::Config;
 use ilp_connector::link::Link;
 use ilp_connector::packet::{self, Fulfill, Packet, Reject, TYPE_PREPARE};
-use ilp_connector::send::{self, SendArgs};
+use ilp_connector::send::{self, SendSettings};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -225,7 +225,7 @@ async fn bad_auth_gets_a_btp_error_and_a_close_and_spares_the_established_sessio
     // The established session was not disturbed (the JS plugin drops it here).
     assert!(!session.is_closed());
     assert!(net.nodes["node-a"].node().is_connected(MALLORY));
-    let mut args = SendArgs::new(&url, MALLORY, MALLORY_SECRET, "g.node-b.receiver");
+    let mut args = SendSettings::new(&url, MALLORY, MALLORY_SECRET, "g.node-b.receiver");
     args.receiver_secret = Some(RECEIVER_SECRET.into());
     args.count = 5;
     let s = send::run_on(session.clone(), &args).await.unwrap();
@@ -404,7 +404,7 @@ async fn max_connections_closes_the_extra_socket_at_once_and_serves_the_others()
         next_frame(&mut third).await,
         Some(Frame::Response { request_id: 1, .. })
     ));
-    let mut args = SendArgs::new(&url, SENDER, SENDER_SECRET, "g.node-b.receiver");
+    let mut args = SendSettings::new(&url, SENDER, SENDER_SECRET, "g.node-b.receiver");
     args.receiver_secret = Some(RECEIVER_SECRET.into());
     args.count = 5;
     let s = send::run_on(sender.clone(), &args).await.unwrap();
@@ -447,7 +447,7 @@ async fn inflight_limit_gives_t03_beyond_it() {
     let link = send::connect_client(&net.url("node-a"), SENDER, SENDER_SECRET)
         .await
         .unwrap();
-    let mut args = SendArgs::new(&net.url("node-a"), SENDER, SENDER_SECRET, "g.node-b.hold.x");
+    let mut args = SendSettings::new(&net.url("node-a"), SENDER, SENDER_SECRET, "g.node-b.hold.x");
     args.receiver_secret = Some(RECEIVER_SECRET.into());
     args.count = 10;
     args.concurrency = 10;
@@ -518,7 +518,7 @@ async fn packet_rate_limit_gives_t05_and_amount_limit_gives_f08_with_its_data() 
 
     // Rate: a burst of 30 (the bucket holds one second, 5 packets, and two
     // were just spent) mostly gets T05.
-    let mut args = SendArgs::new(
+    let mut args = SendSettings::new(
         &net.url("node-a"),
         SENDER,
         SENDER_SECRET,
@@ -575,7 +575,7 @@ async fn a_receiver_that_never_answers_gets_r00_at_expiry_for_every_packet() {
         .await
         .unwrap();
     const EXPIRY_MS: u64 = 800;
-    let mut args = SendArgs::new(&net.url("node-a"), SENDER, SENDER_SECRET, "g.node-c.hold.x");
+    let mut args = SendSettings::new(&net.url("node-a"), SENDER, SENDER_SECRET, "g.node-c.hold.x");
     args.count = 50;
     args.concurrency = 50;
     args.expiry_ms = EXPIRY_MS;

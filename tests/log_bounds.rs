@@ -16,7 +16,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use ilp_connector::btp::{self, Frame, ProtocolData};
 use ilp_connector::logging::{MAX_LOG_LINE_LEN, MAX_LOGGED_PEER_STRING_LEN};
-use ilp_connector::send::{self, SendArgs};
+use ilp_connector::send::{self, SendSettings};
 use rand::RngExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -134,7 +134,7 @@ async fn a_thousand_hostile_auth_attempts_keep_the_log_bounded() {
             }));
         }
         // Authenticated traffic meanwhile.
-        let mut args = SendArgs::new(&url, SENDER, SENDER_SECRET, &format!("g.{id}.receiver"));
+        let mut args = SendSettings::new(&url, SENDER, SENDER_SECRET, &format!("g.{id}.receiver"));
         args.receiver_secret = Some(RECEIVER_SECRET.into());
         args.count = 200;
         args.concurrency = 4;
@@ -323,7 +323,7 @@ async fn a_log_sink_that_stops_draining_does_not_stall_forwarding() {
     let link = send::connect_client(&url, SENDER, SENDER_SECRET)
         .await
         .expect("the sender connects");
-    let mut args = SendArgs::new(&url, SENDER, SENDER_SECRET, "g.stall.receiver");
+    let mut args = SendSettings::new(&url, SENDER, SENDER_SECRET, "g.stall.receiver");
     args.receiver_secret = Some(RECEIVER_SECRET.into());
     args.count = 10_000;
     args.concurrency = 32;

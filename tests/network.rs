@@ -63,7 +63,7 @@ async fn hub_and_spokes_route_spoke_to_spoke_through_the_hub() {
 #[tokio::test]
 async fn a_wrong_condition_is_rejected_by_the_receiver() {
     let net = Net::start(Spec::linear(2)).await;
-    let mut args = send::SendArgs::new(
+    let mut args = send::SendSettings::new(
         &net.url("node-a"),
         SENDER,
         SENDER_SECRET,

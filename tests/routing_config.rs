@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use clap::Parser;
+use ilp_connector::cli::node::NodeArgs;
 use ilp_connector::config::{
-    Config, ConfigError, DEFAULT_ROUTE_BROADCAST_INTERVAL_MS, DEFAULT_ROUTE_HOLD_DOWN_MS, NodeArgs,
-    Relation, RouteExchange, RoutingMode,
+    Config, ConfigError, DEFAULT_ROUTE_BROADCAST_INTERVAL_MS, DEFAULT_ROUTE_HOLD_DOWN_MS, Relation,
+    RouteExchange, RoutingMode,
 };
 
 #[derive(Parser)]
@@ -34,6 +35,7 @@ fn parse(flags: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Args::try_parse_from(argv)
         .expect("flags parse")
         .node
+        .into_settings()
         .into_config(vars)
 }
 

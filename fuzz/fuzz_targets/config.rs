@@ -14,8 +14,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
-use ilp_connector::config::{self, Config, NodeArgs, Relation};
-use ilp_connector::dashboard::{self, DashboardArgs};
+use ilp_connector::cli::dashboard::DashboardArgs;
+use ilp_connector::cli::node::NodeArgs;
+use ilp_connector::config::{self, Config, Relation};
+use ilp_connector::dashboard;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Parser)]
@@ -91,7 +93,7 @@ fn node_settings(vars: &[(String, String)], routes: &[String]) {
     let Ok(args) = NodeArgs::from_arg_matches(&matches) else {
         return;
     };
-    let Ok(c) = args.into_config(vars.to_vec()) else {
+    let Ok(c) = args.into_settings().into_config(vars.to_vec()) else {
         return;
     };
     assert!(
@@ -130,7 +132,7 @@ fn dashboard_settings(vars: &[(String, String)]) {
     let Ok(args) = DashboardArgs::from_arg_matches(&matches) else {
         return;
     };
-    let Ok(c) = args.into_config() else {
+    let Ok(c) = args.into_settings().into_config() else {
         return;
     };
     assert!(

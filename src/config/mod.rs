@@ -4,23 +4,23 @@
 //! Everything is checked before the node binds anything; a [`ConfigError`]
 //! names the variable to fix.
 //!
-//! This module holds the configuration data and its validation; the sources
-//! each have a module: [`env`](mod@env) (the `BTP_PEER_<ID>_*` scanner and route
-//! lists), [`file`](mod@file) (the TOML file) and [`args`] (the clap flags, which
-//! build a [`Config`] from all three).
+//! This module holds the configuration data and its validation (no
+//! command-line parsing: the flags are `crate::cli`'s); the sources each have
+//! a module: [`env`](mod@env) (the `BTP_PEER_<ID>_*` scanner and route lists),
+//! [`file`](mod@file) (the TOML file) and [`settings`] (the node's own
+//! settings as the flags gave them, which build a [`Config`] from all three).
 
-pub mod args;
 pub mod env;
 pub mod file;
 pub mod routing;
+pub mod settings;
 
-pub use args::NodeArgs;
 pub use env::{add_env_peers, add_route_list};
 pub use file::{FileConfig, FilePeer, add_file, add_file_text};
 pub use routing::*;
+pub use settings::NodeSettings;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,10 +28,14 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use crate::address::Address;
+use crate::address::{Address, AddressError};
 
 /// Prefix of the per-peer environment variables.
 pub const PEER_ENV_PREFIX: &str = "BTP_PEER_";
+/// Default asset code told to children over ILDCP.
+pub const DEFAULT_ASSET_CODE: &str = "USD";
+/// Default asset scale told to children over ILDCP.
+pub const DEFAULT_ASSET_SCALE: u8 = 9;
 /// Default BTP server port.
 pub const DEFAULT_BTP_PORT: u16 = 3000;
 /// Default health (HTTP) port.
@@ -141,7 +145,7 @@ impl From<String> for Secret {
     }
 }
 
-/// For clap: a flag or variable holding a secret.
+/// A flag or variable holding a secret (never fails).
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -175,13 +179,19 @@ impl std::fmt::Display for Relation {
     }
 }
 
+/// A `BTP_PEER_<ID>_RELATION` that is neither `peer` nor `child` (as given,
+/// trimmed and in lowercase).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `peer` or `child`, got `{0}`")]
+pub struct UnknownRelation(pub String);
+
 impl std::str::FromStr for Relation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRelation;
+    fn from_str(s: &str) -> Result<Self, UnknownRelation> {
         match s.trim().to_ascii_lowercase().as_str() {
             "peer" => Ok(Self::Peer),
             "child" => Ok(Self::Child),
-            other => Err(format!("expected `peer` or `child`, got `{other}`")),
+            other => Err(UnknownRelation(other.to_string())),
         }
     }
 }
@@ -295,8 +305,8 @@ impl Config {
         Ok(Self {
             node_id: node_id.to_string(),
             ilp_address,
-            asset_code: "USD".into(),
-            asset_scale: 9,
+            asset_code: DEFAULT_ASSET_CODE.into(),
+            asset_scale: DEFAULT_ASSET_SCALE,
             peers: Vec::new(),
             routes: BTreeMap::new(),
             receiver_secret: None,
@@ -315,10 +325,14 @@ impl Config {
     }
 
     /// The default ILP address of a peer with this id and relation.
-    pub fn default_peer_address(&self, id: &str, relation: Relation) -> Result<Address, String> {
+    pub fn default_peer_address(
+        &self,
+        id: &str,
+        relation: Relation,
+    ) -> Result<Address, AddressError> {
         match relation {
-            Relation::Peer => Address::new(format!("g.{id}")).map_err(|e| e.to_string()),
-            Relation::Child => self.ilp_address.with_suffix(id).map_err(|e| e.to_string()),
+            Relation::Peer => Address::new(format!("g.{id}")),
+            Relation::Child => self.ilp_address.with_suffix(id),
         }
     }
 
@@ -402,7 +416,7 @@ impl Config {
 
     /// Checks every limit and timing (each in its range, so no arithmetic on
     /// them can overflow later) and that routes name configured peers. Run
-    /// by [`NodeArgs::into_config`] and by `node::start` (a [`Config`] built
+    /// by [`NodeSettings::into_config`] and by `server::start` (a [`Config`] built
     /// in code gets the same checks).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ms = |var: &str, d: Duration, min: u64, max: u64| {
@@ -559,20 +573,36 @@ pub fn validate_node_id(variable: &str, id: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn validate_route_prefix(prefix: &str) -> Result<(), String> {
+/// The allocation schemes a route prefix may start with (RFC 15), besides `local`.
+const ROUTE_SCHEMES: [&str; 9] = [
+    "g", "private", "example", "peer", "self", "test", "test1", "test2", "test3",
+];
+
+/// Why a route prefix is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutePrefixError {
+    /// The first segment is not an ILP scheme.
+    #[error("prefix must start with an ILP scheme ({}, local)", ROUTE_SCHEMES.join(", "))]
+    Scheme,
+    /// `peer.*`: answered by the link itself, never routed.
+    #[error("`peer.*` addresses are handled locally and cannot be routed")]
+    PeerScheme,
+    /// A segment that is empty or has other characters.
+    #[error("segment `{0}` is empty or has characters outside [a-zA-Z0-9_~-]")]
+    Segment(String),
+    /// Longer than an address may be.
+    #[error("prefix is longer than an ILP address may be")]
+    TooLong,
+}
+
+fn validate_route_prefix(prefix: &str) -> Result<(), RoutePrefixError> {
     let mut segments = prefix.split('.');
     let scheme = segments.next().unwrap_or_default();
-    const SCHEMES: [&str; 9] = [
-        "g", "private", "example", "peer", "self", "test", "test1", "test2", "test3",
-    ];
-    if !(SCHEMES.contains(&scheme) || scheme == "local") {
-        return Err(format!(
-            "prefix must start with an ILP scheme ({}, local)",
-            SCHEMES.join(", ")
-        ));
+    if !(ROUTE_SCHEMES.contains(&scheme) || scheme == "local") {
+        return Err(RoutePrefixError::Scheme);
     }
     if scheme == "peer" {
-        return Err("`peer.*` addresses are handled locally and cannot be routed".into());
+        return Err(RoutePrefixError::PeerScheme);
     }
     for s in segments {
         if s.is_empty()
@@ -580,13 +610,11 @@ fn validate_route_prefix(prefix: &str) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_~-".contains(&b))
         {
-            return Err(format!(
-                "segment `{s}` is empty or has characters outside [a-zA-Z0-9_~-]"
-            ));
+            return Err(RoutePrefixError::Segment(s.to_string()));
         }
     }
     if prefix.len() > crate::address::MAX_ADDRESS_LEN {
-        return Err("prefix is longer than an ILP address may be".into());
+        return Err(RoutePrefixError::TooLong);
     }
     Ok(())
 }
@@ -769,7 +797,7 @@ impl RawPeer {
             None => Relation::Peer,
             Some(v) => v
                 .parse()
-                .map_err(|m: String| ConfigError::new(name("RELATION"), m))?,
+                .map_err(|e: UnknownRelation| ConfigError::new(name("RELATION"), e.to_string()))?,
         };
         let address = match self.address.as_deref() {
             Some(a) => {
@@ -777,7 +805,7 @@ impl RawPeer {
             }
             None => config
                 .default_peer_address(id, relation)
-                .map_err(|m| ConfigError::new(name("SECRET"), m))?,
+                .map_err(|e| ConfigError::new(name("SECRET"), e.to_string()))?,
         };
         let max_packet_amount = self
             .max_packet_amount

@@ -20,7 +20,7 @@ pub const MAX_ROUTE_HOLD_DOWN_MS: u64 = 86_400_000;
 pub const PEER_ROUTES_KEY: &str = "ROUTES";
 
 /// How the node finds its routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoutingMode {
     /// Learn routes from peers with CCP (and advertise ours); static routes
@@ -32,7 +32,7 @@ pub enum RoutingMode {
 }
 
 /// Whether routes are exchanged with one peer (`BTP_PEER_<ID>_ROUTES`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RouteExchange {
     /// Send ours and accept theirs (the default for peers).
@@ -46,6 +46,14 @@ pub enum RouteExchange {
 }
 
 impl RouteExchange {
+    /// Each value with its name, as `BTP_PEER_<ID>_ROUTES` takes it.
+    pub const NAMES: [(&'static str, RouteExchange); 4] = [
+        ("both", RouteExchange::Both),
+        ("send", RouteExchange::Send),
+        ("receive", RouteExchange::Receive),
+        ("none", RouteExchange::None),
+    ];
+
     /// Whether we send our routes.
     pub fn sends(self) -> bool {
         matches!(self, RouteExchange::Both | RouteExchange::Send)
@@ -57,12 +65,21 @@ impl RouteExchange {
     }
 }
 
-impl std::str::FromStr for RouteExchange {
-    type Err = String;
+/// A `BTP_PEER_<ID>_ROUTES` value that is not one of [`RouteExchange::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of both, send, receive, none")]
+pub struct UnknownRouteExchange(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        <RouteExchange as clap::ValueEnum>::from_str(s, true)
-            .map_err(|_| format!("`{s}` is not one of both, send, receive, none"))
+impl std::str::FromStr for RouteExchange {
+    type Err = UnknownRouteExchange;
+
+    /// Any case: `both`, `Send`, `RECEIVE`, `none`.
+    fn from_str(s: &str) -> Result<Self, UnknownRouteExchange> {
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, e)| *e)
+            .ok_or_else(|| UnknownRouteExchange(s.to_string()))
     }
 }
 
@@ -103,24 +120,20 @@ impl RoutingConfig {
     }
 }
 
-/// Route learning flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RoutingArgs {
-    /// How routes are found: `ccp` (learned from peers, static ones override)
-    /// or `static` (only ILP_ROUTES, the config file and the links' addresses).
-    #[arg(long, env = "ROUTING", value_enum, default_value_t = RoutingMode::Ccp)]
+/// Route learning settings as given (`ROUTING`, `ROUTE_BROADCAST_INTERVAL_MS`,
+/// `ROUTE_HOLD_DOWN_MS`), unchecked.
+#[derive(Debug, Clone)]
+pub struct RoutingSettings {
+    /// `ROUTING`: ccp or static.
     pub routing: RoutingMode,
-    /// Milliseconds between route heartbeats to each peer (CCP).
-    #[arg(long, env = "ROUTE_BROADCAST_INTERVAL_MS", default_value_t = DEFAULT_ROUTE_BROADCAST_INTERVAL_MS)]
+    /// `ROUTE_BROADCAST_INTERVAL_MS`.
     pub route_broadcast_interval_ms: u64,
-    /// Milliseconds peers keep our routes without hearing from us (CCP
-    /// hold-down); must exceed the broadcast interval.
-    #[arg(long, env = "ROUTE_HOLD_DOWN_MS", default_value_t = DEFAULT_ROUTE_HOLD_DOWN_MS)]
+    /// `ROUTE_HOLD_DOWN_MS`.
     pub route_hold_down_ms: u64,
 }
 
-impl RoutingArgs {
-    /// Checks the flags and the `BTP_PEER_<ID>_ROUTES` variables (`switches`,
+impl RoutingSettings {
+    /// Checks the settings and the `BTP_PEER_<ID>_ROUTES` variables (`switches`,
     /// as split off by [`split_route_switches`]) against the peers of `config`.
     pub fn into_config(
         self,
@@ -175,7 +188,7 @@ impl RoutingArgs {
             let exchange: RouteExchange = value
                 .trim()
                 .parse()
-                .map_err(|m: String| ConfigError::new(&name, m))?;
+                .map_err(|e: UnknownRouteExchange| ConfigError::new(&name, e.to_string()))?;
             peer_routes.insert(id, exchange);
         }
         Ok(RoutingConfig {
@@ -191,7 +204,7 @@ impl RoutingArgs {
 pub type EnvVars = Vec<(String, String)>;
 
 /// Splits the `BTP_PEER_<ID>_ROUTES` variables off the environment (they are
-/// read by [`RoutingArgs::into_config`], the rest by [`add_env_peers`]).
+/// read by [`RoutingSettings::into_config`], the rest by [`add_env_peers`]).
 pub fn split_route_switches<I>(vars: I) -> (EnvVars, EnvVars)
 where
     I: IntoIterator<Item = (String, String)>,

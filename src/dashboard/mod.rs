@@ -100,7 +100,6 @@ pub mod server;
 mod shared;
 pub mod state;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -121,54 +120,34 @@ pub const MIN_POLL_INTERVAL_MS: u64 = 100;
 pub const MAX_POLL_INTERVAL_MS: u64 = 1_000;
 /// Most nodes one dashboard watches.
 pub const MAX_NODES: usize = 64;
-/// Default BTP username of the sender account on each node.
-pub const DEFAULT_SENDER_USERNAME: &str = "sender";
+/// Default BTP username of the sender account on each node (`send`'s).
+pub const DEFAULT_SENDER_USERNAME: &str = crate::send::DEFAULT_USERNAME;
 
-/// Options of `dashboard`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DashboardArgs {
-    /// The nodes, `name=http://host:health_port,...` (e.g.
-    /// connector-a=http://127.0.0.1:8080).
-    #[arg(long, env = "DASHBOARD_NODES", value_delimiter = ',', required = true)]
+/// The dashboard's settings as given (by its flags, see
+/// `crate::cli::dashboard`), unchecked; [`DashboardSettings::into_config`]
+/// checks them. The page's address and port are the caller's: it binds the
+/// listener [`start`] takes.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// `DASHBOARD_NODES`: `name=http://host:health_port` entries.
     pub nodes: Vec<String>,
-    /// BTP URLs to send through, `name=ws://host:port,...` (default:
-    /// `ws://<health host>:<btpServerPort from /health>`).
-    #[arg(long, env = "DASHBOARD_BTP_URLS", value_delimiter = ',')]
+    /// `DASHBOARD_BTP_URLS`: `name=ws://host:port` entries.
     pub btp_urls: Vec<String>,
-    /// Port of the page.
-    #[arg(long, env = "DASHBOARD_PORT", value_name = "DASHBOARD_PORT", default_value_t = DEFAULT_PORT)]
-    pub port: u16,
-    /// Address the page binds to.
-    #[arg(
-        long,
-        env = "DASHBOARD_BIND_ADDRESS",
-        value_name = "DASHBOARD_BIND_ADDRESS",
-        default_value = "127.0.0.1"
-    )]
-    pub bind_address: IpAddr,
-    /// Milliseconds between two polls of each node (100..=1000).
-    #[arg(long, env = "DASHBOARD_POLL_INTERVAL_MS", value_name = "DASHBOARD_POLL_INTERVAL_MS", default_value_t = DEFAULT_POLL_INTERVAL_MS)]
+    /// `DASHBOARD_POLL_INTERVAL_MS`.
     pub poll_interval_ms: u64,
-    /// Bearer token for the nodes' admin API (their ADMIN_TOKEN).
-    #[arg(long, env = "DASHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    /// `DASHBOARD_ADMIN_TOKEN`: bearer token for the nodes' admin API.
     pub admin_token: Option<String>,
-    /// Read the admin token from a file instead.
-    #[arg(long, env = "DASHBOARD_ADMIN_TOKEN_FILE")]
+    /// `DASHBOARD_ADMIN_TOKEN_FILE`.
     pub admin_token_file: Option<PathBuf>,
-    /// BTP username of the sender (child) account on every node.
-    #[arg(long, env = "DASHBOARD_SENDER_USERNAME", default_value = DEFAULT_SENDER_USERNAME)]
+    /// `DASHBOARD_SENDER_USERNAME`: the sender (child) account on every node.
     pub sender_username: String,
-    /// BTP secret of the sender account (the same on every node).
-    #[arg(long, env = "DASHBOARD_SENDER_SECRET", hide_env_values = true)]
+    /// `DASHBOARD_SENDER_SECRET`: its BTP secret.
     pub sender_secret: Option<String>,
-    /// Read the sender secret from a file instead.
-    #[arg(long, env = "DASHBOARD_SENDER_SECRET_FILE")]
+    /// `DASHBOARD_SENDER_SECRET_FILE`.
     pub sender_secret_file: Option<PathBuf>,
-    /// The nodes' RECEIVER_SECRET, so packets sent from the page can be fulfilled.
-    #[arg(long, env = "DASHBOARD_RECEIVER_SECRET", hide_env_values = true)]
+    /// `DASHBOARD_RECEIVER_SECRET`: the nodes' `RECEIVER_SECRET`.
     pub receiver_secret: Option<String>,
-    /// Read the receiver secret from a file instead.
-    #[arg(long, env = "DASHBOARD_RECEIVER_SECRET_FILE")]
+    /// `DASHBOARD_RECEIVER_SECRET_FILE`.
     pub receiver_secret_file: Option<PathBuf>,
 }
 
@@ -261,8 +240,8 @@ pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
     })
 }
 
-impl DashboardArgs {
-    /// Validates the options (then [`DashboardConfig::validate`]).
+impl DashboardSettings {
+    /// Validates the settings (then [`DashboardConfig::validate`]).
     pub fn into_config(self) -> Result<DashboardConfig, ConfigError> {
         // Counted before anything is parsed: a list of any length costs no
         // more than MAX_NODES entries' work.
@@ -338,7 +317,7 @@ impl DashboardArgs {
 impl DashboardConfig {
     /// Checks every setting is in its range, with the same helpers and
     /// messages as the node's [`crate::config::Config::validate`]. Run by
-    /// [`DashboardArgs::into_config`] and by [`start`] (a configuration built
+    /// [`DashboardSettings::into_config`] and by [`start`] (a configuration built
     /// in code gets the same checks; a zero poll interval would panic the
     /// poller's timer).
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -398,12 +377,10 @@ mod tests {
         }
     }
 
-    fn args(nodes: &[&str]) -> DashboardArgs {
-        DashboardArgs {
+    fn args(nodes: &[&str]) -> DashboardSettings {
+        DashboardSettings {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
             btp_urls: vec![],
-            port: DEFAULT_PORT,
-            bind_address: "127.0.0.1".parse().unwrap(),
             poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
             admin_token: None,
             admin_token_file: None,

@@ -11,7 +11,7 @@ use tracing::info;
 use super::response::{Body, error_response, json_response};
 use super::shared::Shared;
 use super::state::{self, SendRecord};
-use crate::send::{self, SendArgs};
+use crate::send::{self, SendSettings};
 
 /// Most packets one send from the page.
 pub const MAX_SEND_COUNT: u64 = 10_000;
@@ -102,7 +102,7 @@ pub(super) async fn send_from_page(shared: &Shared, body: Value) -> Response<Bod
             format!("{MAX_CONCURRENT_SENDS} sends are running; wait for one to finish"),
         );
     };
-    let mut args = SendArgs::new(
+    let mut args = SendSettings::new(
         &url,
         &shared.config.sender_username,
         secret.expose(),

@@ -23,7 +23,6 @@ use crate::node::repeat::RepeatKey;
 use crate::node::{Node, PeerSlot};
 use crate::transport;
 
-
 /// Why an inbound peer's credentials were refused (sent to the peer in the
 /// BTP error and logged; never quotes the token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

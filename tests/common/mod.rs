@@ -14,7 +14,7 @@ use ilp_connector::condition::FulfillmentKey;
 use ilp_connector::config::{Config, PeerConfig, Relation, Secret, Timing};
 use ilp_connector::link::{Direction, Handler, Link};
 use ilp_connector::packet::{Fulfill, Packet, Prepare};
-use ilp_connector::send::{self, SendArgs, Summary};
+use ilp_connector::send::{self, SendSettings, Summary};
 use ilp_connector::server::{self, NodeHandle};
 use ilp_connector::transport::{self, FIRST_REQUEST_ID};
 use tokio::net::TcpListener;
@@ -271,7 +271,7 @@ impl Net {
 
     /// Sends `count` packets from `from`'s sender account to `destination`.
     pub async fn send(&self, from: &str, destination: &str, count: u64, expiry_ms: u64) -> Summary {
-        let mut args = SendArgs::new(&self.url(from), SENDER, SENDER_SECRET, destination);
+        let mut args = SendSettings::new(&self.url(from), SENDER, SENDER_SECRET, destination);
         args.receiver_secret = Some(RECEIVER_SECRET.into());
         args.count = count;
         args.concurrency = count.min(16) as usize;

@@ -1,94 +1,63 @@
-//! The node's clap flags (each with its environment variable), turned
-//! into a validated [`Config`] with the environment and the file.
+//! The node's own settings as given (by flags or their environment
+//! variables, see `crate::cli::node`), unchecked; [`NodeSettings::into_config`]
+//! checks them and adds the peers of the environment and the file.
 
 use super::*;
 
-/// The node's command-line flags; each falls back to the environment variable named.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NodeArgs {
-    /// This node's id (required): lowercase letters, digits and `-`.
-    #[arg(long, env = "NODE_ID")]
+/// The node's own settings, each as the flag or variable named gave it
+/// (unchecked). The listening address and ports are not here: the caller
+/// binds them and hands the listeners to `server::start`.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// `NODE_ID`: this node's id (required).
     pub node_id: Option<String>,
-    /// This node's ILP address [default: g.<NODE_ID>].
-    #[arg(long, env = "ILP_ADDRESS")]
+    /// `ILP_ADDRESS`: this node's ILP address (default `g.<NODE_ID>`).
     pub ilp_address: Option<String>,
-    /// Address the BTP and health servers bind to.
-    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0")]
-    pub bind_address: IpAddr,
-    /// BTP (WebSocket) server port.
-    #[arg(long, env = "BTP_SERVER_PORT", default_value_t = DEFAULT_BTP_PORT)]
-    pub btp_server_port: u16,
-    /// Health endpoint (HTTP) port.
-    #[arg(long, env = "HEALTH_PORT", default_value_t = DEFAULT_HEALTH_PORT)]
-    pub health_port: u16,
-    /// Static routes, `prefix=peer-id`, comma-separated; the longest matching prefix wins.
-    #[arg(long = "route", env = "ILP_ROUTES", value_delimiter = ',')]
+    /// `ILP_ROUTES`: static routes, `prefix=peer-id` each.
     pub routes: Vec<String>,
-    /// Secret of the built-in test receiver at <ILP_ADDRESS>.receiver (unset: no receiver).
-    #[arg(long, env = "RECEIVER_SECRET", hide_env_values = true)]
+    /// `RECEIVER_SECRET`: secret of the built-in test receiver.
     pub receiver_secret: Option<String>,
-    /// File holding the receiver secret.
-    #[arg(long, env = "RECEIVER_SECRET_FILE")]
+    /// `RECEIVER_SECRET_FILE`: file holding the receiver secret.
     pub receiver_secret_file: Option<PathBuf>,
-    /// Bearer token of the admin API (fault injection for test networks; unset: no admin API).
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    /// `ADMIN_TOKEN`: bearer token of the admin API.
     pub admin_token: Option<String>,
-    /// File holding the admin token.
-    #[arg(long, env = "ADMIN_TOKEN_FILE")]
+    /// `ADMIN_TOKEN_FILE`: file holding the admin token.
     pub admin_token_file: Option<PathBuf>,
-    /// Optional TOML file with more peers and routes.
-    #[arg(long, env = "CONFIG_FILE")]
+    /// `CONFIG_FILE`: TOML file with more peers and routes.
     pub config_file: Option<PathBuf>,
-    /// Asset code told to children over ILDCP.
-    #[arg(long, env = "ASSET_CODE", default_value = "USD")]
+    /// `ASSET_CODE`, told to children over ILDCP.
     pub asset_code: String,
-    /// Asset scale told to children over ILDCP.
-    #[arg(long, env = "ASSET_SCALE", default_value_t = 9)]
+    /// `ASSET_SCALE`, told to children over ILDCP.
     pub asset_scale: u8,
-    /// Milliseconds taken off a Prepare's expiry at each hop.
-    #[arg(long, env = "EXPIRY_MARGIN_MS", default_value_t = DEFAULT_EXPIRY_MARGIN_MS)]
+    /// `EXPIRY_MARGIN_MS`.
     pub expiry_margin_ms: u64,
-    /// Longest time, in milliseconds, a packet is held waiting for the next hop.
-    #[arg(long, env = "MAX_HOLD_TIME_MS", default_value_t = DEFAULT_MAX_HOLD_TIME_MS)]
+    /// `MAX_HOLD_TIME_MS`.
     pub max_hold_time_ms: u64,
-    /// Least time, in milliseconds, the next hop must be given (else R02).
-    #[arg(long, env = "MIN_EXPIRY_WINDOW_MS", default_value_t = DEFAULT_MIN_EXPIRY_WINDOW_MS)]
+    /// `MIN_EXPIRY_WINDOW_MS`.
     pub min_expiry_window_ms: u64,
-    /// Most authenticated inbound links at once [default: 4096, lowered to fit the fd limit].
-    #[arg(long, env = "MAX_CONNECTIONS")]
+    /// `MAX_CONNECTIONS` (unset: the default, fitted to the fd limit).
     pub max_connections: Option<usize>,
-    /// Most sockets waiting for BTP auth at once [default: 1024, lowered to fit the fd limit].
-    #[arg(long, env = "MAX_UNAUTHENTICATED")]
+    /// `MAX_UNAUTHENTICATED` (unset: the default, fitted to the fd limit).
     pub max_unauthenticated: Option<usize>,
-    /// Most sockets waiting for BTP auth from one IP address [default: 64].
-    #[arg(long, env = "MAX_UNAUTHENTICATED_PER_IP")]
+    /// `MAX_UNAUTHENTICATED_PER_IP` (unset: the default).
     pub max_unauthenticated_per_ip: Option<usize>,
-    /// Most health/admin HTTP connections at once [default: 64, lowered to fit the fd limit].
-    #[arg(long, env = "MAX_HEALTH_CONNECTIONS")]
+    /// `MAX_HEALTH_CONNECTIONS` (unset: the default, fitted to the fd limit).
     pub max_health_connections: Option<usize>,
-    /// Most bytes queued for writing on one link; past it the link is closed.
-    #[arg(long, env = "MAX_QUEUED_BYTES_PER_LINK", default_value_t = DEFAULT_MAX_QUEUED_BYTES_PER_LINK)]
+    /// `MAX_QUEUED_BYTES_PER_LINK`.
     pub max_queued_bytes_per_link: usize,
-    /// Most packets one link may have in flight through this node (T03 beyond).
-    #[arg(long, env = "MAX_INFLIGHT_PER_LINK", default_value_t = DEFAULT_MAX_INFLIGHT_PER_LINK)]
+    /// `MAX_INFLIGHT_PER_LINK`.
     pub max_inflight_per_link: usize,
-    /// Milliseconds a new socket has for the WebSocket handshake and BTP auth.
-    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = DEFAULT_AUTH_TIMEOUT_MS)]
+    /// `AUTH_TIMEOUT_MS`.
     pub auth_timeout_ms: u64,
-    /// Largest amount accepted in one packet from any peer without its own
-    /// `BTP_PEER_<ID>_MAX_PACKET_AMOUNT` (F08 beyond) [default: no limit].
-    #[arg(long, env = "MAX_PACKET_AMOUNT")]
+    /// `MAX_PACKET_AMOUNT`: for peers without their own (unset: no limit).
     pub max_packet_amount: Option<u64>,
-    /// Most packets per second accepted from any peer without its own
-    /// `BTP_PEER_<ID>_MAX_PACKETS_PER_SECOND` (T05 beyond) [default: no limit].
-    #[arg(long, env = "MAX_PACKETS_PER_SECOND")]
+    /// `MAX_PACKETS_PER_SECOND`: for peers without their own (unset: no limit).
     pub max_packets_per_second: Option<u32>,
     /// Route learning.
-    #[command(flatten)]
-    pub routing: RoutingArgs,
+    pub routing: RoutingSettings,
 }
 
-impl NodeArgs {
+impl NodeSettings {
     /// Builds the validated configuration; `vars` are the environment variables
     /// (searched for `BTP_PEER_*`).
     pub fn into_config<I>(self, vars: I) -> Result<Config, ConfigError>
