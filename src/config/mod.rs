@@ -10,14 +10,14 @@
 //! [`file`](mod@file) (the TOML file) and [`settings`] (the node's own
 //! settings as the flags gave them, which build a [`Config`] from all three).
 
+pub mod ccp;
 pub mod env;
 pub mod file;
-pub mod routing;
 pub mod settings;
 
+pub use ccp::*;
 pub use env::{add_env_peers, add_route_list};
 pub use file::{FileConfig, FilePeer, add_file, add_file_text};
-pub use routing::*;
 pub use settings::NodeSettings;
 
 use std::collections::BTreeMap;

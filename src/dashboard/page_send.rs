@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use super::response::{Body, error_response, json_response};
-use super::shared::Shared;
+use super::shared::{MAX_CONCURRENT_SENDS, Shared};
 use super::state::{self, SendRecord};
 use crate::send::{self, SendSettings};
 
@@ -21,8 +21,6 @@ pub const MAX_SEND_CONCURRENCY: usize = 256;
 pub const DEFAULT_SEND_CONCURRENCY: usize = 32;
 /// Expiry of packets sent from the page.
 pub const SEND_EXPIRY_MS: u64 = 10_000;
-/// Sends running at once.
-pub const MAX_CONCURRENT_SENDS: usize = 4;
 
 /// What the page asks to send.
 #[derive(Debug, Deserialize)]

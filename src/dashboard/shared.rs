@@ -9,8 +9,10 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::DashboardConfig;
-use super::page_send::MAX_CONCURRENT_SENDS;
 use super::state::{self, Capability, NodeState, SendRecord, Snapshot};
+
+/// Sends from the page running at once (the permits of [`Shared`]).
+pub const MAX_CONCURRENT_SENDS: usize = 4;
 
 /// What every task of one dashboard reads and writes.
 pub(super) struct Shared {

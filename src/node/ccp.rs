@@ -8,7 +8,7 @@
 //!   once it is registered, [`crate::link::Link::start_paused`], so a
 //!   peer's first route control never finds its link unknown here).
 //! - `peer.route.*` Prepares are answered on the packet path
-//!   ([`CcpState::answer`]), never forwarded.
+//!   (`CcpState::answer`), never forwarded.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -20,7 +20,7 @@ use crate::config::{Config, Relation};
 use crate::packet::Prepare;
 use crate::reply::{Fulfilled, Rejected, Verdict};
 
-use super::PeerSlot;
+use super::peer::PeerSlot;
 
 /// The node's CCP state: the speaker and what wakes its driver.
 #[derive(Debug)]

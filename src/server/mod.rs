@@ -1,7 +1,7 @@
 //! The server wing: wires a [`Node`]'s state to the world and runs it.
 //! [`start`] builds the state from a [`Config`] on listeners the caller bound
 //! and starts the BTP server ([`accept`]), a dialer per outbound link
-//! ([`dial`], with [`backoff`]), the CCP driver ([`ccp`]), the HTTP port of
+//! (`dial`, with [`backoff`]), the CCP driver (`ccp`), the HTTP port of
 //! `/health`, `/routes`, `/metrics` and `/admin` ([`http`]) and the
 //! allocator's purges; [`stop`] holds the handle and the graceful stop.
 //! Packets take the forwarding path ([`crate::forward`]), whose handler each
