@@ -57,6 +57,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod address;
 pub mod admin;
 pub mod admin_client;
