@@ -21,6 +21,7 @@
 //! continuation is dropped unrun: it never runs on the caller's thread, so a
 //! caller may hold its own locks while it records.
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -94,11 +95,16 @@ struct Inner {
     /// The continuations of the next batch.
     queue: Vec<Then>,
     closing: bool,
+    /// A page limit for the next commit (tests: a full disk).
+    #[cfg(test)]
+    page_limit: Option<i64>,
 }
 
 struct Shared {
     inner: Mutex<Inner>,
     wake: Condvar,
+    /// Commits made (durable or failed), for metrics and tests.
+    commits: AtomicU64,
 }
 
 /// The writer of the books (see the module doc). Shared by reference (e.g.
@@ -140,6 +146,7 @@ impl Store {
         let shared = Arc::new(Shared {
             inner: Mutex::new(inner),
             wake: Condvar::new(),
+            commits: AtomicU64::new(0),
         });
         let writer = Arc::clone(&shared);
         let path = self.path.clone();
@@ -297,6 +304,18 @@ impl Journal {
         Ok(received)
     }
 
+    /// The commits written so far (each one transaction and fsync, durable
+    /// or failed): operations recorded divided by this is the batch size.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Limits the file to `pages` from the next commit on (a full disk).
+    #[cfg(test)]
+    fn limit_pages(&self, pages: i64) {
+        self.shared.inner.lock().expect("journal lock").page_limit = Some(pages);
+    }
+
     /// Flushes what is queued (its continuations run) and stops the thread.
     /// Later operations are refused with [`StoreError::Closed`]. Called by
     /// drop too; a second call does nothing.
@@ -390,11 +409,16 @@ fn run(mut store: Store, shared: &Shared) {
                 rows,
                 received: std::mem::take(&mut inner.new_received),
             };
+            #[cfg(test)]
+            if let Some(pages) = inner.page_limit.take() {
+                store.limit_pages(pages);
+            }
             (batch, std::mem::take(&mut inner.queue))
         };
         let result = if batch.is_empty() {
             Ok(())
         } else {
+            shared.commits.fetch_add(1, Ordering::Relaxed);
             store.write(&batch).map_err(Arc::new)
         };
         let last_attempt = match &result {
@@ -442,5 +466,313 @@ fn answer(continuations: Vec<Then>, result: &Result<(), Arc<rusqlite::Error>>, s
                 source: Arc::clone(source),
             }),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::store::{PeerBooks, TempDir};
+    use std::sync::mpsc;
+
+    fn peer(name: &str) -> Arc<str> {
+        Arc::from(name)
+    }
+
+    /// A continuation that sends its result down `tx`.
+    fn report(tx: &mpsc::Sender<Result<(), StoreError>>) -> Then {
+        let tx = tx.clone();
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        })
+    }
+
+    fn start(dir: &TempDir) -> (Books, Journal) {
+        Store::open(&dir.0).expect("open").start().expect("start")
+    }
+
+    fn reload(dir: &TempDir) -> Books {
+        Store::open(&dir.0).expect("reopen").load().expect("load")
+    }
+
+    /// Holds the journal's thread inside a continuation until `release`
+    /// is dropped or sent to; returns once the thread is held.
+    fn hold(journal: &Journal, who: &Arc<str>) -> mpsc::Sender<()> {
+        let (release, wait) = mpsc::channel::<()>();
+        let (held, is_held) = mpsc::channel();
+        journal
+            .set_balance(
+                who,
+                0,
+                Box::new(move |result| {
+                    result.expect("hold commit");
+                    held.send(()).expect("held");
+                    let _ = wait.recv();
+                }),
+            )
+            .expect("hold");
+        is_held.recv().expect("thread held");
+        release
+    }
+
+    #[test]
+    fn changes_are_read_back_after_reopen() {
+        let dir = TempDir::new("readback");
+        let (books, journal) = start(&dir);
+        assert!(books.peers.is_empty());
+        let (tx, rx) = mpsc::channel();
+        let (alice, bob) = (peer("alice"), peer("bob"));
+        journal.set_balance(&alice, -5, report(&tx)).expect("set");
+        journal
+            .set_balance(&bob, i128::MAX, report(&tx))
+            .expect("set");
+        journal
+            .admin_adjustment(&alice, 7, 2, report(&tx))
+            .expect("adjust");
+        journal
+            .admin_adjustment(&bob, -9, i128::MAX - 9, report(&tx))
+            .expect("adjust");
+        journal
+            .settlement_started(&alice, [1; 16], 40, 42, report(&tx))
+            .expect("start");
+        for _ in 0..5 {
+            rx.recv().expect("continuation").expect("durable");
+        }
+        journal.close();
+        let books = reload(&dir);
+        let expected_alice = PeerBooks {
+            balance: 42,
+            settled_out: 7,
+            settled_in: 0,
+            in_flight: Some(InFlight {
+                id: [1; 16],
+                amount: 40,
+            }),
+            received: VecDeque::new(),
+        };
+        assert_eq!(books.peers[&alice], expected_alice);
+        let b = &books.peers[&bob];
+        assert_eq!((b.balance, b.settled_out, b.settled_in), (i128::MAX - 9, 0, 9));
+        assert_eq!(b.in_flight, None);
+    }
+
+    #[test]
+    fn operations_queued_during_a_commit_share_the_next_one_and_coalesce() {
+        let dir = TempDir::new("coalesce");
+        let (_, journal) = start(&dir);
+        let (alice, bob) = (peer("alice"), peer("bob"));
+        let release = hold(&journal, &alice);
+        let before = journal.commits();
+        let (tx, rx) = mpsc::channel();
+        for value in 1..=1000 {
+            journal
+                .set_balance(&alice, value, report(&tx))
+                .expect("set");
+            journal
+                .set_balance(&bob, -value, report(&tx))
+                .expect("set");
+        }
+        drop(release);
+        for _ in 0..2000 {
+            rx.recv().expect("continuation").expect("durable");
+        }
+        assert_eq!(journal.commits(), before + 1, "one commit for the 2000");
+        journal.close();
+        let books = reload(&dir);
+        assert_eq!(books.peers[&alice].balance, 1000);
+        assert_eq!(books.peers[&bob].balance, -1000);
+    }
+
+    #[test]
+    fn a_settlement_id_counts_once_across_retries_and_restarts() {
+        let dir = TempDir::new("dedupe");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        let carol = peer("carol");
+        let first = journal
+            .settlement_received(&carol, [7; 16], 100, -100, report(&tx))
+            .expect("receive");
+        let retry = journal
+            .settlement_received(&carol, [7; 16], 100, -200, report(&tx))
+            .expect("retry");
+        assert_eq!((first, retry), (Received::New, Received::Duplicate));
+        for _ in 0..2 {
+            rx.recv().expect("continuation").expect("durable");
+        }
+        journal.close();
+        let books = reload(&dir);
+        let c = &books.peers[&carol];
+        assert_eq!((c.balance, c.settled_in), (-100, 100));
+        assert_eq!(c.received, VecDeque::from([[7; 16]]));
+        // After a restart the id is still known.
+        let (_, journal) = start(&dir);
+        let again = journal
+            .settlement_received(&carol, [7; 16], 100, -200, report(&tx))
+            .expect("after restart");
+        assert_eq!(again, Received::Duplicate);
+        rx.recv().expect("continuation").expect("durable");
+        journal.close();
+        assert_eq!(reload(&dir).peers[&carol].settled_in, 100);
+    }
+
+    #[test]
+    fn only_the_last_received_ids_are_kept() {
+        let dir = TempDir::new("kept");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        let dave = peer("dave");
+        let id = |n: usize| -> SettlementId {
+            let mut id = [0; 16];
+            id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            id
+        };
+        let total = RECEIVED_IDS_KEPT + 10;
+        for n in 0..total {
+            let r = journal
+                .settlement_received(&dave, id(n), 1, -(n as i128 + 1), report(&tx))
+                .expect("receive");
+            assert_eq!(r, Received::New);
+        }
+        for _ in 0..total {
+            rx.recv().expect("continuation").expect("durable");
+        }
+        journal.close();
+        let books = reload(&dir);
+        let d = &books.peers[&dave];
+        assert_eq!(d.settled_in, total as u128);
+        let kept: Vec<SettlementId> = (10..total).map(id).collect();
+        assert_eq!(Vec::from(d.received.clone()), kept);
+        let rows: i64 = rusqlite::Connection::open(dir.0.join(crate::accounts::store::FILE_NAME))
+            .expect("raw")
+            .query_row("SELECT count(*) FROM received", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, RECEIVED_IDS_KEPT as i64);
+    }
+
+    #[test]
+    fn settlements_out_keep_one_in_flight_and_count_when_accepted() {
+        let dir = TempDir::new("out");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        let erin = peer("erin");
+        journal
+            .settlement_started(&erin, [1; 16], 50, 0, report(&tx))
+            .expect("start");
+        let err = journal
+            .settlement_started(&erin, [2; 16], 50, 50, report(&tx))
+            .expect_err("second in flight");
+        assert!(matches!(err, StoreError::SettlementInFlight { .. }), "{err:?}");
+        let err = journal
+            .settlement_finished(&erin, [2; 16], SettlementOutcome::Accepted, 0, report(&tx))
+            .expect_err("not the one in flight");
+        assert!(matches!(err, StoreError::NotInFlight { .. }), "{err:?}");
+        journal
+            .settlement_finished(&erin, [1; 16], SettlementOutcome::Refused, -50, report(&tx))
+            .expect("refused");
+        journal
+            .settlement_started(&erin, [3; 16], 50, 0, report(&tx))
+            .expect("start again");
+        journal
+            .settlement_finished(&erin, [3; 16], SettlementOutcome::Accepted, 0, report(&tx))
+            .expect("accepted");
+        for _ in 0..4 {
+            rx.recv().expect("continuation").expect("durable");
+        }
+        assert!(rx.try_recv().is_err(), "refused operations never run");
+        journal.close();
+        let e = &reload(&dir).peers[&erin];
+        assert_eq!((e.balance, e.settled_out, e.in_flight), (0, 50, None));
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_to_each_continuation_and_written_later() {
+        let dir = TempDir::new("full");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        journal.limit_pages(1);
+        let peers: Vec<Arc<str>> = (0..500).map(|n| peer(&format!("peer-{n:040}"))).collect();
+        for (n, p) in peers.iter().enumerate() {
+            journal.set_balance(p, n as i128, report(&tx)).expect("set");
+        }
+        let mut failed = 0;
+        for _ in 0..peers.len() {
+            if let Err(err) = rx.recv().expect("continuation") {
+                match &err {
+                    StoreError::Io { source, .. } => assert_eq!(
+                        source.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::DiskFull),
+                        "{err}"
+                    ),
+                    other => panic!("{other:?}"),
+                }
+                assert!(err.to_string().contains("DATA_DIR"), "{err}");
+                failed += 1;
+            }
+        }
+        assert!(failed > 0, "the page limit made a commit fail");
+        // Room again: the next commit writes every row, also the failed ones.
+        journal.limit_pages(1 << 30);
+        let last = peer("last");
+        journal.set_balance(&last, 1, report(&tx)).expect("set");
+        rx.recv().expect("continuation").expect("durable now");
+        journal.close();
+        let books = reload(&dir);
+        for (n, p) in peers.iter().enumerate() {
+            assert_eq!(books.peers[p].balance, n as i128, "{p}");
+        }
+        assert_eq!(books.peers[&last].balance, 1);
+    }
+
+    #[test]
+    fn past_the_queue_limit_operations_are_refused_not_queued() {
+        let dir = TempDir::new("bound");
+        let (_, journal) = start(&dir);
+        let frank = peer("frank");
+        let release = hold(&journal, &frank);
+        let ran = Arc::new(AtomicU64::new(0));
+        for n in 0..MAX_QUEUED {
+            let ran = Arc::clone(&ran);
+            journal
+                .set_balance(
+                    &frank,
+                    n as i128,
+                    Box::new(move |result| {
+                        result.expect("durable");
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    }),
+                )
+                .expect("under the limit");
+        }
+        let err = journal
+            .set_balance(&frank, -1, Box::new(|_| panic!("a refused operation ran")))
+            .expect_err("over the limit");
+        assert!(matches!(err, StoreError::QueueFull(MAX_QUEUED)), "{err:?}");
+        drop(release);
+        journal.close();
+        assert_eq!(ran.load(Ordering::Relaxed), MAX_QUEUED as u64);
+        assert_eq!(reload(&dir).peers[&frank].balance, MAX_QUEUED as i128 - 1);
+    }
+
+    #[test]
+    fn close_flushes_what_is_queued_and_refuses_what_follows() {
+        let dir = TempDir::new("close");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        let gina = peer("gina");
+        for value in 0..100 {
+            journal
+                .set_balance(&gina, value, report(&tx))
+                .expect("set");
+        }
+        journal.close();
+        for _ in 0..100 {
+            rx.try_recv().expect("ran before close returned").expect("durable");
+        }
+        let err = journal
+            .set_balance(&gina, 1, report(&tx))
+            .expect_err("closed");
+        assert!(matches!(err, StoreError::Closed), "{err:?}");
+        drop(journal);
+        assert_eq!(reload(&dir).peers[&gina].balance, 99);
     }
 }

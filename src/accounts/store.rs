@@ -495,3 +495,142 @@ impl From<rusqlite::Error> for SetupError {
         SetupError::Sqlite(e)
     }
 }
+
+/// A directory of its own under the system's temporary directory, removed
+/// on drop.
+#[cfg(test)]
+pub(super) struct TempDir(pub PathBuf);
+
+#[cfg(test)]
+impl TempDir {
+    pub(super) fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "ilp-books-{name}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+#[cfg(test)]
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(dir: &Path) -> Connection {
+        Connection::open(dir.join(FILE_NAME)).expect("raw open")
+    }
+
+    #[test]
+    fn open_creates_the_directory_and_an_empty_book() {
+        let tmp = TempDir::new("create");
+        let dir = tmp.0.join("a").join("b");
+        let store = Store::open(&dir).expect("open");
+        assert!(dir.join(FILE_NAME).is_file());
+        assert_eq!(store.load().expect("load"), Books::default());
+        drop(store);
+        // Reopened: ours, current schema, still empty.
+        let store = Store::open(&dir).expect("reopen");
+        assert_eq!(store.load().expect("load"), Books::default());
+        drop(store);
+        let conn = raw(&dir);
+        let id: i64 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .expect("application_id");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        assert_eq!((id, version), (APPLICATION_ID, SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_created_names_data_dir() {
+        let tmp = TempDir::new("nodir");
+        std::fs::create_dir_all(&tmp.0).expect("mkdir");
+        let file = tmp.0.join("plain-file");
+        std::fs::write(&file, b"x").expect("write");
+        let dir = file.join("books");
+        let err = Store::open(&dir).expect_err("a file is in the way");
+        assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("DATA_DIR"), "{text}");
+        assert!(text.contains(&dir.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let tmp = TempDir::new("newer");
+        drop(Store::open(&tmp.0).expect("open"));
+        raw(&tmp.0)
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        let err = Store::open(&tmp.0).expect_err("newer schema");
+        match &err {
+            StoreError::NewerSchema {
+                found, supported, ..
+            } => assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+            other => panic!("{other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("DATA_DIR") && text.contains(FILE_NAME), "{text}");
+        assert!(text.contains("schema version 2"), "{text}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
+        let tmp = TempDir::new("garbage");
+        std::fs::create_dir_all(&tmp.0).expect("mkdir");
+        std::fs::write(tmp.0.join(FILE_NAME), vec![0x5au8; 8192]).expect("write");
+        let err = Store::open(&tmp.0).expect_err("garbage");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("corrupt") && text.contains(FILE_NAME), "{text}");
+    }
+
+    #[test]
+    fn a_database_of_another_program_is_refused() {
+        let tmp = TempDir::new("foreign");
+        std::fs::create_dir_all(&tmp.0).expect("mkdir");
+        raw(&tmp.0)
+            .execute_batch("CREATE TABLE other (x INTEGER)")
+            .expect("foreign table");
+        let err = Store::open(&tmp.0).expect_err("foreign");
+        assert!(matches!(err, StoreError::NotOurs { found: 0, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_amount_in_the_file_is_refused_with_the_peer_named() {
+        let tmp = TempDir::new("badrow");
+        drop(Store::open(&tmp.0).expect("open"));
+        raw(&tmp.0)
+            .execute(
+                "INSERT INTO peers VALUES ('alice', '12x', '0', '0', NULL, NULL)",
+                [],
+            )
+            .expect("insert");
+        let store = Store::open(&tmp.0).expect("open");
+        let err = store.load().expect_err("bad balance");
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(text.contains("alice") && text.contains("balance"), "{text}");
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_books_is_refused() {
+        let tmp = TempDir::new("locked");
+        let _first = Store::open(&tmp.0).expect("open");
+        let err = Store::open(&tmp.0).expect_err("held by the first");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(err.to_string().contains("own DATA_DIR"), "{err}");
+    }
+}
