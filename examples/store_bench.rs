@@ -18,6 +18,13 @@
 //!   process writing them was killed with SIGKILL mid-loop (this program
 //!   re-invoked as a child with `--child ENGINE DIR`).
 //!
+//!
+//! Then the connector's own journal (`ilp_connector::accounts::journal`) on
+//! SQLite, as the packet path drives it: C operations kept waiting for
+//! durability at all times (C = 1, 64, 256: the packets in flight), spread
+//! over 3 links (a chain) or 10,000: operations/s, p50/p99 from record to
+//! continuation, and operations per commit.
+//!
 //! ```sh
 //! cargo run --release --example store_bench -- --seconds 3
 //! ```
@@ -335,6 +342,82 @@ fn bench(engine: &str, root: &Path, seconds: f64) -> BenchResult<()> {
     Ok(())
 }
 
+/// The disk's own floor: appends of 4 KiB, each followed by fdatasync.
+fn disk_floor(root: &Path, seconds: f64) -> BenchResult<()> {
+    std::fs::create_dir_all(root)?;
+    let path = root.join("floor");
+    let mut file = std::fs::File::create(&path)?;
+    let block = [0x5au8; 4096];
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs_f64(seconds) && latencies.len() < MAX_COMMITS {
+        let t = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "disk: append 4 KiB + fdatasync: {} times, p50 {:.3} ms, p99 {:.3} ms",
+        latencies.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+    );
+    std::fs::remove_file(&path)?;
+    Ok(())
+}
+
+/// The journal with `window` operations always waiting, over `links` peers.
+fn journal_point(root: &Path, links: usize, window: usize, seconds: f64) -> BenchResult<()> {
+    use ilp_connector::accounts::store::Store;
+    use std::sync::{Arc, mpsc};
+    let dir = root.join("journal");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let (_, journal) = Store::open(&dir)?.start()?;
+    let peers: Vec<Arc<str>> = (0..links).map(|l| Arc::from(key(l).as_str())).collect();
+    let (tx, rx) = mpsc::channel::<Duration>();
+    let mut latencies = Vec::new();
+    let mut outstanding = 0;
+    let commits_before = journal.commits();
+    let start = Instant::now();
+    let budget = Duration::from_secs_f64(seconds);
+    let mut op = 0usize;
+    while start.elapsed() < budget {
+        while outstanding < window {
+            let done = tx.clone();
+            let t = Instant::now();
+            journal.set_balance(
+                &peers[op % links],
+                op as i128,
+                Box::new(move |result| {
+                    if result.is_ok() {
+                        let _ = done.send(t.elapsed());
+                    }
+                }),
+            )?;
+            op += 1;
+            outstanding += 1;
+        }
+        latencies.push(rx.recv()?);
+        outstanding -= 1;
+    }
+    let elapsed = start.elapsed();
+    let commits = journal.commits() - commits_before;
+    journal.close();
+    latencies.sort();
+    println!(
+        "journal: {links:>5} links, {window:>3} waiting: {:>7.0} ops/s, p50 {:.3} ms, p99 {:.3} ms, \
+         {:.1} ops per commit",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        op as f64 / commits.max(1) as f64,
+    );
+    Ok(())
+}
+
 /// The child: commits batches forever; says "ready" once it is mid-loop.
 fn child(engine: &str, dir: &Path) -> BenchResult<()> {
     let mut store = open(engine, dir)?;
@@ -382,8 +465,14 @@ fn main() -> BenchResult<()> {
         }
     }
     println!("data under {} ({seconds} s per point)", root.display());
+    disk_floor(&root, seconds)?;
     for engine in &engines {
         bench(engine, &root, seconds)?;
+    }
+    for links in [3, LINKS] {
+        for window in [1, 64, 256] {
+            journal_point(&root, links, window, seconds)?;
+        }
     }
     std::fs::remove_dir_all(&root)?;
     Ok(())

@@ -165,7 +165,10 @@ fn books_survive_kill_9() {
             }
         }
         let status = child.wait().expect("wait");
-        assert!(ready, "cycle {cycle}: the child never said ready ({status})");
+        assert!(
+            ready,
+            "cycle {cycle}: the child never said ready ({status})"
+        );
         assert!(killed, "cycle {cycle}: the child ended by itself: {status}");
         assert_eq!(status.signal(), Some(9), "cycle {cycle}: {status}");
         kills.push(lines);
@@ -190,7 +193,10 @@ fn books_survive_kill_9() {
                 .received
                 .iter()
                 .any(|r| hex(r) == *id);
-            assert!(known, "cycle {cycle}: {peer}'s settlement {id} was durable, not kept");
+            assert!(
+                known,
+                "cycle {cycle}: {peer}'s settlement {id} was durable, not kept"
+            );
         }
     }
     assert_eq!(last.len(), PEERS);

@@ -166,7 +166,12 @@ impl Store {
 
 impl Journal {
     /// Records `peer`'s balance; `then` runs once it is durable.
-    pub fn set_balance(&self, peer: &Arc<str>, balance: i128, then: Then) -> Result<(), StoreError> {
+    pub fn set_balance(
+        &self,
+        peer: &Arc<str>,
+        balance: i128,
+        then: Then,
+    ) -> Result<(), StoreError> {
         self.record(then, |inner| {
             row_mut(inner, peer).balance = balance;
             Ok(())
@@ -185,8 +190,7 @@ impl Journal {
         then: Then,
     ) -> Result<(), StoreError> {
         self.record(then, |inner| {
-            let row = *row_mut(inner, peer);
-            let mut next = row;
+            let mut next = row(inner, peer);
             let magnitude = amount_diff.unsigned_abs();
             let total = if amount_diff >= 0 {
                 &mut next.settled_out
@@ -216,12 +220,12 @@ impl Journal {
         then: Then,
     ) -> Result<(), StoreError> {
         self.record(then, |inner| {
-            let row = row_mut(inner, peer);
-            if row.in_flight.is_some() {
+            if row(inner, peer).in_flight.is_some() {
                 return Err(StoreError::SettlementInFlight {
                     peer: Arc::clone(peer),
                 });
             }
+            let row = row_mut(inner, peer);
             row.in_flight = Some(InFlight { id, amount });
             row.balance = balance_after;
             Ok(())
@@ -241,22 +245,23 @@ impl Journal {
         then: Then,
     ) -> Result<(), StoreError> {
         self.record(then, |inner| {
-            let row = row_mut(inner, peer);
-            let Some(in_flight) = row.in_flight.filter(|f| f.id == id) else {
+            let current = row(inner, peer);
+            let Some(in_flight) = current.in_flight.filter(|f| f.id == id) else {
                 return Err(StoreError::NotInFlight {
                     peer: Arc::clone(peer),
                     id: hex(&id),
                 });
             };
             let settled_out = match outcome {
-                SettlementOutcome::Accepted => row
+                SettlementOutcome::Accepted => current
                     .settled_out
                     .checked_add(u128::from(in_flight.amount))
                     .ok_or_else(|| StoreError::Overflow {
                         peer: Arc::clone(peer),
                     })?,
-                SettlementOutcome::Refused => row.settled_out,
+                SettlementOutcome::Refused => current.settled_out,
             };
+            let row = row_mut(inner, peer);
             row.settled_out = settled_out;
             row.in_flight = None;
             row.balance = balance_after;
@@ -286,8 +291,7 @@ impl Journal {
                 received = Received::Duplicate;
                 return Ok(());
             }
-            let row = *row_mut(inner, peer);
-            let settled_in = row
+            let settled_in = row(inner, peer)
                 .settled_in
                 .checked_add(u128::from(amount))
                 .ok_or_else(|| StoreError::Overflow {
@@ -326,7 +330,12 @@ impl Journal {
         }
         self.shared.wake.notify_one();
         let thread = self.thread.lock().expect("journal thread lock").take();
-        if let Some(thread) = thread {
+        // Dropped by a continuation (on the journal's own thread): the
+        // thread ends by itself once this batch is answered.
+        let own_thread = thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id());
+        if let Some(thread) = thread.filter(|_| !own_thread) {
             // The thread only ends by returning (release builds abort on
             // panic), so join has nothing to report.
             let _ = thread.join();
@@ -359,6 +368,11 @@ impl Drop for Journal {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The mirror row of `peer` (all zero for a peer never written).
+fn row(inner: &Inner, peer: &Arc<str>) -> Row {
+    inner.rows.get(peer).copied().unwrap_or_default()
 }
 
 /// The mirror row of `peer`, marked changed.
@@ -552,7 +566,10 @@ mod tests {
         };
         assert_eq!(books.peers[&alice], expected_alice);
         let b = &books.peers[&bob];
-        assert_eq!((b.balance, b.settled_out, b.settled_in), (i128::MAX - 9, 0, 9));
+        assert_eq!(
+            (b.balance, b.settled_out, b.settled_in),
+            (i128::MAX - 9, 0, 9)
+        );
         assert_eq!(b.in_flight, None);
     }
 
@@ -568,9 +585,7 @@ mod tests {
             journal
                 .set_balance(&alice, value, report(&tx))
                 .expect("set");
-            journal
-                .set_balance(&bob, -value, report(&tx))
-                .expect("set");
+            journal.set_balance(&bob, -value, report(&tx)).expect("set");
         }
         drop(release);
         for _ in 0..2000 {
@@ -661,7 +676,10 @@ mod tests {
         let err = journal
             .settlement_started(&erin, [2; 16], 50, 50, report(&tx))
             .expect_err("second in flight");
-        assert!(matches!(err, StoreError::SettlementInFlight { .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::SettlementInFlight { .. }),
+            "{err:?}"
+        );
         let err = journal
             .settlement_finished(&erin, [2; 16], SettlementOutcome::Accepted, 0, report(&tx))
             .expect_err("not the one in flight");
@@ -760,13 +778,13 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let gina = peer("gina");
         for value in 0..100 {
-            journal
-                .set_balance(&gina, value, report(&tx))
-                .expect("set");
+            journal.set_balance(&gina, value, report(&tx)).expect("set");
         }
         journal.close();
         for _ in 0..100 {
-            rx.try_recv().expect("ran before close returned").expect("durable");
+            rx.try_recv()
+                .expect("ran before close returned")
+                .expect("durable");
         }
         let err = journal
             .set_balance(&gina, 1, report(&tx))

@@ -98,13 +98,17 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// Another process holds the books (two nodes on one `DATA_DIR`).
-    #[error("the books in DATA_DIR ({path}) are in use by another process; give each node its own DATA_DIR")]
+    #[error(
+        "the books in DATA_DIR ({path}) are in use by another process; give each node its own DATA_DIR"
+    )]
     Locked {
         /// The file.
         path: PathBuf,
     },
     /// The file is not an SQLite database, or fails its integrity check.
-    #[error("the books in DATA_DIR ({path}) are corrupt ({detail}); restore them from a backup or move the file away to start with empty books")]
+    #[error(
+        "the books in DATA_DIR ({path}) are corrupt ({detail}); restore them from a backup or move the file away to start with empty books"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -112,7 +116,9 @@ pub enum StoreError {
         detail: String,
     },
     /// The file is an SQLite database of another program.
-    #[error("{path} in DATA_DIR is not this connector's books (application_id {found:#x}); point DATA_DIR at a directory of its own")]
+    #[error(
+        "{path} in DATA_DIR is not this connector's books (application_id {found:#x}); point DATA_DIR at a directory of its own"
+    )]
     NotOurs {
         /// The file.
         path: PathBuf,
@@ -120,7 +126,9 @@ pub enum StoreError {
         found: i64,
     },
     /// The file was written by a newer version of the connector.
-    #[error("the books in DATA_DIR ({path}) have schema version {found}, newer than {supported} which this build reads; run the newer version, or restore a backup")]
+    #[error(
+        "the books in DATA_DIR ({path}) have schema version {found}, newer than {supported} which this build reads; run the newer version, or restore a backup"
+    )]
     NewerSchema {
         /// The file.
         path: PathBuf,
@@ -461,9 +469,11 @@ impl Store {
                     row.in_flight.map(|f| f.amount.to_string()),
                 ])?;
             }
-            let mut insert =
-                txn.prepare_cached("INSERT OR REPLACE INTO received (peer, seq, id) VALUES (?1, ?2, ?3)")?;
-            let mut prune = txn.prepare_cached("DELETE FROM received WHERE peer = ?1 AND seq <= ?2")?;
+            let mut insert = txn.prepare_cached(
+                "INSERT OR REPLACE INTO received (peer, seq, id) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut prune =
+                txn.prepare_cached("DELETE FROM received WHERE peer = ?1 AND seq <= ?2")?;
             for (peer, seq, id) in &batch.received {
                 insert.execute(params![&**peer, seq, &id[..]])?;
                 // RECEIVED_IDS_KEPT is a small constant: the cast is exact.
@@ -507,10 +517,7 @@ impl TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "ilp-books-{name}-{}-{n}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("ilp-books-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         TempDir(dir)
     }
@@ -582,7 +589,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let text = err.to_string();
-        assert!(text.contains("DATA_DIR") && text.contains(FILE_NAME), "{text}");
+        assert!(
+            text.contains("DATA_DIR") && text.contains(FILE_NAME),
+            "{text}"
+        );
         assert!(text.contains("schema version 2"), "{text}");
     }
 
@@ -594,7 +604,10 @@ mod tests {
         let err = Store::open(&tmp.0).expect_err("garbage");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         let text = err.to_string();
-        assert!(text.contains("corrupt") && text.contains(FILE_NAME), "{text}");
+        assert!(
+            text.contains("corrupt") && text.contains(FILE_NAME),
+            "{text}"
+        );
     }
 
     #[test]
@@ -605,7 +618,10 @@ mod tests {
             .execute_batch("CREATE TABLE other (x INTEGER)")
             .expect("foreign table");
         let err = Store::open(&tmp.0).expect_err("foreign");
-        assert!(matches!(err, StoreError::NotOurs { found: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::NotOurs { found: 0, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
