@@ -742,6 +742,42 @@ mod tests {
     }
 
     #[test]
+    fn a_settlement_whose_commit_failed_is_written_by_the_next_and_still_counts_once() {
+        let dir = TempDir::new("retry");
+        let (_, journal) = start(&dir);
+        let (tx, rx) = mpsc::channel();
+        let hana = peer("hana");
+        // One batch that cannot fit: many new rows and the settlement.
+        let release = hold(&journal, &hana);
+        journal.limit_pages(1);
+        let fillers: Vec<Arc<str>> = (0..500).map(|n| peer(&format!("filler-{n:040}"))).collect();
+        for p in &fillers {
+            journal.set_balance(p, 1, report(&tx)).expect("set");
+        }
+        let first = journal
+            .settlement_received(&hana, [9; 16], 30, -30, report(&tx))
+            .expect("receive");
+        assert_eq!(first, Received::New);
+        drop(release);
+        for _ in 0..=fillers.len() {
+            let result = rx.recv().expect("continuation");
+            assert!(result.is_err(), "the batch failed as a whole");
+        }
+        // The peer retries (its answer was an error): a duplicate, which is
+        // answered after the next commit, the one that writes the first.
+        journal.limit_pages(1 << 30);
+        let retry = journal
+            .settlement_received(&hana, [9; 16], 30, -60, report(&tx))
+            .expect("retry");
+        assert_eq!(retry, Received::Duplicate);
+        rx.recv().expect("continuation").expect("durable now");
+        journal.close();
+        let h = &reload(&dir).peers[&hana];
+        assert_eq!((h.balance, h.settled_in), (-30, 30));
+        assert_eq!(h.received, VecDeque::from([[9; 16]]));
+    }
+
+    #[test]
     fn past_the_queue_limit_operations_are_refused_not_queued() {
         let dir = TempDir::new("bound");
         let (_, journal) = start(&dir);
