@@ -178,6 +178,22 @@ impl Journal {
         })
     }
 
+    /// [`Journal::set_balance`] for a caller that must answer whatever
+    /// happens: when refused, the error and `then` (unrun) come back, so the
+    /// caller can run it with the error on its own thread once its locks
+    /// are let go.
+    pub fn set_balance_or_return(
+        &self,
+        peer: &Arc<str>,
+        balance: i128,
+        then: Then,
+    ) -> Result<(), (StoreError, Then)> {
+        self.record_or_return(then, |inner| {
+            row_mut(inner, peer).balance = balance;
+            Ok(())
+        })
+    }
+
     /// Records a settlement made outside the connector (the admin API):
     /// `amount_diff > 0` is money we paid the peer (added to
     /// `settled_out`), `< 0` money it paid us (to `settled_in`); the
@@ -348,15 +364,26 @@ impl Journal {
         then: Then,
         change: impl FnOnce(&mut Inner) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.record_or_return(then, change).map_err(|(e, _)| e)
+    }
+
+    /// [`Journal::record`], handing `then` back unrun when refused.
+    fn record_or_return(
+        &self,
+        then: Then,
+        change: impl FnOnce(&mut Inner) -> Result<(), StoreError>,
+    ) -> Result<(), (StoreError, Then)> {
         {
             let mut inner = self.shared.inner.lock().expect("journal lock");
             if inner.closing {
-                return Err(StoreError::Closed);
+                return Err((StoreError::Closed, then));
             }
             if inner.queue.len() >= MAX_QUEUED {
-                return Err(StoreError::QueueFull(MAX_QUEUED));
+                return Err((StoreError::QueueFull(MAX_QUEUED), then));
             }
-            change(&mut inner)?;
+            if let Err(e) = change(&mut inner) {
+                return Err((e, then));
+            }
             inner.queue.push(then);
         }
         self.shared.wake.notify_one();
