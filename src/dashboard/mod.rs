@@ -6,6 +6,8 @@
 //!   [`crate::http::client`]).
 //! - [`scrape`]: reads the few series the page needs from a node's scraped
 //!   `/metrics` (Prometheus text). Pure.
+//! - [`books`]: a link's books as a node reports them (`balance`), and the
+//!   settlements seen between two polls. Pure.
 //! - [`state`]: what is known of each node, counter windows and rates, the
 //!   snapshot the page draws (nodes, edges, rejects). Pure apart from clocks.
 //! - `shared`: the state the tasks share, and the snapshot made from it.
@@ -88,6 +90,7 @@
 //! POSTs must be `application/json`; the dashboard sends no CORS headers, so a
 //! page from another origin cannot make a browser act through it.
 
+pub mod books;
 pub mod client;
 pub mod page_send;
 pub mod poll;
