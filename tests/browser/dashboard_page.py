@@ -104,7 +104,7 @@ def click_action(driver, act, node, link):
         b = driver.find_element(By.CSS_SELECTOR, sel)
         if not b.is_enabled():
             return False
-        b.click()
+        click_centered(driver, b)
         return True
 
     wait_until(f"the {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
@@ -136,7 +136,7 @@ def send_from_page(driver, src, dst, count):
     field = driver.find_element(By.ID, "send-count")
     field.clear()
     field.send_keys(str(count))
-    driver.find_element(By.ID, "send-btn").click()
+    click_centered(driver, driver.find_element(By.ID, "send-btn"))
     result = wait_until("the send result", lambda: driver.find_element(By.CSS_SELECTOR, "#send-result .result"),
                         PAGE_TIMEOUT)
     fulfilled, sent = result.get_attribute("data-fulfilled"), result.get_attribute("data-sent")
@@ -230,6 +230,13 @@ def settlement_rows(driver):
         ".map(r => ({kind: r.dataset.kind, node: r.dataset.node, link: r.dataset.link, amount: r.dataset.amount}));")
 
 
+def click_centered(driver, element):
+    """Clicks `element` scrolled to the middle of the window: the sticky
+    header would take a click on an element scrolled to the top edge."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
 def click_book(driver, act, node, link):
     """Clicks a Books card control (`settle`, `refuse-on`, `refuse-off`,
     `limits`) of `node`'s end of the link to `link`."""
@@ -239,7 +246,7 @@ def click_book(driver, act, node, link):
         b = driver.find_element(By.CSS_SELECTOR, sel)
         if not b.is_enabled():
             return False
-        b.click()
+        click_centered(driver, b)
         return True
 
     wait_until(f"the books {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
@@ -300,7 +307,7 @@ def check_books(driver, base, payer, payee, must, screenshot=None):
         field.clear()
         if value:
             field.send_keys(value)
-    driver.find_element(By.ID, "limits-set").click()
+    click_centered(driver, driver.find_element(By.ID, "limits-set"))
     wait_until(f"{payer}'s new limits shown", lambda: "max 1,000,000,000" in (book_rows(driver)[a]["limits"] or "")
                and "settle below −1,000,000,000 to 0" in book_rows(driver)[a]["limits"], PAGE_TIMEOUT)
     assert not driver.find_element(By.ID, "limits-form").is_displayed()

@@ -49,7 +49,7 @@ START_TIMEOUT = 30.0  # generous: other work may load the machine
 # Whether the mesh's nodes must report their books (a `balance` per link in
 # /health). False while the nodes do not keep books: the Books card must then
 # say so, and the balance checks run only against the stand-ins.
-MESH_BOOKS_MUST = False
+MESH_BOOKS_MUST = True
 BOOKS_NODES = ["books-x", "books-y"]
 PAGE_WAIT = page.PAGE_TIMEOUT
 
