@@ -687,18 +687,38 @@ async fn quiet_books(net: &mut Cluster, within: Duration) -> [LinkBooks; 4] {
     }
 }
 
-/// After a kill -9 of node-b: each link's two views differ by at least 0
-/// (the payee recorded every Fulfill before relaying it) and at most what
-/// was in flight, and the settled totals agree. Returns the differences
-/// (payee's view + payer's view) of a-b and b-c.
-fn assert_books_within_in_flight(q: &[LinkBooks; 4], in_flight: i128) -> (i128, i128) {
+/// The differences the books show (0 on fresh books): per link the payee's
+/// view + the payer's view (a-b, b-c), and node-b's own debit to node-c
+/// beyond its credit from node-a, settlements apart (a relayed packet's
+/// outgoing side is recorded before its incoming side).
+fn differences(q: &[LinkBooks; 4]) -> [i128; 3] {
     let [ab, ba, bc, cb] = q;
-    let diff_ab = ba.committed + ab.committed;
-    let diff_bc = cb.committed + bc.committed;
-    for (link, diff) in [("a-b", diff_ab), ("b-c", diff_bc)] {
+    let settled = |n: u128| i128::try_from(n).expect("small");
+    [
+        ba.committed + ab.committed,
+        cb.committed + bc.committed,
+        -((ba.committed + settled(ba.settled_in)) + (bc.committed - settled(bc.settled_out))),
+    ]
+}
+
+/// After a kill -9 of node-b, each difference (see [`differences`]) and
+/// their sum (what node-c fulfilled and node-a never heard of) lie in
+/// `0..=in_flight`: never below 0 (a Fulfill node-b relayed missing from
+/// its books), never above what was in flight across a-b at the kill (every
+/// packet in flight across b-c was one of those). The settled totals agree
+/// at both ends.
+fn assert_books_within_in_flight(q: &[LinkBooks; 4], in_flight: i128) -> [i128; 3] {
+    let [ab, ba, bc, cb] = q;
+    let d = differences(q);
+    for (what, diff) in [
+        ("a-b: payee's view + payer's view", d[0]),
+        ("b-c: payee's view + payer's view", d[1]),
+        ("node-b: debited to c beyond credited from a", d[2]),
+        ("the three together", d.iter().sum()),
+    ] {
         assert!(
             (0..=in_flight).contains(&diff),
-            "{link}: payee's view + payer's view = {diff}, outside 0..={in_flight}: {q:?}"
+            "{what} = {diff}, outside 0..={in_flight}: {q:?}"
         );
     }
     assert_eq!(ab.settled_out, ba.settled_in, "a -> b settled: {q:?}");
@@ -708,7 +728,7 @@ fn assert_books_within_in_flight(q: &[LinkBooks; 4], in_flight: i128) -> (i128, 
         (0, 0),
         "nothing settled upstream"
     );
-    (diff_ab, diff_bc)
+    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -735,6 +755,7 @@ async fn a_middle_node_killed_with_sigkill_under_load_comes_back_with_its_books(
             books(h, "node-a").received >= 2 && books(h, "node-c").accepted >= 2
         })
         .await;
+    let unanswered = net.node("node-a").unanswered("node-b").await;
     net.node("node-b").kill9();
     // The flow stops: closing the sender's link ends the run.
     link.close();
@@ -743,8 +764,15 @@ async fn a_middle_node_killed_with_sigkill_under_load_comes_back_with_its_books(
     net.node("node-b").restart().await;
     wait_neighbours_linked(&mut net, LINK_UP).await;
     let q = quiet_books(&mut net, LINK_UP).await;
-    let in_flight = BOOKS_K as i128 * i128::from(BOOKS_M);
-    let (diff_ab, diff_bc) = assert_books_within_in_flight(&q, in_flight);
+    // In flight across a-b at the kill, exactly: what node-a had sent to
+    // node-b and never had an answer for.
+    let lost = net.node("node-a").unanswered("node-b").await - unanswered;
+    let in_flight = i128::from(lost) * i128::from(BOOKS_M);
+    assert!(
+        in_flight <= BOOKS_K as i128 * i128::from(BOOKS_M),
+        "{lost} packets in flight"
+    );
+    let diffs = assert_books_within_in_flight(&q, in_flight);
     let bc = q[2];
 
     // The restarted node goes on from its books: new packets and
@@ -756,7 +784,7 @@ async fn a_middle_node_killed_with_sigkill_under_load_comes_back_with_its_books(
     let q2 = quiet_books(&mut net, LINK_UP).await;
     assert_eq!(
         assert_books_within_in_flight(&q2, in_flight),
-        (diff_ab, diff_bc),
+        diffs,
         "{q2:?}"
     );
     assert!(
@@ -764,7 +792,7 @@ async fn a_middle_node_killed_with_sigkill_under_load_comes_back_with_its_books(
         "node-b settled again with node-c: {q2:?}"
     );
     println!(
-        "FIGURE books kill9: a-b differs by {diff_ab}, b-c by {diff_bc} (bound {in_flight}); settled a->b {}, b->c {}",
-        q2[0].settled_out, q2[2].settled_out
+        "FIGURE books kill9: a-b differs by {}, b-c by {}, node-b's own by {} ({in_flight} in flight at the kill); settled a->b {}, b->c {}",
+        diffs[0], diffs[1], diffs[2], q2[0].settled_out, q2[2].settled_out
     );
 }

@@ -183,6 +183,25 @@ impl NodeProc {
         serde_json::from_str(&body).ok()
     }
 
+    /// Prepares this node sent to `peer` that never had an answer (the link
+    /// closed under them, or they expired): `ilp_packets_total` with
+    /// outcome `failed` in `/metrics`.
+    pub async fn unanswered(&self, peer: &str) -> u64 {
+        let (status, body) = ilp_connector::http::client::probe_path(
+            &self.health_addr(),
+            ilp_connector::metrics::METRICS_PATH,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: /metrics: {e}", self.id));
+        assert_eq!(status, 200, "{}: /metrics: {body}", self.id);
+        let want =
+            format!(r#"ilp_packets_total{{link="{peer}",direction="outgoing",outcome="failed"}} "#);
+        body.lines()
+            .find_map(|l| l.strip_prefix(&want))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {want} in /metrics:\n{body}", self.id))
+    }
+
     /// Waits until the health report satisfies `cond`; returns it.
     pub async fn wait_health(
         &self,
