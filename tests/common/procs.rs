@@ -183,6 +183,25 @@ impl NodeProc {
         serde_json::from_str(&body).ok()
     }
 
+    /// Prepares this node sent to `peer` that never had an answer (the link
+    /// closed under them, or they expired): `ilp_packets_total` with
+    /// outcome `failed` in `/metrics`.
+    pub async fn unanswered(&self, peer: &str) -> u64 {
+        let (status, body) = ilp_connector::http::client::probe_path(
+            &self.health_addr(),
+            ilp_connector::metrics::METRICS_PATH,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: /metrics: {e}", self.id));
+        assert_eq!(status, 200, "{}: /metrics: {body}", self.id);
+        let want =
+            format!(r#"ilp_packets_total{{link="{peer}",direction="outgoing",outcome="failed"}} "#);
+        body.lines()
+            .find_map(|l| l.strip_prefix(&want))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {want} in /metrics:\n{body}", self.id))
+    }
+
     /// Waits until the health report satisfies `cond`; returns it.
     pub async fn wait_health(
         &self,
@@ -363,4 +382,53 @@ pub fn write_private(path: &Path, text: &str) {
         .open(path)
         .unwrap();
     f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A link's books as a node's health JSON shows them, amounts parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkBooks {
+    /// Positive: the peer owes this node.
+    pub committed: i128,
+    pub pending_incoming: u128,
+    pub pending_outgoing: u128,
+    /// A settlement sent and not answered yet.
+    pub settling: Option<u128>,
+    pub settled_out: u128,
+    pub settled_in: u128,
+    /// Settlements the peer accepted from this node.
+    pub accepted: u64,
+    /// Settlements this node received from the peer.
+    pub received: u64,
+}
+
+impl LinkBooks {
+    /// Nothing pending either way and no settlement in flight.
+    pub fn quiet(&self) -> bool {
+        self.pending_incoming == 0 && self.pending_outgoing == 0 && self.settling.is_none()
+    }
+}
+
+/// The books of link `peer` in `health`.
+pub fn books(health: &Value, peer: &str) -> LinkBooks {
+    let b = &link(health, peer)["balance"];
+    fn amount<T: std::str::FromStr>(v: &Value, what: &str) -> T {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{what} is not a decimal string: {v}"))
+    }
+    let count = |what: &str| {
+        b["settlements"][what]
+            .as_u64()
+            .unwrap_or_else(|| panic!("settlements.{what} is not a count: {b}"))
+    };
+    LinkBooks {
+        committed: amount(&b["committed"], "committed"),
+        pending_incoming: amount(&b["pendingIncoming"], "pendingIncoming"),
+        pending_outgoing: amount(&b["pendingOutgoing"], "pendingOutgoing"),
+        settling: (!b["settling"].is_null()).then(|| amount(&b["settling"], "settling")),
+        settled_out: amount(&b["settledOut"], "settledOut"),
+        settled_in: amount(&b["settledIn"], "settledIn"),
+        accepted: count("accepted"),
+        received: count("received"),
+    }
 }
