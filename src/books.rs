@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::config::{ConfigError, in_range, validate_node_id};
@@ -466,7 +466,7 @@ impl Single {
 }
 
 /// A node that did not answer (`--allow-missing`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Missing {
     /// Its name.
     pub node: String,
@@ -582,56 +582,41 @@ impl Outcome {
         if self.is_good() { 0 } else { EXIT_NOT_BALANCED }
     }
 
-    /// The outcome as JSON (amounts as decimal strings, as the nodes write them).
-    pub fn to_json(&self) -> Value {
+    /// The outcome as pretty JSON, keys in the order of [`JsonOutcome`]
+    /// (amounts as decimal strings, as the nodes write them).
+    pub fn to_json(&self) -> String {
         let b = &self.books;
-        let single = |s: &Single| {
-            json!({
-                "link": s.name(),
-                "node": s.node,
-                "peer": s.end.peer,
-                "relation": s.end.relation,
-                "balance": s.end.balance,
-            })
-        };
-        let pairs: Vec<Value> = b
-            .pairs
-            .iter()
-            .map(|p| {
-                json!({
-                    "link": p.name(),
-                    "a": p.a,
-                    "b": p.b,
-                    "aForB": p.a_for_b,
-                    "bForA": p.b_for_a,
-                    "sum": p.sum().map(|s| s.to_string()),
-                    "balanced": p.balances(),
-                    "quiet": p.is_quiet(),
-                })
-            })
-            .collect();
-        let one_end: Vec<Value> = b
-            .one_end
-            .iter()
-            .map(|(s, why)| {
-                let mut v = single(s);
-                v["reason"] = json!(absent_reason(s, why));
-                v
-            })
-            .collect();
         let not_quiet = b.not_quiet();
-        json!({
-            "ok": self.is_good(),
-            "balanced": b.unbalanced().next().is_none(),
-            "quiet": not_quiet.is_empty(),
-            "quietTimedOut": self.quiet_timed_out.is_some(),
-            "links": pairs,
-            "oneEnd": one_end,
-            "outside": b.outside.iter().map(single).collect::<Vec<_>>(),
-            "missing": b.missing.iter().map(|m| json!({"node": m.node, "error": m.error})).collect::<Vec<_>>(),
-            "unbalanced": b.unbalanced().map(Pair::name).collect::<Vec<_>>(),
-            "notQuiet": not_quiet,
-        })
+        let outcome = JsonOutcome {
+            ok: self.is_good(),
+            balanced: b.unbalanced().next().is_none(),
+            quiet: not_quiet.is_empty(),
+            quiet_timed_out: self.quiet_timed_out.is_some(),
+            unbalanced: b.unbalanced().map(Pair::name).collect(),
+            not_quiet,
+            links: b
+                .pairs
+                .iter()
+                .map(|p| JsonPair {
+                    link: p.name(),
+                    a: &p.a,
+                    b: &p.b,
+                    sum: p.sum().map(Amount),
+                    balanced: p.balances(),
+                    quiet: p.is_quiet(),
+                    a_for_b: &p.a_for_b,
+                    b_for_a: &p.b_for_a,
+                })
+                .collect(),
+            one_end: b
+                .one_end
+                .iter()
+                .map(|(s, why)| JsonSingle::of(s, Some(absent_reason(s, why))))
+                .collect(),
+            outside: b.outside.iter().map(|s| JsonSingle::of(s, None)).collect(),
+            missing: &b.missing,
+        };
+        serde_json::to_string_pretty(&outcome).expect("derived Serialize with string keys")
     }
 
     /// The outcome as text: the table of links with both ends, the links
@@ -705,8 +690,7 @@ impl Outcome {
         let not_quiet = b.not_quiet();
         if let Some(wait) = self.quiet_timed_out {
             out.push_str(&format!(
-                "NOT QUIET after {}s: {}\n",
-                wait.as_secs(),
+                "NOT QUIET after {wait:?}: {}\n",
                 not_quiet.join(", ")
             ));
         } else if !not_quiet.is_empty() {
@@ -732,7 +716,7 @@ impl Outcome {
                     "  {}: {} ({} for {}: {}, {} for {}: {})\n",
                     p.name(),
                     match p.sum() {
-                        Some(s) => format!("off by {s}"),
+                        Some(s) => format!("sums to {s}, not 0"),
                         None => "the sum overflows i128".to_string(),
                     },
                     p.a,
@@ -745,6 +729,86 @@ impl Outcome {
             }
         }
         out
+    }
+}
+
+/// The JSON of an [`Outcome`] (`books --json`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonOutcome<'a> {
+    /// [`Outcome::is_good`]: the exit code is 0.
+    pub ok: bool,
+    /// Every link with both ends sums to zero.
+    pub balanced: bool,
+    /// No link has anything pending or settling.
+    pub quiet: bool,
+    /// `--wait-quiet` ran out.
+    pub quiet_timed_out: bool,
+    /// The links whose ends do not sum to zero (`a - b`).
+    pub unbalanced: Vec<String>,
+    /// The links with something pending or settling.
+    pub not_quiet: Vec<String>,
+    /// The links with both ends.
+    pub links: Vec<JsonPair<'a>>,
+    /// The links between listed nodes with one end only.
+    pub one_end: Vec<JsonSingle<'a>>,
+    /// The links to peers that are no listed node.
+    pub outside: Vec<JsonSingle<'a>>,
+    /// The nodes that did not answer (`--allow-missing`).
+    pub missing: &'a [Missing],
+}
+
+/// A link with both ends, in [`JsonOutcome`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonPair<'a> {
+    /// `a - b`.
+    pub link: String,
+    /// The node listed first.
+    pub a: &'a str,
+    /// The other.
+    pub b: &'a str,
+    /// A's committed for B plus B's for A; `null` past `i128`.
+    pub sum: Option<Amount>,
+    /// The sum is zero.
+    pub balanced: bool,
+    /// Nothing pending or settling on either end.
+    pub quiet: bool,
+    /// A's balance with B.
+    pub a_for_b: &'a Balance,
+    /// B's balance with A.
+    pub b_for_a: &'a Balance,
+}
+
+/// A link seen from one end, in [`JsonOutcome`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonSingle<'a> {
+    /// `node - peer`.
+    pub link: String,
+    /// The node that reports it.
+    pub node: &'a str,
+    /// Its peer.
+    pub peer: &'a str,
+    /// `peer` or `child`, as reported.
+    pub relation: &'a str,
+    /// Why the other end is absent (links between listed nodes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its balance.
+    pub balance: &'a Balance,
+}
+
+impl<'a> JsonSingle<'a> {
+    fn of(s: &'a Single, reason: Option<String>) -> Self {
+        Self {
+            link: s.name(),
+            node: &s.node,
+            peer: &s.end.peer,
+            relation: &s.end.relation,
+            reason,
+            balance: &s.end.balance,
+        }
     }
 }
 
@@ -901,6 +965,7 @@ pub async fn check(config: &BooksConfig) -> Result<Outcome, BooksError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A balance object as a node writes it.
     fn balance(committed: &str, pending_in: &str, pending_out: &str, settling: Value) -> Value {
@@ -970,7 +1035,7 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("a - b")).unwrap();
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells[3..7], ["-1200", "1200", "0", "0/0"], "{row}");
-        let j = outcome.to_json();
+        let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
         assert_eq!(j["ok"], true);
         assert_eq!(j["links"][0]["sum"], "0");
         assert_eq!(j["links"][0]["aForB"]["committed"], "-1200");
@@ -990,10 +1055,10 @@ mod tests {
         assert_eq!(outcome.exit_code(), EXIT_NOT_BALANCED);
         let text = outcome.render_text();
         assert!(
-            text.contains("a - b: off by 7 (a for b: -1200, b for a: 1207)"),
+            text.contains("a - b: sums to 7, not 0 (a for b: -1200, b for a: 1207)"),
             "{text}"
         );
-        let j = outcome.to_json();
+        let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
         assert_eq!(j["unbalanced"], json!(["a - b"]));
         assert_eq!(j["links"][0]["sum"], "7");
         assert_eq!(j["balanced"], false);
@@ -1065,7 +1130,7 @@ mod tests {
         assert!(text.contains("a - b: b reports no link to a;"), "{text}");
         assert!(text.contains("a - c: c did not answer;"), "{text}");
         assert!(text.contains("c: connection refused"), "{text}");
-        let j = outcome.to_json();
+        let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
         assert_eq!(j["oneEnd"][1]["reason"], "c did not answer");
         assert_eq!(j["missing"][0]["node"], "c");
     }
@@ -1118,7 +1183,8 @@ mod tests {
         assert!(text.contains("NOT QUIET after 3s: a - b"), "{text}");
         let row = text.lines().find(|l| l.starts_with("a - b")).unwrap();
         assert!(row.contains("0/5") && row.contains("-/1200"), "{row}");
-        assert_eq!(outcome.to_json()["quietTimedOut"], true);
+        let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
+        assert_eq!(j["quietTimedOut"], true);
     }
 
     #[test]

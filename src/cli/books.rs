@@ -73,11 +73,7 @@ pub fn run(args: BooksArgs, rt: &RuntimeArgs) -> ExitCode {
     match rt.block_on(books::check(&config)) {
         Ok(outcome) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome.to_json())
-                        .expect("a serde_json::Value serializes")
-                );
+                println!("{}", outcome.to_json());
             } else {
                 print!("{}", outcome.render_text());
             }
