@@ -263,6 +263,45 @@ async fn a_node_that_does_not_answer_fails_unless_allowed() {
     );
 }
 
+/// A server that accepts and never answers.
+async fn silent() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_node_silent_past_the_timeout_is_named_with_the_timeout() {
+    let a = serve(health("a", &[("b", "peer", quiet("0"))])).await;
+    let b = silent().await;
+    let args = with(
+        node_args(&[("a", &a.addr), ("b", &b)]),
+        &["--timeout-ms", "100"],
+    );
+    let run = books_cmd(&args, &[]).await;
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "node b ({b}) did not answer within 100ms (BOOKS_TIMEOUT_MS)"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = books_cmd(&args, &[("BOOKS_ALLOW_MISSING", "true".into())]).await;
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("b: no answer within 100ms"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[tokio::test]
 async fn malformed_or_missing_balances_and_odd_answers_are_errors_naming_the_node() {
     let mut bad = quiet("0");

@@ -2,6 +2,7 @@
 //! object, a node (every error names it), a round of reads.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::http::client::ProbeError;
 use crate::report::HEALTH_PATH;
@@ -50,7 +51,7 @@ pub enum BalanceError {
 /// name given in `BOOKS_NODES`).
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// No answer: refused, reset, or not within the timeout.
+    /// No answer: refused, reset, not HTTP.
     #[error("node {node} ({addr}) did not answer: {source}")]
     NoAnswer {
         /// Its name.
@@ -60,6 +61,16 @@ pub enum NodeError {
         /// What the client saw.
         #[source]
         source: ProbeError,
+    },
+    /// No answer within the timeout (`BOOKS_TIMEOUT_MS`).
+    #[error("node {node} ({addr}) did not answer within {timeout:?} (BOOKS_TIMEOUT_MS)")]
+    TimedOut {
+        /// Its name.
+        node: String,
+        /// `host:port` asked.
+        addr: String,
+        /// The time it had.
+        timeout: Duration,
     },
     /// An HTTP status that is neither 200 nor 503 (a health report).
     #[error("node {node} ({addr}) answered HTTP {status} to {HEALTH_PATH}, not a health report")]

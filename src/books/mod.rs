@@ -45,7 +45,7 @@ use tokio::time::Instant;
 
 use crate::config::{ConfigError, in_range};
 use crate::dashboard::{NodeTarget, parse_nodes};
-use crate::http::client;
+use crate::http::client::{self, ProbeError};
 use crate::report::HEALTH_PATH;
 
 /// The option of the node list, named in its errors.
@@ -124,10 +124,17 @@ pub async fn read_node(target: &NodeTarget, timeout: Duration) -> Result<NodeBoo
         timeout,
     )
     .await
-    .map_err(|source| NodeError::NoAnswer {
-        node: target.name.clone(),
-        addr: target.health.clone(),
-        source,
+    .map_err(|source| {
+        let (node, addr) = (target.name.clone(), target.health.clone());
+        match source {
+            // The client's own message would name its default timeout.
+            ProbeError::Timeout(_) => NodeError::TimedOut {
+                node,
+                addr,
+                timeout,
+            },
+            source => NodeError::NoAnswer { node, addr, source },
+        }
     })?;
     // 503 is the report of an unhealthy node (a link down): still its books.
     if status != 200 && status != 503 {
@@ -154,6 +161,12 @@ pub async fn read_books(config: &BooksConfig) -> Result<Books, BooksError> {
                 missing.push(Missing {
                     node,
                     error: source.to_string(),
+                });
+            }
+            Err(NodeError::TimedOut { node, timeout, .. }) if config.allow_missing => {
+                missing.push(Missing {
+                    node,
+                    error: format!("no answer within {timeout:?}"),
                 });
             }
             Err(e) => errors.push(e),
