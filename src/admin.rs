@@ -1,6 +1,8 @@
 //! The admin API on the health port, for test networks: list links with
 //! their routes, counters and faults, hold a link down, bring it up, add latency and loss to it,
-//! clear every fault. Off unless `ADMIN_TOKEN` (or `ADMIN_TOKEN_FILE`) is
+//! clear every fault; set a link's limits, settle it now, record a
+//! settlement made outside (`amountDiff`, as the JS admin's `POST
+//! /balance`), refuse the peer's settlements. Off unless `ADMIN_TOKEN` (or `ADMIN_TOKEN_FILE`) is
 //! set: then `/admin/*` answers 404. Each request carries
 //! `Authorization: Bearer <token>`, compared in constant time (401 if not).
 
@@ -15,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tracing::info;
 
+use crate::config::BalanceLimits;
 use crate::config::Relation;
 use crate::fault::{Fault, LossMode, MAX_DOWN_SECONDS, MAX_FAULT_LATENCY_MS};
 use crate::node::stats::LinkTotals;
 use crate::node::{Node, PeerSlot};
+use crate::report::{BalanceReport, balance_report};
 use crate::route_table::NextHop;
 
 /// Every admin path starts with this.
@@ -64,6 +68,8 @@ struct LinkView {
     /// The link's counters (the same as its `/metrics` series).
     counters: LinkTotals,
     fault: Option<Fault>,
+    /// The link's books.
+    balance: BalanceReport,
 }
 
 #[derive(Deserialize, Default)]
@@ -75,14 +81,69 @@ struct DownBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultBody {
-    #[serde(default)]
-    latency_ms: u64,
-    #[serde(default)]
-    jitter_ms: u64,
-    #[serde(default)]
-    loss: f64,
-    #[serde(default)]
-    loss_mode: LossMode,
+    latency_ms: Option<u64>,
+    jitter_ms: Option<u64>,
+    loss: Option<f64>,
+    loss_mode: Option<LossMode>,
+    /// Refuse incoming settlements as a stock JS peer does; alone in a body
+    /// it leaves latency and loss as they are.
+    settlement_refused: Option<bool>,
+}
+
+impl FaultBody {
+    fn sets_quality(&self) -> bool {
+        self.latency_ms.is_some()
+            || self.jitter_ms.is_some()
+            || self.loss.is_some()
+            || self.loss_mode.is_some()
+            || self.settlement_refused.is_none()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BalanceBody {
+    amount_diff: Option<serde_json::Value>,
+}
+
+/// An amount in a JSON body: an integer, or a decimal string (128-bit).
+fn amount(field: &str, v: &serde_json::Value) -> Result<i128, String> {
+    let parsed = match v {
+        serde_json::Value::String(s) => s.trim().parse::<i128>().ok(),
+        serde_json::Value::Number(n) => n.as_i64().map(i128::from),
+        _ => None,
+    };
+    parsed.ok_or_else(|| format!("{field}: an integer, or a string of digits"))
+}
+
+/// The limits `body` gives: each field present sets its limit (null
+/// removes the bound), an absent one keeps `current`'s.
+fn limits_from(body: &[u8], current: BalanceLimits) -> Result<BalanceLimits, String> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let mut limits = current;
+    for (key, v) in &map {
+        let value = if v.is_null() {
+            None
+        } else {
+            Some(amount(key, v)?)
+        };
+        match key.as_str() {
+            "minimum" => limits.minimum = value,
+            "maximum" => limits.maximum = value,
+            "settleThreshold" => limits.settle_threshold = value,
+            "settleTo" => limits.settle_to = value.unwrap_or(0),
+            _ => {
+                return Err(format!(
+                    "unknown field {key:?}; expected minimum, maximum, settleThreshold, settleTo"
+                ));
+            }
+        }
+    }
+    limits
+        .validate()
+        .map_err(|e| format!("{}: {e}", e.field().js_name()))?;
+    Ok(limits)
 }
 
 fn links(node: &Node) -> Response<Full<Bytes>> {
@@ -110,6 +171,7 @@ fn links(node: &Node) -> Response<Full<Bytes>> {
             routes: routes.remove(&*s.id).unwrap_or_default(),
             counters: s.stats.totals(),
             fault: s.fault.snapshot(),
+            balance: balance_report(s),
         })
         .collect();
     json(
@@ -211,22 +273,84 @@ pub async fn handle(node: &Arc<Node>, req: Request<Incoming>) -> Response<Full<B
                             );
                         }
                     };
-                    if !(0.0..=1.0).contains(&b.loss) {
-                        return error(StatusCode::BAD_REQUEST, "loss: a share from 0 to 1");
-                    }
-                    if b.latency_ms > MAX_FAULT_LATENCY_MS || b.jitter_ms > MAX_FAULT_LATENCY_MS {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            &format!("latency_ms and jitter_ms: at most {MAX_FAULT_LATENCY_MS}"),
+                    if b.sets_quality() {
+                        let loss = b.loss.unwrap_or(0.0);
+                        let (latency, jitter) =
+                            (b.latency_ms.unwrap_or(0), b.jitter_ms.unwrap_or(0));
+                        if !(0.0..=1.0).contains(&loss) {
+                            return error(StatusCode::BAD_REQUEST, "loss: a share from 0 to 1");
+                        }
+                        if latency > MAX_FAULT_LATENCY_MS || jitter > MAX_FAULT_LATENCY_MS {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                &format!(
+                                    "latency_ms and jitter_ms: at most {MAX_FAULT_LATENCY_MS}"
+                                ),
+                            );
+                        }
+                        slot.fault.set_quality(
+                            latency,
+                            jitter,
+                            loss,
+                            b.loss_mode.unwrap_or_default(),
                         );
                     }
-                    slot.fault
-                        .set_quality(b.latency_ms, b.jitter_ms, b.loss, b.loss_mode);
+                    if let Some(refused) = b.settlement_refused {
+                        slot.fault.set_settlement_refused(refused);
+                    }
+                }
+                "limits" => {
+                    let current = slot.account.snapshot().limits;
+                    let limits = match limits_from(&body, current) {
+                        Ok(l) => l,
+                        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+                    };
+                    if let Err(e) = slot.account.set_limits(limits) {
+                        return error(StatusCode::BAD_REQUEST, &e.to_string());
+                    }
+                    info!(event = "link_limits_changed", peerId = %slot.id, limits = ?limits, "link limits changed (admin API)");
+                    return links(node);
+                }
+                "settle" => {
+                    let a = slot.account.snapshot();
+                    if a.settling.is_some() {
+                        return error(
+                            StatusCode::CONFLICT,
+                            "a settlement of this link is already in flight",
+                        );
+                    }
+                    if a.committed >= a.limits.settle_to {
+                        return error(
+                            StatusCode::CONFLICT,
+                            "nothing is owed to the peer (the balance is at or above settleTo)",
+                        );
+                    }
+                    slot.account.request_settlement();
+                    info!(event = "settlement_requested", peerId = %slot.id, "settlement requested (admin API)");
+                    return links(node);
+                }
+                "balance" => {
+                    let b: BalanceBody = match parse(&body) {
+                        Ok(b) => b,
+                        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+                    };
+                    let Some(v) = b.amount_diff else {
+                        return error(StatusCode::BAD_REQUEST, "amountDiff: required");
+                    };
+                    let diff = match amount("amountDiff", &v) {
+                        Ok(d) => d,
+                        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+                    };
+                    if let Err(e) = slot.account.adjust(&slot.id, diff, node.journal()) {
+                        return error(StatusCode::CONFLICT, &e.to_string());
+                    }
+                    info!(event = "settlement_recorded", peerId = %slot.id, amountDiff = %diff, "a settlement made outside recorded (admin API)");
+                    return links(node);
                 }
                 _ => {
                     return error(
                         StatusCode::NOT_FOUND,
-                        "unknown action; use down, up or fault",
+                        "unknown action; use down, up, fault, limits, settle or balance",
                     );
                 }
             }
@@ -235,7 +359,7 @@ pub async fn handle(node: &Arc<Node>, req: Request<Incoming>) -> Response<Full<B
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "unknown admin request; try GET /admin/links, POST /admin/links/<id>/{down,up,fault}, DELETE /admin/faults",
+            "unknown admin request; try GET /admin/links, POST /admin/links/<id>/{down,up,fault,limits,settle,balance}, DELETE /admin/faults",
         ),
     }
 }

@@ -2,7 +2,9 @@
 //! API): held down (closed, neither redialed nor accepted) for a while or
 //! until brought up; latency (fixed plus jitter) added to each Prepare
 //! forwarded onto it; a share of those Prepares lost, answered T01 or left
-//! to expire. The packet path pays one relaxed load while no fault is set.
+//! to expire; incoming settlements refused as a stock JS peer refuses them
+//! (BTP Error F00). The packet path pays one relaxed load while no fault is
+//! set.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +45,9 @@ pub struct Fault {
     pub loss: f64,
     /// What a lost Prepare gets.
     pub loss_mode: LossMode,
+    /// Incoming settlements (BTP Transfers) are refused, F00, as a stock JS
+    /// `ilp-plugin-btp` refuses them.
+    pub settlement_refused: bool,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +58,7 @@ struct State {
     jitter_ms: u64,
     loss: f64,
     loss_mode: LossMode,
+    settlement_refused: bool,
 }
 
 impl State {
@@ -61,7 +67,11 @@ impl State {
     }
 
     fn is_clear(&self, now: DateTime<Utc>) -> bool {
-        !self.held_down(now) && self.latency_ms == 0 && self.jitter_ms == 0 && self.loss == 0.0
+        !self.held_down(now)
+            && self.latency_ms == 0
+            && self.jitter_ms == 0
+            && self.loss == 0.0
+            && !self.settlement_refused
     }
 }
 
@@ -135,6 +145,16 @@ impl LinkFault {
         });
     }
 
+    /// Refuses incoming settlements from the peer (or stops refusing).
+    pub fn set_settlement_refused(&self, refused: bool) {
+        self.update(|s| s.settlement_refused = refused);
+    }
+
+    /// Whether incoming settlements are refused now.
+    pub fn refuses_settlements(&self) -> bool {
+        self.is_active() && self.state.lock().expect("fault lock").settlement_refused
+    }
+
     /// Clears every fault.
     pub fn clear(&self) {
         self.update(|s| *s = State::default());
@@ -191,6 +211,7 @@ impl LinkFault {
             jitter_ms: s.jitter_ms,
             loss: s.loss,
             loss_mode: s.loss_mode,
+            settlement_refused: s.settlement_refused,
         })
     }
 

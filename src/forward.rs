@@ -16,13 +16,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, error, info, warn};
 
+use crate::accounts::balance::Refusal;
+use crate::accounts::journal::Received;
+use crate::accounts::store::StoreError;
+use crate::btp::SettlementId;
 use crate::condition::sha256;
 use crate::config::Relation;
 use crate::fault::{LossMode, Treatment};
 use crate::ildcp::{self, IldcpResponse};
-use crate::link::{Handler, Link, LinkError, OnReply};
+use crate::link::{Handler, IncomingTransfer, Link, LinkError, OnReply};
+use crate::node::repeat::RepeatKey;
 use crate::node::stats::Flow;
 use crate::node::{Node, PeerSlot};
 use crate::packet::{self, ErrorCode, FulfillRef, Packet, Prepare, PrepareRef, Reject};
@@ -41,6 +46,11 @@ fn count(slot: &PeerSlot, flow: Flow, verdict: &Verdict) {
         Err(r) => stats.rejected(flow, r.code()),
     }
 }
+
+/// What a stock JS `ilp-plugin-btp` 1.5 answers a Transfer with (the data of
+/// its BTP Error F00): the fault "settlement refused" answers the same.
+pub const JS_REFUSAL: &str =
+    r#"{"message":"No sendMoney functionality is included in this module"}"#;
 
 /// How often `clock_now` (below) reads the wall clock again to correct the offset
 /// it adds to the monotonic clock.
@@ -99,6 +109,8 @@ fn clock_now() -> (Instant, i64) {
 enum Step {
     /// Answer it with this.
     Answer(Verdict),
+    /// It is for this node's own address: counted in, then delivered here.
+    Local,
     /// Send it on to `next` (whose link is `link`), with the expiry
     /// `expires_at` written over the incoming one, and relay the checked answer.
     Forward {
@@ -110,6 +122,7 @@ enum Step {
         now: Instant,
         deadline: Instant,
         condition: [u8; 32],
+        amount: u64,
     },
 }
 
@@ -162,17 +175,72 @@ impl Handler for PeerHandler {
             link: link.clone(),
             request_id,
             slot: self.slot.clone(),
+            admitted: 0,
         };
         handle_packet(node, ilp, responder);
+    }
+
+    /// A settlement the peer pays us (a BTP Transfer with a settlement id):
+    /// lowers what it owes, once per id, answered once that is durable.
+    /// Refused F00 without an id (the Transfer is not one of ours), and,
+    /// with the fault "settlement refused", as a stock JS peer refuses it.
+    fn on_transfer(self: Arc<Self>, _link: &Arc<Link>, transfer: IncomingTransfer) {
+        let slot = &self.slot;
+        let IncomingTransfer {
+            amount,
+            protocol_data,
+            reply,
+        } = transfer;
+        if slot.fault.refuses_settlements() {
+            debug!(peerId = %slot.id, amount, "settlement refused (fault injected)");
+            return reply.refuse("F00", "Error", JS_REFUSAL);
+        }
+        let id = match SettlementId::find(&protocol_data) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return reply.refuse(
+                    "F00",
+                    "NotAcceptedError",
+                    "a settlement needs a settlement_id entry",
+                );
+            }
+            Err(e) => return reply.refuse("F00", "InvalidFieldsError", &e.to_string()),
+        };
+        if amount == 0 {
+            return reply.refuse("F00", "InvalidFieldsError", "a settlement of 0");
+        }
+        let node = &self.node;
+        let peer = slot.id.clone();
+        let then = Box::new(move |durable: Result<(), StoreError>| match durable {
+            Ok(()) => reply.accept(),
+            Err(_) => reply.refuse("T00", "UnreachableError", "the books could not record it"),
+        });
+        match slot
+            .account
+            .receive_settlement(&slot.id, id.0, amount, node.journal(), then)
+        {
+            Ok(received) => {
+                info!(event = "settlement_received", peerId = %peer, amount, settlementId = %id, repeat = (received == Received::Duplicate), "settlement received");
+            }
+            Err(e) => {
+                // `then` was dropped unrun with `reply`: the peer times out
+                // and sends it again with the same id.
+                warn!(event = "settlement_not_recorded", peerId = %peer, amount, error = %crate::logging::error_text(&e), "an incoming settlement was not recorded");
+            }
+        }
     }
 }
 
 /// Where the answer to one admitted Prepare goes. Sending it (or dropping
-/// the responder) ends the packet's in-flight count on its link and node.
+/// the responder) ends the packet's in-flight count on its link and node,
+/// and settles the amount counted in from the link: a Fulfill is relayed
+/// only once the balance change it makes is durable, anything else refunds.
 pub(crate) struct Responder {
     link: Arc<Link>,
     request_id: u32,
     slot: Arc<PeerSlot>,
+    /// The amount admitted against the link's balance (0: none counted).
+    admitted: u64,
 }
 
 impl Responder {
@@ -181,8 +249,57 @@ impl Responder {
         &self.slot
     }
 
-    /// Answers the Prepare.
-    pub(crate) fn send(self, verdict: &Verdict) {
+    /// Counts `amount` (> 0) in from the link against its maximum; the
+    /// answer then commits or refunds it.
+    fn admit(&mut self, amount: u64) -> Result<(), Refusal> {
+        self.slot.account.admit_incoming(amount)?;
+        self.admitted = amount;
+        Ok(())
+    }
+
+    /// Answers the Prepare: at once, or for a Fulfill of a counted amount
+    /// once its balance change is durable (a T00 Reject instead if it
+    /// cannot be made so).
+    pub(crate) fn send(mut self, node: &Arc<Node>, verdict: Verdict) {
+        let amount = std::mem::take(&mut self.admitted);
+        if amount == 0 {
+            return self.answer(&verdict);
+        }
+        if verdict.is_err() {
+            self.slot.account.release_incoming(amount);
+            return self.answer(&verdict);
+        }
+        let Some(journal) = node.journal() else {
+            // In memory: nothing to wait for (and nothing boxed per packet).
+            self.slot.account.commit_incoming(amount);
+            return self.answer(&verdict);
+        };
+        let slot = self.slot.clone();
+        let journal_node = node.clone();
+        let then = Box::new(move |durable: Result<(), StoreError>| match durable {
+            Ok(()) => self.answer(&verdict),
+            Err(e) => {
+                let slot = &self.slot;
+                let node = &journal_node;
+                slot.account
+                    .revert_incoming(&slot.id, amount, node.journal());
+                if node.first_in_a_while(RepeatKey::Limit("DATA_DIR")) {
+                    error!(event = "books_write_failed", peerId = %slot.id, error = %crate::logging::error_text(&e), "a Fulfill was not relayed: its balance change could not be made durable (repeats of this are logged at debug for a minute)");
+                } else {
+                    debug!(peerId = %slot.id, error = %crate::logging::error_text(&e), "a Fulfill was not relayed: books not written");
+                }
+                self.answer(&rejected(
+                    node,
+                    ErrorCode::T00_INTERNAL_ERROR,
+                    "this connector could not record the balance change",
+                ));
+            }
+        });
+        slot.account
+            .fulfill_incoming(&slot.id, amount, Some(journal), then);
+    }
+
+    fn answer(&self, verdict: &Verdict) {
         count(&self.slot, Flow::Incoming, verdict);
         self.link.respond(self.request_id, encoded(verdict));
     }
@@ -190,8 +307,17 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
+        if self.admitted > 0 {
+            // Never answered (the link closed under it): refunded.
+            self.slot.account.release_incoming(self.admitted);
+        }
         self.slot.end_packet();
     }
+}
+
+/// The T04 Reject of a Prepare a link's limits refuse.
+fn refused(node: &Node, refusal: &Refusal) -> Verdict {
+    rejected(node, refusal.code(), refusal.message())
 }
 
 /// The expiry to give the next hop: the incoming one less the margin, capped
@@ -245,7 +371,7 @@ fn rejected(node: &Node, code: ErrorCode, message: &str) -> Verdict {
 /// Handles one admitted ILP packet and answers it through `responder`: at
 /// once when this node decides, or from the next hop's reply (checked),
 /// its expiry or its loss. No task, channel or timer per packet.
-fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
+fn handle_packet(node: &Arc<Node>, ilp: Bytes, mut responder: Responder) {
     let from = responder.slot();
     let prepare = match PrepareRef::decode(&ilp) {
         Ok(p) => p,
@@ -256,14 +382,24 @@ fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
                 ErrorCode::F01_INVALID_PACKET,
                 &format!("invalid Prepare: {e}"),
             );
-            responder.send(&reply);
+            responder.send(node, reply);
             return;
         }
     };
     match route_prepare(node, from, &prepare, &ilp) {
         Step::Answer(verdict) => {
             debug!(peerId = %from.id, outcome = ?Outcome::of(&verdict), "packet answered");
-            responder.send(&verdict);
+            responder.send(node, verdict);
+        }
+        Step::Local => {
+            if prepare.amount > 0
+                && let Err(r) = responder.admit(prepare.amount)
+            {
+                return responder.send(node, refused(node, &r));
+            }
+            let verdict = deliver_locally(node, &prepare);
+            debug!(peerId = %responder.slot().id, outcome = ?Outcome::of(&verdict), "packet answered");
+            responder.send(node, verdict);
         }
         Step::Forward {
             link,
@@ -273,6 +409,7 @@ fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
             now: sent,
             deadline,
             condition,
+            amount,
         } => {
             let treatment = next.fault.is_active().then(|| next.fault.treat());
             if treatment == Some(Treatment::Lose(LossMode::Reject)) {
@@ -281,8 +418,19 @@ fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
                     ErrorCode::T01_PEER_UNREACHABLE,
                     &format!("lost by a fault injected on the link to {}", next.id),
                 );
-                responder.send(&reply);
+                responder.send(node, reply);
                 return;
+            }
+            if amount > 0 {
+                // Counted in from the previous hop against its maximum, and
+                // reserved out to the next against its minimum, before
+                // anything is sent: a Fulfill never fails a limit.
+                if let Err(r) = responder.admit(amount) {
+                    return responder.send(node, refused(node, &r));
+                }
+                if let Err(r) = next.account.reserve_outgoing(amount) {
+                    return responder.send(node, refused(node, &r));
+                }
             }
             let node = node.clone();
             next.stats.bytes_out(ilp.len());
@@ -299,8 +447,20 @@ fn handle_packet(node: &Arc<Node>, ilp: Bytes, responder: Responder) {
                     } else {
                         next.stats.failed();
                     }
+                    if amount > 0 {
+                        // Recorded before the incoming side (in
+                        // Responder::send), so the one commit that makes
+                        // the incoming side durable holds this too.
+                        match verdict {
+                            Ok(_) => {
+                                next.account
+                                    .fulfill_outgoing(&next.id, amount, node.journal())
+                            }
+                            Err(_) => next.account.release_outgoing(amount),
+                        }
+                    }
                     debug!(peerId = %responder.slot().id, to = %next.id, outcome = ?Outcome::of(&verdict), "packet forwarded");
-                    responder.send(&verdict);
+                    responder.send(&node, verdict);
                 },
             );
             match treatment {
@@ -386,7 +546,7 @@ fn route_prepare(node: &Node, from: &Arc<PeerSlot>, prepare: &PrepareRef<'_>, il
         ));
     }
     let next = match node.routes().lookup(destination) {
-        Some((_, NextHop::Local)) => return Step::Answer(deliver_locally(node, prepare)),
+        Some((_, NextHop::Local)) => return Step::Local,
         Some((_, NextHop::Peer(slot))) => slot.clone(),
         None => {
             return Step::Answer(rejected(
@@ -437,6 +597,7 @@ fn route_prepare(node: &Node, from: &Arc<PeerSlot>, prepare: &PrepareRef<'_>, il
         now,
         deadline,
         condition: *prepare.execution_condition,
+        amount: prepare.amount,
     }
 }
 

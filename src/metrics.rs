@@ -15,6 +15,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::node::account::AccountSnapshot;
 use crate::node::stats::{CODE_SLOTS, Counts, Flow, LATENCY_BUCKETS, code_label};
 use crate::node::{Node, PeerSlot};
 
@@ -26,8 +27,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// What one scrape reports: a snapshot of the node's state.
 #[derive(Debug)]
 struct Snapshot {
-    /// Each link and its counters, read once.
-    slots: Vec<(Arc<PeerSlot>, Counts)>,
+    /// Each link, its counters and its books, read once.
+    slots: Vec<(Arc<PeerSlot>, Counts, AccountSnapshot)>,
     uptime: f64,
     routes: usize,
     /// With CCP: our table's epoch and what each CCP peer gave us.
@@ -88,7 +89,7 @@ impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let mut packets: Vec<(Labels, u64)> = Vec::new();
         let codes: Vec<String> = (0..CODE_SLOTS).map(code_label).collect();
-        for (s, st) in &self.slots {
+        for (s, st, _) in &self.slots {
             for flow in Flow::ALL {
                 let dir = flow.label();
                 let row =
@@ -115,13 +116,13 @@ impl Collector for Snapshot {
         let per_link = |f: &dyn Fn(&Counts) -> u64| -> Vec<(Labels, u64)> {
             self.slots
                 .iter()
-                .map(|(s, st)| (vec![("link", &*s.id)], f(st)))
+                .map(|(s, st, _)| (vec![("link", &*s.id)], f(st)))
                 .collect()
         };
         let per_link_gauge = |f: &dyn Fn(&PeerSlot) -> i64| -> Vec<(Labels, i64)> {
             self.slots
                 .iter()
-                .map(|(s, _)| (vec![("link", &*s.id)], f(s)))
+                .map(|(s, _, _)| (vec![("link", &*s.id)], f(s)))
                 .collect()
         };
         gauge(
@@ -137,7 +138,7 @@ impl Collector for Snapshot {
                 None,
                 MetricType::Histogram,
             )?;
-            for (s, st) in &self.slots {
+            for (s, st, _) in &self.slots {
                 // Per-bucket counts; the encoder makes them cumulative.
                 let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
                     .iter()
@@ -159,12 +160,13 @@ impl Collector for Snapshot {
             &per_link_gauge(&|s| i64::from(s.link().is_some())),
         )?;
         let mut faults = Vec::new();
-        for (s, _) in &self.slots {
+        for (s, _, _) in &self.slots {
             let f = s.fault.snapshot().unwrap_or_default();
             for (kind, on) in [
                 ("down", f.down),
                 ("latency", f.latency_ms > 0 || f.jitter_ms > 0),
                 ("loss", f.loss > 0.0),
+                ("settlement_refused", f.settlement_refused),
             ] {
                 faults.push((vec![("link", &*s.id), ("kind", kind)], i64::from(on)));
             }
@@ -188,7 +190,7 @@ impl Collector for Snapshot {
             &per_link(&|st| st.reconnects),
         )?;
         let mut bytes = Vec::new();
-        for (s, st) in &self.slots {
+        for (s, st, _) in &self.slots {
             bytes.push((vec![("link", &*s.id), ("direction", "in")], st.bytes_in));
             bytes.push((vec![("link", &*s.id), ("direction", "out")], st.bytes_out));
         }
@@ -198,6 +200,7 @@ impl Collector for Snapshot {
             "Bytes of ILP packets received (in) and sent (out) on the link",
             &bytes,
         )?;
+        self.encode_books(&mut enc)?;
         let m = enc.encode_descriptor(
             "ilp_routes",
             "Entries in the routing table",
@@ -262,6 +265,103 @@ impl Collector for Snapshot {
     }
 }
 
+/// A gauge's value for an amount (saturated to the 64-bit range a gauge has).
+fn amount_gauge(n: i128) -> i64 {
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A counter's value for a total (saturated to 64 bits).
+fn amount_counter(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+impl Snapshot {
+    /// Each link's books: balance, pending amounts, limits, settlements.
+    fn encode_books(&self, enc: &mut DescriptorEncoder) -> std::fmt::Result {
+        let books = || self.slots.iter().map(|(s, _, b)| (&*s.id, b));
+        gauge(
+            enc,
+            "ilp_balance",
+            "The link's balance in its asset's units: positive, the peer owes this node (fulfilled packets and settlements; durable with DATA_DIR)",
+            &books()
+                .map(|(id, b)| (vec![("link", id)], amount_gauge(b.committed)))
+                .collect::<Vec<_>>(),
+        )?;
+        let mut pending = Vec::new();
+        for (id, b) in books() {
+            for (dir, n) in [
+                ("incoming", b.pending_incoming),
+                ("outgoing", b.pending_outgoing),
+            ] {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                pending.push((vec![("link", id), ("direction", dir)], n));
+            }
+        }
+        gauge(
+            enc,
+            "ilp_balance_pending",
+            "Amounts of Prepares in flight on the link (incoming: admitted from the peer; outgoing: reserved towards it)",
+            &pending,
+        )?;
+        let mut limits = Vec::new();
+        for (id, b) in books() {
+            let l = b.limits;
+            for (name, v) in [
+                ("minimum", l.minimum),
+                ("maximum", l.maximum),
+                ("settle_threshold", l.settle_threshold),
+                ("settle_to", l.settle_threshold.map(|_| l.settle_to)),
+            ] {
+                if let Some(v) = v {
+                    limits.push((vec![("link", id), ("limit", name)], amount_gauge(v)));
+                }
+            }
+        }
+        gauge(
+            enc,
+            "ilp_balance_limit",
+            "The link's limits that are set (minimum, maximum, settle_threshold, settle_to)",
+            &limits,
+        )?;
+        let mut settlements = Vec::new();
+        for (id, b) in books() {
+            for (dir, outcome, n) in [
+                ("sent", "accepted", b.accepted),
+                ("sent", "refused", b.refused),
+                ("received", "accepted", b.received),
+            ] {
+                settlements.push((
+                    vec![("link", id), ("direction", dir), ("outcome", outcome)],
+                    n,
+                ));
+            }
+        }
+        counter(
+            enc,
+            "ilp_settlements",
+            "Settlements (BTP Transfers) of the link by direction and outcome",
+            &settlements,
+        )?;
+        let mut settled = Vec::new();
+        for (id, b) in books() {
+            settled.push((
+                vec![("link", id), ("direction", "out")],
+                amount_counter(b.settled_out),
+            ));
+            settled.push((
+                vec![("link", id), ("direction", "in")],
+                amount_counter(b.settled_in),
+            ));
+        }
+        counter(
+            enc,
+            "ilp_settled_amount",
+            "Total settled on the link: out, paid to the peer; in, paid by it (admin records included)",
+            &settled,
+        )
+    }
+}
+
 /// The node's metrics in the Prometheus text format, computed now.
 pub fn render(node: &Node) -> String {
     let mut registry = Registry::default();
@@ -271,7 +371,8 @@ pub fn render(node: &Node) -> String {
             .into_iter()
             .map(|s| {
                 let counts = s.stats.read();
-                (s, counts)
+                let books = s.account.snapshot();
+                (s, counts, books)
             })
             .collect(),
         uptime: node.uptime().as_secs_f64(),

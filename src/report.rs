@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::ccp;
 use crate::config::Relation;
 use crate::link::Direction;
+use crate::node::account::SettlementState;
 use crate::node::{Node, PeerSlot};
 use crate::route_table::NextHop;
 
@@ -34,6 +35,8 @@ pub struct Report {
     pub uptime_seconds: f64,
     /// Crate version.
     pub version: &'static str,
+    /// `durable` (`DATA_DIR`) or `memory`: where the books live.
+    pub books: &'static str,
     /// Every configured link.
     pub links: Vec<LinkReport>,
 }
@@ -56,6 +59,94 @@ pub struct LinkReport {
     pub pending_requests: usize,
     /// Faults injected through the admin API, or null.
     pub fault: Option<crate::fault::Fault>,
+    /// The link's books.
+    pub balance: BalanceReport,
+}
+
+/// A link's books in a report. Amounts are decimal strings (they are
+/// 128-bit; JSON numbers are not exact past 2^53), as the JS connector's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceReport {
+    /// The durable balance: positive, the peer owes us.
+    pub committed: String,
+    /// Incoming Prepares admitted, not yet answered.
+    pub pending_incoming: String,
+    /// Outgoing Prepares reserved, not yet answered.
+    pub pending_outgoing: String,
+    /// A settlement we sent that is not answered yet.
+    pub settling: Option<String>,
+    /// Total we paid the peer.
+    pub settled_out: String,
+    /// Total the peer paid us.
+    pub settled_in: String,
+    /// `idle`, `in flight`, `settlement refused by peer` or `link down`
+    /// (something is owed or in flight and the link is down).
+    pub settlement: &'static str,
+    /// Settlement counts.
+    pub settlements: SettlementCounts,
+    /// The link's limits (null: unbounded).
+    pub limits: LimitsReport,
+}
+
+/// Settlement counts of a link.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettlementCounts {
+    /// Settlements sent (each new one once).
+    pub sent: u64,
+    /// Accepted by the peer.
+    pub accepted: u64,
+    /// Refused by the peer.
+    pub refused: u64,
+    /// Paid to us by the peer.
+    pub received: u64,
+}
+
+/// A link's limits in a report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsReport {
+    /// Least balance (we may owe the peer at most this much).
+    pub minimum: Option<String>,
+    /// Most balance (the peer may owe us at most this much).
+    pub maximum: Option<String>,
+    /// Settle when the balance falls below this.
+    pub settle_threshold: Option<String>,
+    /// Settle up to this balance.
+    pub settle_to: String,
+}
+
+/// The books of `slot`'s link, now.
+pub fn balance_report(slot: &PeerSlot) -> BalanceReport {
+    let a = slot.account.snapshot();
+    let text = |n: Option<i128>| n.map(|n| n.to_string());
+    let settlement = match a.state {
+        SettlementState::InFlight if slot.link().is_none() => "link down",
+        SettlementState::Idle => "idle",
+        SettlementState::InFlight => "in flight",
+        SettlementState::RefusedByPeer => "settlement refused by peer",
+    };
+    BalanceReport {
+        committed: a.committed.to_string(),
+        pending_incoming: a.pending_incoming.to_string(),
+        pending_outgoing: a.pending_outgoing.to_string(),
+        settling: a.settling.map(|n| n.to_string()),
+        settled_out: a.settled_out.to_string(),
+        settled_in: a.settled_in.to_string(),
+        settlement,
+        settlements: SettlementCounts {
+            sent: a.sent,
+            accepted: a.accepted,
+            refused: a.refused,
+            received: a.received,
+        },
+        limits: LimitsReport {
+            minimum: text(a.limits.minimum),
+            maximum: text(a.limits.maximum),
+            settle_threshold: text(a.limits.settle_threshold),
+            settle_to: a.limits.settle_to.to_string(),
+        },
+    }
 }
 
 /// The report, computed now.
@@ -75,6 +166,7 @@ pub fn report(node: &Node) -> Report {
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 pending_requests: link.map_or(0, |l| l.pending_requests()),
                 fault: s.fault.snapshot(),
+                balance: balance_report(s),
             }
         })
         .collect();
@@ -89,6 +181,11 @@ pub fn report(node: &Node) -> Report {
         btp_server_port: node.btp_addr().port(),
         uptime_seconds: (node.uptime().as_millis() as f64) / 1000.0,
         version: env!("CARGO_PKG_VERSION"),
+        books: if node.journal().is_some() {
+            "durable"
+        } else {
+            "memory"
+        },
         links,
     }
 }

@@ -18,7 +18,9 @@ use common::*;
 use ilp_connector::ccp::codec::{CCP_UPDATE_DESTINATION, Route, UpdateRequest};
 use ilp_connector::ccp::{CcpRequest, RoutingTableId};
 use ilp_connector::condition::sha256;
-use ilp_connector::config::{Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret};
+use ilp_connector::config::{
+    BalanceLimits, Config, PeerConfig, Relation, RouteExchange, RoutingMode, Secret,
+};
 use ilp_connector::http::client;
 use ilp_connector::link::{Handler, Link};
 use ilp_connector::node::Node;
@@ -390,6 +392,7 @@ async fn hostile_route_updates_are_refused_and_routing_is_undisturbed() {
                 address: "g.evil".parse().unwrap(),
                 max_packet_amount: None,
                 max_packets_per_second: None,
+                balance: BalanceLimits::UNBOUNDED,
             })
             .unwrap();
         }

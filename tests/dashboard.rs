@@ -185,22 +185,44 @@ async fn a_mesh_shows_up_sends_from_the_page_and_a_stopped_node_goes_down() {
 }
 
 /// A stand-in node with every optional endpoint: its packet counter grows by
-/// 50 at each scrape, one link is slowed, admin calls are recorded.
+/// 50 at each scrape, one link is slowed, admin calls are recorded with
+/// their bodies; its link has books (as docs/DASHBOARD.md says), and a
+/// settle call pays 1200 (its paid total and accepted count grow).
 #[derive(Default)]
 struct FakeNode {
     scrapes: AtomicU64,
+    settled: AtomicU64,
     admin_calls: Mutex<Vec<(String, String, Option<String>)>>,
 }
 
 impl FakeNode {
-    fn answer(&self, method: &Method, path: &str, auth: Option<String>) -> (u16, String) {
+    /// The link's books: owing 1200 until settled, then even.
+    fn balance(&self) -> Value {
+        let settled = self.settled.load(Ordering::SeqCst);
+        json!({"committed": if settled > 0 { "0" } else { "-1200" },
+            "pendingIncoming": "0", "pendingOutgoing": "5", "settling": null,
+            "settledOut": (1200 * settled).to_string(), "settledIn": "0",
+            "settlement": "settlement refused by peer",
+            "settlements": {"sent": settled + 1, "accepted": settled, "refused": 1, "received": 0},
+            "limits": {"minimum": null, "maximum": "1000000",
+                       "settleThreshold": "-100000", "settleTo": "0"}})
+    }
+
+    fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        auth: Option<String>,
+        body: String,
+    ) -> (u16, String) {
         match path {
             "/health" => (
                 200,
                 json!({"status": "healthy", "nodeId": "fake", "ilpAddress": "g.fake",
-                "btpServerPort": 1, "uptimeSeconds": 1.0, "version": "x",
+                "btpServerPort": 1, "uptimeSeconds": 1.0, "version": "x", "books": "durable",
                 "links": [{"id": "other", "relation": "peer", "direction": "inbound",
-                           "connected": true, "since": "2026-01-01T00:00:00Z", "pendingRequests": 2}]})
+                           "connected": true, "since": "2026-01-01T00:00:00Z", "pendingRequests": 2,
+                           "balance": self.balance()}]})
                 .to_string(),
             ),
             "/metrics" => {
@@ -224,14 +246,19 @@ impl FakeNode {
                 if auth.as_deref() != Some("Bearer tok") {
                     return (401, "{}".into());
                 }
-                self.admin_calls
-                    .lock()
-                    .unwrap()
-                    .push((method.to_string(), p.to_string(), None));
+                if p == "/admin/links/other/settle" {
+                    self.settled.fetch_add(1, Ordering::SeqCst);
+                }
+                self.admin_calls.lock().unwrap().push((
+                    method.to_string(),
+                    p.to_string(),
+                    (!body.is_empty()).then_some(body),
+                ));
                 (
                     200,
                     json!({"links": [{"id": "other", "connected": true,
-                        "fault": {"latency_ms": 200, "jitter_ms": 50}}]})
+                        "fault": {"latency_ms": 200, "jitter_ms": 50},
+                        "balance": self.balance()}]})
                     .to_string(),
                 )
             }
@@ -253,9 +280,12 @@ async fn serve_fake(fake: Arc<FakeNode>) -> String {
                         .headers()
                         .get("authorization")
                         .map(|v| v.to_str().unwrap().to_string());
-                    let (status, body) = fake.answer(req.method(), req.uri().path(), auth);
+                    let fake = fake.clone();
                     async move {
-                        let _ = req.into_body().collect().await;
+                        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let (status, body) = fake.answer(&method, &path, auth, body);
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .status(status)
@@ -314,10 +344,141 @@ async fn metrics_routes_and_admin_are_used_when_a_node_has_them() {
     assert_eq!(r["ok"], true, "{r}");
     let calls = fake.admin_calls.lock().unwrap().clone();
     assert!(
-        calls.contains(&("POST".into(), "/admin/links/other/fault".into(), None)),
+        calls.iter().any(|(m, p, b)| m == "POST"
+            && p == "/admin/links/other/fault"
+            && b.as_deref()
+                .is_some_and(|b| b.contains("\"loss_mode\":\"drop\""))),
         "{calls:?}"
     );
     assert!(calls.contains(&("DELETE".into(), "/admin/faults".into(), None)));
+    d.shutdown().await;
+}
+
+/// The books of a node that reports them: in the snapshot as the node said
+/// (amounts as strings), the page's limits, settle and settlement-refused
+/// actions relayed with their bodies, a bad limit refused before it leaves
+/// the dashboard, and the settlement the node then reports listed.
+#[tokio::test]
+async fn books_are_shown_and_limits_settle_and_the_settlement_fault_are_relayed() {
+    let fake = Arc::new(FakeNode::default());
+    let fake_addr = serve_fake(fake.clone()).await;
+    let mut config = DashboardConfig::new([("fake".to_string(), fake_addr)]);
+    config.poll_interval = Duration::from_millis(100);
+    config.admin_token = Some(Secret::new("tok"));
+    let d = dashboard::start(config, loopback().await).unwrap();
+    let addr = d.addr().to_string();
+    let s = wait_state(&addr, "the link's books and the admin API", |s| {
+        s["nodes"][0]["links"][0]["balance"].is_object()
+            && s["nodes"][0]["admin"]["available"] == true
+    })
+    .await;
+    let n = &s["nodes"][0];
+    assert_eq!(n["books"], "durable");
+    let b = &n["links"][0]["balance"];
+    assert_eq!(b["committed"], "-1200");
+    assert_eq!(b["pendingOutgoing"], "5");
+    assert_eq!(b["settlement"], "settlement refused by peer");
+    assert_eq!(b["settlements"]["refused"], 1);
+    assert_eq!(b["limits"]["maximum"], "1000000");
+    assert_eq!(b["limits"]["minimum"], Value::Null);
+    assert_eq!(s["settlements"], json!([]), "nothing settled yet");
+
+    let post = |action: &str, body: Value| {
+        let addr = addr.clone();
+        let path = format!("/api/admin/fake/links/other/{action}");
+        async move { api(&addr, Method::POST, &path, Some(body)).await }
+    };
+    let limits = json!({"minimum": "-5000", "maximum": null,
+        "settleThreshold": "-1000", "settleTo": "0"});
+    let r = post("limits", limits.clone()).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let r = post("fault", json!({"settlement_refused": true})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let r = post("settle", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let calls = fake.admin_calls.lock().unwrap().clone();
+    let sent = |path: &str| {
+        calls
+            .iter()
+            .find(|(m, p, _)| m == "POST" && p == path)
+            .and_then(|(_, _, b)| b.as_deref())
+            .map(|b| serde_json::from_str::<Value>(b).unwrap())
+    };
+    assert_eq!(sent("/admin/links/other/limits"), Some(limits), "{calls:?}");
+    assert_eq!(
+        sent("/admin/links/other/fault"),
+        Some(json!({"settlement_refused": true}))
+    );
+    assert_eq!(sent("/admin/links/other/settle"), Some(json!({})));
+
+    // A limit that is not an integer, or a field the node does not take:
+    // 400 naming it, and nothing relayed.
+    let posts = || {
+        fake.admin_calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _, _)| m == "POST")
+            .count()
+    };
+    let before = posts();
+    for (action, body, says) in [
+        ("limits", r#"{"maximum":"1.5"}"#, "`maximum` must be null"),
+        ("limits", r#"{"max":"1"}"#, "unknown field `max`"),
+        ("settle", r#"{"amount":"1"}"#, "unknown field `amount`"),
+        ("fault", r#"{"settlement_refused":"yes"}"#, "true or false"),
+    ] {
+        let a = client::request(
+            &addr,
+            Method::POST,
+            &format!("/api/admin/fake/links/other/{action}"),
+            None,
+            Some(Bytes::from(body)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(a.status, 400, "{action} {body}: {}", a.text());
+        assert!(a.text().contains(says), "{}", a.text());
+    }
+    let unknown = client::request(
+        &addr,
+        Method::POST,
+        "/api/admin/fake/links/other/balance",
+        None,
+        Some(Bytes::from("{}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unknown.status, 404,
+        "an action not in the list is not relayed"
+    );
+    assert_eq!(posts(), before, "nothing relayed");
+
+    // The settlement the node reports after the settle: listed, with its
+    // amount, and the link's balance even.
+    let s = wait_state(&addr, "the settlement listed", |s| {
+        s["settlements"].as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    let e = &s["settlements"][0];
+    assert_eq!(
+        (&e["node"], &e["link"], &e["kind"], &e["amount"]),
+        (
+            &json!("fake"),
+            &json!("other"),
+            &json!("paid"),
+            &json!("1200")
+        ),
+        "{e}"
+    );
+    assert!(e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
+    assert_eq!(s["nodes"][0]["links"][0]["balance"]["committed"], "0");
+    assert_eq!(
+        s["settlements"].as_array().unwrap().len(),
+        1,
+        "counted once"
+    );
     d.shutdown().await;
 }
 

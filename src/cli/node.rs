@@ -60,6 +60,9 @@ pub struct NodeArgs {
     /// Optional TOML file with more peers and routes.
     #[arg(long, env = "CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
+    /// Directory of the durable books (balances and settlements, SQLite); unset: kept in memory only, lost at a restart.
+    #[arg(long, env = "DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Asset code told to children over ILDCP.
     #[arg(long, env = "ASSET_CODE", default_value = DEFAULT_ASSET_CODE)]
     pub asset_code: String,
@@ -137,6 +140,7 @@ impl NodeArgs {
             max_packet_amount: self.max_packet_amount,
             max_packets_per_second: self.max_packets_per_second,
             routing: self.routing.into(),
+            data_dir: self.data_dir,
         }
     }
 }

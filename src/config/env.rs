@@ -3,7 +3,7 @@
 
 use super::*;
 
-const PEER_KEYS: [&str; 7] = [
+const PEER_KEYS: [&str; 11] = [
     "SECRET_FILE",
     "SECRET",
     "URL",
@@ -11,6 +11,10 @@ const PEER_KEYS: [&str; 7] = [
     "ADDRESS",
     "MAX_PACKET_AMOUNT",
     "MAX_PACKETS_PER_SECOND",
+    "BALANCE_MINIMUM",
+    "BALANCE_MAXIMUM",
+    "SETTLE_THRESHOLD",
+    "SETTLE_TO",
 ];
 
 /// Reads `BTP_PEER_<ID>_{URL,SECRET,SECRET_FILE,RELATION,ADDRESS}` from the
@@ -31,7 +35,7 @@ where
         }) else {
             return Err(ConfigError::new(
                 &name,
-                "unknown peer variable; expected BTP_PEER_<ID>_URL, _SECRET, _SECRET_FILE, _RELATION, _ADDRESS, _MAX_PACKET_AMOUNT or _MAX_PACKETS_PER_SECOND",
+                "unknown peer variable; expected BTP_PEER_<ID>_URL, _SECRET, _SECRET_FILE, _RELATION, _ADDRESS, _MAX_PACKET_AMOUNT, _MAX_PACKETS_PER_SECOND, _BALANCE_MINIMUM, _BALANCE_MAXIMUM, _SETTLE_THRESHOLD or _SETTLE_TO",
             ));
         };
         if id_part.is_empty()
@@ -53,6 +57,10 @@ where
             "RELATION" => entry.relation = Some(value),
             "MAX_PACKET_AMOUNT" => entry.max_packet_amount = Some(value),
             "MAX_PACKETS_PER_SECOND" => entry.max_packets_per_second = Some(value),
+            "BALANCE_MINIMUM" => entry.balance_minimum = Some(value),
+            "BALANCE_MAXIMUM" => entry.balance_maximum = Some(value),
+            "SETTLE_THRESHOLD" => entry.settle_threshold = Some(value),
+            "SETTLE_TO" => entry.settle_to = Some(value),
             _ => entry.address = Some(value),
         }
     }

@@ -45,6 +45,34 @@ pub struct FilePeer {
     pub max_packet_amount: Option<u64>,
     /// Most packets per second accepted from this peer.
     pub max_packets_per_second: Option<u32>,
+    /// Least balance with this peer (we may owe it at most this much).
+    pub balance_minimum: Option<FileAmount>,
+    /// Most balance with this peer (it may owe us at most this much).
+    pub balance_maximum: Option<FileAmount>,
+    /// Settle when the balance falls below this.
+    pub settle_threshold: Option<FileAmount>,
+    /// Settle up to this balance (default 0).
+    pub settle_to: Option<FileAmount>,
+}
+
+/// An amount in the file: a TOML integer, or a string of digits for
+/// amounts past the 64-bit range TOML integers have.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileAmount {
+    /// A TOML integer.
+    Integer(i64),
+    /// A decimal string, e.g. `"-1000000000000000000000"`.
+    Text(String),
+}
+
+impl FileAmount {
+    fn text(self) -> String {
+        match self {
+            FileAmount::Integer(n) => n.to_string(),
+            FileAmount::Text(s) => s,
+        }
+    }
 }
 
 /// Reads the TOML config file and adds its peers and routes.
@@ -87,6 +115,10 @@ pub fn add_file_text(
             address: p.address,
             max_packet_amount: p.max_packet_amount.map(|v| v.to_string()),
             max_packets_per_second: p.max_packets_per_second.map(|v| v.to_string()),
+            balance_minimum: p.balance_minimum.map(FileAmount::text),
+            balance_maximum: p.balance_maximum.map(FileAmount::text),
+            settle_threshold: p.settle_threshold.map(FileAmount::text),
+            settle_to: p.settle_to.map(FileAmount::text),
         };
         let name = |key: &str| {
             format!(

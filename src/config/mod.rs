@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::accounts::balance::LimitField;
+pub use crate::accounts::balance::Limits as BalanceLimits;
 use subtle::ConstantTimeEq;
 use url::Url;
 
@@ -213,6 +216,10 @@ pub struct PeerConfig {
     pub max_packet_amount: Option<u64>,
     /// Most packets per second accepted from this peer (T05 beyond).
     pub max_packets_per_second: Option<u32>,
+    /// The link's credit limits and settlement settings
+    /// (`BTP_PEER_<ID>_BALANCE_MINIMUM`, `_BALANCE_MAXIMUM`,
+    /// `_SETTLE_THRESHOLD`, `_SETTLE_TO`); unbounded by default.
+    pub balance: BalanceLimits,
 }
 
 /// Limits and timings of the forwarding core.
@@ -292,6 +299,8 @@ pub struct Config {
     pub timing: Timing,
     /// Connection and load limits.
     pub limits: Limits,
+    /// `DATA_DIR`: where the durable books live; `None`: in memory only.
+    pub data_dir: Option<PathBuf>,
     /// Route learning (CCP) settings.
     pub routing: RoutingConfig,
 }
@@ -312,6 +321,7 @@ impl Config {
             receiver_secret: None,
             admin_token: None,
             timing: Timing::default(),
+            data_dir: None,
             limits: Limits::default(),
             routing: RoutingConfig::default(),
         })
@@ -748,6 +758,10 @@ pub(crate) struct RawPeer {
     address: Option<String>,
     max_packet_amount: Option<String>,
     max_packets_per_second: Option<String>,
+    balance_minimum: Option<String>,
+    balance_maximum: Option<String>,
+    settle_threshold: Option<String>,
+    settle_to: Option<String>,
 }
 
 pub(crate) fn parse_number<T: std::str::FromStr>(
@@ -817,6 +831,21 @@ impl RawPeer {
             .as_deref()
             .map(|v| parse_number(&name("MAX_PACKETS_PER_SECOND"), v))
             .transpose()?;
+        let amount = |value: &Option<String>, field: LimitField| {
+            value
+                .as_deref()
+                .map(|v| parse_number::<i128>(&name(field.env_suffix()), v))
+                .transpose()
+        };
+        let balance = BalanceLimits {
+            minimum: amount(&self.balance_minimum, LimitField::Minimum)?,
+            maximum: amount(&self.balance_maximum, LimitField::Maximum)?,
+            settle_threshold: amount(&self.settle_threshold, LimitField::SettleThreshold)?,
+            settle_to: amount(&self.settle_to, LimitField::SettleTo)?.unwrap_or(0),
+        };
+        balance
+            .validate()
+            .map_err(|e| ConfigError::new(name(e.field().env_suffix()), e.to_string()))?;
         Ok(PeerConfig {
             id: id.to_string(),
             url,
@@ -825,6 +854,7 @@ impl RawPeer {
             address,
             max_packet_amount,
             max_packets_per_second,
+            balance,
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct NodeSettings {
     pub max_packets_per_second: Option<u32>,
     /// Route learning.
     pub routing: RoutingSettings,
+    /// `DATA_DIR`: directory of the durable books (unset: in memory).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl NodeSettings {
@@ -77,6 +79,7 @@ impl NodeSettings {
                 Address::new(a).map_err(|e| ConfigError::new("ILP_ADDRESS", e.to_string()))?;
         }
         config.asset_code = self.asset_code;
+        config.data_dir = self.data_dir.filter(|d| !d.as_os_str().is_empty());
         config.asset_scale = self.asset_scale;
         config.timing = Timing {
             expiry_margin: Duration::from_millis(self.expiry_margin_ms),

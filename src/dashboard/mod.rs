@@ -6,6 +6,8 @@
 //!   [`crate::http::client`]).
 //! - [`scrape`]: reads the few series the page needs from a node's scraped
 //!   `/metrics` (Prometheus text). Pure.
+//! - [`books`]: a link's books as a node reports them (`balance`), and the
+//!   settlements seen between two polls. Pure.
 //! - [`state`]: what is known of each node, counter windows and rates, the
 //!   snapshot the page draws (nodes, edges, rejects). Pure apart from clocks.
 //! - `shared`: the state the tasks share, and the snapshot made from it.
@@ -29,7 +31,19 @@
 //!   `ilpAddress`, `btpServerPort`, `uptimeSeconds`, `version`, and `links[]`
 //!   with `id`, `relation`, `direction`, `connected`, `since`,
 //!   `pendingRequests`. Optional per link: `fault` (the same object as in
-//!   `GET /admin/links`, below), shown as a faulted link.
+//!   `GET /admin/links`, below), shown as a faulted link; `balance`, the
+//!   link's books (below). Optional top-level: `books`, `"memory"` or
+//!   `"durable"`.
+//! - Books, per link, in `/health` and `GET /admin/links` alike (read by
+//!   [`books::Balance::from_json`]; amounts are decimal strings of `i128`s,
+//!   positive when the peer owes the node): `"balance": {"committed":
+//!   "-1200", "pendingIncoming": "0", "pendingOutgoing": "5", "settling":
+//!   null | "1200", "settledOut": "3400", "settledIn": "0", "settlement":
+//!   "idle" | "in flight" | "settlement refused by peer" | "link down",
+//!   "settlements": {"sent": 3, "accepted": 2, "refused": 1, "received":
+//!   2}, "limits": {"minimum": null, "maximum": "1000000",
+//!   "settleThreshold": "-100000", "settleTo": "0"}}`. Without an integer
+//!   `committed` the link has no books on the page.
 //! - `GET /metrics`, Prometheus text format. Read, when present:
 //!   - `ilp_packets_total{link, direction, outcome[, code]}` counter:
 //!     `direction` is `incoming` (Prepares this node received on `link`) or
@@ -61,8 +75,16 @@
 //!   - `POST /admin/links/<id>/down` `{"seconds": 30}` (optional: held down
 //!     until `/up` without it); `POST /admin/links/<id>/up` `{}`.
 //!   - `POST /admin/links/<id>/fault` `{"latency_ms": 200, "jitter_ms": 50,
-//!     "loss": 0.3, "loss_mode": "reject" | "drop"}`; all zeros clears that
-//!     link's fault.
+//!     "loss": 0.3, "loss_mode": "reject" | "drop", "settlement_refused":
+//!     false}`; all zeros clears that link's fault. `settlement_refused`
+//!     (a node with books only) refuses the peer's settlements; a body
+//!     without it sets it false, so the page always sends it to a node that
+//!     has books and never to one without.
+//!   - `POST /admin/links/<id>/limits` `{"minimum": "-1000" | null,
+//!     "maximum", "settleThreshold", "settleTo"}`: a field present sets that
+//!     limit (`null` removes it), absent keeps it.
+//!   - `POST /admin/links/<id>/settle` `{}`: settle now (409 when nothing is
+//!     owed or a settlement is in flight).
 //!   - `DELETE /admin/faults`: clears every fault and hold-down on the node.
 //!   - `GET /admin/routes`: as `GET /routes` (read when `/routes` is absent).
 //!
@@ -77,9 +99,11 @@
 //! - `POST /api/send` `{"from": "a", "to": "c", "count": 10}`: sends from
 //!   `from`'s sender account to `to`'s test receiver; answers `{"ok": true,
 //!   "summary": <`[`crate::send::Summary`]`>}` or `{"ok": false, "error": ...}`.
-//! - `POST /api/admin/<node>/links/<id>/<down|up|fault>`, `DELETE
-//!   /api/admin/<node>/faults`: relayed to that node's admin API with the
-//!   token; answers `{"ok", "node", "status", "body"}` (the node's answer).
+//! - `POST /api/admin/<node>/links/<id>/<down|up|fault|limits|settle>`,
+//!   `DELETE /api/admin/<node>/faults`: relayed to that node's admin API
+//!   with the token; answers `{"ok", "node", "status", "body"}` (the node's
+//!   answer). A `limits`, `settle` or `settlement_refused` body that is not
+//!   as above is a 400 naming the field, not relayed.
 //!
 //! Outcomes that depend on the network (a node refused, a send could not
 //! connect) come back as HTTP 200 with `"ok": false`, so the browser logs no
@@ -88,6 +112,7 @@
 //! POSTs must be `application/json`; the dashboard sends no CORS headers, so a
 //! page from another origin cannot make a browser act through it.
 
+pub mod books;
 pub mod client;
 pub mod page_send;
 pub mod poll;

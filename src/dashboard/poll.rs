@@ -15,7 +15,7 @@ use super::NodeTarget;
 use super::client::{self, ClientError};
 use super::scrape::NodeMetrics;
 use super::shared::Shared;
-use super::state::{self, Capability, Fault, Health, Routing};
+use super::state::{Capability, Health, Routing};
 
 /// How often an endpoint a node lacked is asked for again.
 pub const PROBE_AGAIN: Duration = Duration::from_secs(5);
@@ -143,17 +143,13 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
         match admin {
             Some(Ok(a)) if a.ok() => {
                 n.polled.admin = Capability::yes();
-                n.admin_faults = serde_json::from_slice::<Value>(&a.body)
-                    .ok()
-                    .and_then(|v| v.get("links").and_then(Value::as_array).cloned())
-                    .unwrap_or_default()
-                    .iter()
-                    .take(state::MAX_LINKS)
-                    .filter_map(|l| {
-                        let id = l.get("id")?.as_str()?.to_string();
-                        Some((id, Fault::from_json(l.get("fault")?)?))
-                    })
-                    .collect();
+                let answer = serde_json::from_slice::<Value>(&a.body).ok();
+                let links = answer
+                    .as_ref()
+                    .and_then(|v| v.get("links"))
+                    .and_then(Value::as_array)
+                    .map_or(&[][..], Vec::as_slice);
+                n.admin_links_ok(links);
             }
             Some(Ok(a)) if a.status == 401 || a.status == 403 => {
                 n.polled.admin = Capability::no(format!(
@@ -167,7 +163,7 @@ async fn poll_node(shared: &Shared, i: usize, target: &NodeTarget, probes: &mut 
                     "no admin API on this node (HTTP {}); it needs ADMIN_TOKEN",
                     a.status
                 ));
-                n.admin_faults.clear();
+                n.admin_gone();
                 probes.admin = later;
             }
             Some(Err(e)) => debug!(node = %target.name, error = %e, "admin poll failed"),

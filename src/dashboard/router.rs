@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::page_send::send_from_page;
 use super::publish::events;
-use super::relay::relay;
+use super::relay::{LINK_ACTIONS, check_body, relay};
 use super::response::{Body, error_response, full, json_response};
 use super::shared::Shared;
 
@@ -54,14 +54,18 @@ pub(super) async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Respon
             Err(r) => r,
         },
         (&Method::POST, ["api", "admin", node, "links", link, action])
-            if matches!(*action, "down" | "up" | "fault") =>
+            if LINK_ACTIONS.contains(action) =>
         {
             let (node, path) = (node.to_string(), format!("/admin/links/{link}/{action}"));
             if !is_id(&node) || !is_id(link) {
                 return error_response(StatusCode::BAD_REQUEST, "bad node or link id");
             }
+            let action = action.to_string();
             match read_json(req).await {
-                Ok(body) => relay(&shared, &node, Method::POST, &path, Some(body)).await,
+                Ok(body) => match check_body(&action, &body) {
+                    Ok(()) => relay(&shared, &node, Method::POST, &path, Some(body)).await,
+                    Err(e) => error_response(StatusCode::BAD_REQUEST, e.to_string()),
+                },
                 Err(r) => r,
             }
         }

@@ -3,8 +3,11 @@
 //! rates from counter windows, recent rejects by code. What the polls found
 //! and the page shows as it is ([`Polled`]) is kept once, in that shape, by
 //! [`NodeState`]; its [`NodeView`] adds only what is computed (state, links
-//! and their peers, rates). Pure: every method is given the time, so tests
-//! drive it sample by sample.
+//! and their peers, rates). Each link's books ([`Balance`], read by
+//! [`super::books`]) come from `/health`, else from `/admin/links`, and the
+//! settlements seen between two polls are kept per node. Pure apart from
+//! clocks: every method that keeps counter windows is given the time, so
+//! tests drive it sample by sample.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::NodeTarget;
+use super::books::{self, Balance, Seen, SettlementEvent};
 use super::scrape::NodeMetrics;
 use crate::send::Summary;
 
@@ -95,6 +99,9 @@ pub struct Health {
     pub version: String,
     /// Links.
     pub links: Vec<HealthLink>,
+    /// `memory` or `durable`: where the node keeps its books (read as a
+    /// value, so a node that says something else still parses).
+    pub books: Option<Value>,
 }
 
 /// One link of a `/health` report.
@@ -115,6 +122,9 @@ pub struct HealthLink {
     pub pending_requests: u64,
     /// Optional fault (see the module contract).
     pub fault: Option<Value>,
+    /// Optional books (see the module contract), read by
+    /// [`Balance::from_json`].
+    pub balance: Option<Value>,
 }
 
 /// A fault on a link, as the admin API reports it.
@@ -133,6 +143,8 @@ pub struct Fault {
     pub loss: f64,
     /// `reject` or `drop`.
     pub loss_mode: Option<String>,
+    /// Settlements from the peer refused (as a stock JS peer does).
+    pub settlement_refused: bool,
 }
 
 impl Fault {
@@ -152,8 +164,16 @@ impl Fault {
             jitter_ms: num("jitter_ms", "jitterMs"),
             loss: num("loss", "loss"),
             loss_mode: text("loss_mode", "lossMode"),
+            settlement_refused: get("settlement_refused", "settlementRefused")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
-        (f.down || f.latency_ms > 0.0 || f.jitter_ms > 0.0 || f.loss > 0.0).then_some(f)
+        let effect = f.down
+            || f.latency_ms > 0.0
+            || f.jitter_ms > 0.0
+            || f.loss > 0.0
+            || f.settlement_refused;
+        effect.then_some(f)
     }
 }
 
@@ -305,6 +325,12 @@ pub struct NodeState {
     pub scrape: Option<NodeMetrics>,
     /// Faults by link, from `/admin/links`.
     pub admin_faults: BTreeMap<String, Fault>,
+    /// Books by link, from `/admin/links` (used where `/health` has none).
+    pub admin_balances: BTreeMap<String, Balance>,
+    /// Each link's settlement counters at the last poll.
+    books_seen: BTreeMap<String, Seen>,
+    /// Settlements seen, newest first, at most [`books::MAX_SETTLEMENTS`].
+    settlements: VecDeque<SettlementEvent>,
     link_rates: BTreeMap<String, CounterWindow>,
     incoming: CounterWindow,
     latency: (CounterWindow, CounterWindow),
@@ -342,6 +368,9 @@ impl NodeState {
             },
             scrape: None,
             admin_faults: BTreeMap::new(),
+            admin_balances: BTreeMap::new(),
+            books_seen: BTreeMap::new(),
+            settlements: VecDeque::new(),
             link_rates: BTreeMap::new(),
             incoming: CounterWindow::new(RATE_WINDOW),
             latency: (
@@ -355,6 +384,12 @@ impl NodeState {
     /// A health report came back.
     pub fn health_ok(&mut self, mut health: Health) {
         health.links.truncate(MAX_LINKS);
+        let now = chrono::Utc::now();
+        for l in &health.links {
+            if let Some(b) = l.balance.as_ref().and_then(Balance::from_json) {
+                self.books_polled(&l.id, &b, now);
+            }
+        }
         self.health = Some(health);
         self.reachable = Some(true);
         self.polled.error = None;
@@ -374,6 +409,61 @@ impl NodeState {
         );
         self.rejects.clear();
         self.admin_faults.clear();
+        self.admin_balances.clear();
+        // Books in memory start again from zero: the next poll is a new start.
+        self.books_seen.clear();
+    }
+
+    /// An answer of `GET /admin/links` (its `links`): each link's fault and
+    /// books.
+    pub fn admin_links_ok(&mut self, links: &[Value]) {
+        let now = chrono::Utc::now();
+        self.admin_faults.clear();
+        self.admin_balances.clear();
+        for l in links.iter().take(MAX_LINKS) {
+            let Some(id) = l.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(f) = l.get("fault").and_then(Fault::from_json) {
+                self.admin_faults.insert(id.to_string(), f);
+            }
+            if let Some(b) = l.get("balance").and_then(Balance::from_json) {
+                self.books_polled(id, &b, now);
+                self.admin_balances.insert(id.to_string(), b);
+            }
+        }
+    }
+
+    /// The admin API is gone: forget what it said.
+    pub fn admin_gone(&mut self) {
+        self.admin_faults.clear();
+        self.admin_balances.clear();
+    }
+
+    /// `link`'s books as polled at `at`: the settlements since the last
+    /// poll are remembered. The same counters polled twice (from `/health`
+    /// and `/admin/links`) add nothing.
+    fn books_polled(&mut self, link: &str, b: &Balance, at: chrono::DateTime<chrono::Utc>) {
+        let now = Seen::of(b);
+        if !self.books_seen.contains_key(link) && self.books_seen.len() >= MAX_LINKS {
+            return;
+        }
+        if let Some(before) = self.books_seen.insert(link.to_string(), now) {
+            let events = books::settlements_between(&self.target.name, link, &before, &now, at);
+            books::remember(&mut self.settlements, events);
+        }
+    }
+
+    /// The settlements seen on this node, newest first.
+    pub fn settlements(&self) -> impl Iterator<Item = &SettlementEvent> {
+        self.settlements.iter()
+    }
+
+    fn balance_of(&self, link: &HealthLink) -> Option<Balance> {
+        link.balance
+            .as_ref()
+            .and_then(Balance::from_json)
+            .or_else(|| self.admin_balances.get(&link.id).cloned())
     }
 
     fn is_child(&self, link: &str) -> bool {
@@ -486,6 +576,7 @@ impl NodeState {
                             .map(|n| n.target.name.clone()),
                         fault: self.fault_of(l),
                         rate: self.link_rate(&l.id),
+                        balance: self.balance_of(l),
                     })
                     .collect()
             })
@@ -509,6 +600,10 @@ impl NodeState {
             ilp_address: h.map(|h| h.ilp_address.clone()),
             uptime_seconds: h.filter(|_| live).map(|h| h.uptime_seconds),
             version: h.map(|h| h.version.clone()),
+            books: h
+                .and_then(|h| h.books.as_ref())
+                .and_then(Value::as_str)
+                .map(|s| s.chars().take(books::MAX_STATE_CHARS).collect()),
             in_flight,
             latency_ms: self.latency_ms(),
             packet_rate: self.incoming.rate(),
@@ -556,6 +651,8 @@ pub struct LinkView {
     pub fault: Option<Fault>,
     /// Packets per second (metrics).
     pub rate: Option<f64>,
+    /// Its books, when the node reports them.
+    pub balance: Option<Balance>,
 }
 
 /// One node on the page.
@@ -578,6 +675,8 @@ pub struct NodeView {
     pub uptime_seconds: Option<f64>,
     /// Version.
     pub version: Option<String>,
+    /// Where it keeps its books (`memory`, `durable`), when it says.
+    pub books: Option<String>,
     /// Packets in flight.
     pub in_flight: Option<f64>,
     /// Mean forwarding latency (metrics).
@@ -615,6 +714,26 @@ pub struct EdgeView {
     /// The ends that can act on it (admin API available), with the link id
     /// each knows it by.
     pub controls: Vec<(String, String)>,
+    /// The books of each end that reports them.
+    pub balances: Vec<EndBalance>,
+    /// The sum of both ends' `committed`, when both report it: zero once
+    /// the link is quiet.
+    pub balance_sum: Option<String>,
+    /// Whether both ends report books and neither has anything pending or
+    /// a settlement in flight (then `balanceSum` should be zero).
+    pub quiet: bool,
+}
+
+/// One end's books of a link between two dashboard nodes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndBalance {
+    /// The node.
+    pub node: String,
+    /// The link's id at that node.
+    pub link: String,
+    /// Its books.
+    pub balance: Balance,
 }
 
 /// What the page draws.
@@ -639,6 +758,9 @@ pub struct Snapshot {
     pub any_metrics: bool,
     /// Recent sends from the page, newest first.
     pub sends: Vec<SendRecord>,
+    /// Settlements seen, newest first, at most [`books::MAX_SETTLEMENTS`]
+    /// (a payment between two dashboard nodes listed once, by the payer).
+    pub settlements: Vec<SettlementEvent>,
 }
 
 /// Builds the snapshot from every node's state.
@@ -706,6 +828,9 @@ pub fn snapshot(
                     f.loss_mode.as_deref().unwrap_or("reject")
                 ));
             }
+            if f.settlement_refused {
+                parts.push("settlements refused".to_string());
+            }
             ("faulted", parts.join(", "))
         } else {
             ("up", "connected on both ends".to_string())
@@ -721,6 +846,23 @@ pub fn snapshot(
             .filter(|(i, _)| views[*i].polled.admin.available)
             .map(|(i, l)| (views[*i].name.clone(), l.id.clone()))
             .collect();
+        let balances: Vec<EndBalance> = sides
+            .iter()
+            .filter_map(|(i, l)| {
+                Some(EndBalance {
+                    node: views[*i].name.clone(),
+                    link: l.id.clone(),
+                    balance: l.balance.clone()?,
+                })
+            })
+            .collect();
+        let (balance_sum, quiet) = match balances.as_slice() {
+            [x, y] => (
+                books::sum(&x.balance, &y.balance),
+                x.balance.is_quiet() && y.balance.is_quiet(),
+            ),
+            _ => (None, false),
+        };
         edges.push(EdgeView {
             id: format!("{a}|{b}"),
             a,
@@ -730,6 +872,9 @@ pub fn snapshot(
             rate,
             fault,
             controls,
+            balances,
+            balance_sum,
+            quiet,
         });
     }
     let mut rejects = BTreeMap::new();
@@ -738,6 +883,35 @@ pub fn snapshot(
             *rejects.entry(code).or_default() += c;
         }
     }
+    // A payment between two dashboard nodes that both report books is seen
+    // at both ends; it is listed by the payer only.
+    let both_report = |node: &str, link: &str| {
+        views.iter().any(|v| {
+            v.name == node
+                && v.links.iter().any(|l| {
+                    l.id == link
+                        && l.balance.is_some()
+                        && l.peer_node.as_deref().is_some_and(|p| {
+                            views.iter().any(|pv| {
+                                pv.name == p
+                                    && pv.links.iter().any(|pl| {
+                                        pl.peer_node.as_deref() == Some(node)
+                                            && pl.balance.is_some()
+                                    })
+                            })
+                        })
+                })
+        })
+    };
+    let mut settlements: Vec<SettlementEvent> = nodes
+        .iter()
+        .flat_map(|n| n.settlements())
+        .filter(|e| e.kind != books::SettlementKind::Received || !both_report(&e.node, &e.link))
+        .cloned()
+        .collect();
+    // RFC 3339 in one format and zone: the text sorts as the time.
+    settlements.sort_by(|a, b| b.at.cmp(&a.at));
+    settlements.truncate(books::MAX_SETTLEMENTS);
     Snapshot {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         poll_interval_ms: poll_interval.as_millis() as u64,
@@ -748,6 +922,7 @@ pub fn snapshot(
         edges,
         rejects,
         sends: sends.iter().cloned().collect(),
+        settlements,
     }
 }
 
@@ -922,6 +1097,107 @@ mod tests {
         assert_eq!(s.rejects.get("T01"), Some(&3));
         assert!(s.any_metrics);
         assert_eq!(s.nodes[0].packet_rate, Some(303.0));
+    }
+
+    fn with_balance(mut h: Health, link: usize, b: Value) -> Health {
+        h.links[link].balance = Some(b);
+        h
+    }
+
+    #[test]
+    fn both_ends_books_reach_the_edge_and_a_payment_is_listed_once() {
+        let books = |committed: &str, out: &str, inn: &str, paid: u64, got: u64| {
+            serde_json::json!({"committed": committed, "pendingIncoming": "0",
+                "pendingOutgoing": "0", "settling": null, "settledOut": out, "settledIn": inn,
+                "settlement": "idle",
+                "settlements": {"sent": paid, "accepted": paid, "refused": 0, "received": got},
+                "limits": {"minimum": null, "maximum": "1000000",
+                           "settleThreshold": "-1000", "settleTo": "0"}})
+        };
+        let mut a = NodeState::new(target("a"));
+        let mut b = NodeState::new(target("b"));
+        let hb = |id: &str, peer: &str, v| with_balance(health(id, &[(peer, "peer", true)]), 0, v);
+        a.health_ok(hb("a", "b", books("-1200", "0", "0", 0, 0)));
+        b.health_ok(hb("b", "a", books("1200", "0", "0", 0, 0)));
+        let s = snap(&[a, b]);
+        let e = &s.edges[0];
+        assert_eq!(e.balances.len(), 2);
+        assert_eq!(
+            (
+                e.balances[0].node.as_str(),
+                e.balances[0].balance.committed.as_str()
+            ),
+            ("a", "-1200")
+        );
+        assert_eq!(e.balance_sum.as_deref(), Some("0"));
+        assert!(e.quiet);
+        assert!(s.settlements.is_empty(), "a first poll is a baseline");
+        let j = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            j["nodes"][0]["links"][0]["balance"]["limits"]["maximum"],
+            "1000000"
+        );
+        assert_eq!(j["edges"][0]["balanceSum"], "0");
+
+        // a pays b 1200: a's paid total grows, b's received total too.
+        let [mut a, mut b] = [NodeState::new(target("a")), NodeState::new(target("b"))];
+        a.health_ok(hb("a", "b", books("-1200", "0", "0", 0, 0)));
+        b.health_ok(hb("b", "a", books("1200", "0", "0", 0, 0)));
+        a.health_ok(hb("a", "b", books("0", "1200", "0", 1, 0)));
+        b.health_ok(hb("b", "a", books("0", "0", "1200", 0, 1)));
+        assert_eq!(b.settlements().count(), 1, "b saw it received");
+        let s = snap(&[a, b]);
+        assert_eq!(s.settlements.len(), 1, "{:?}", s.settlements);
+        let p = &s.settlements[0];
+        assert_eq!(
+            (
+                p.node.as_str(),
+                p.link.as_str(),
+                p.kind,
+                p.amount.as_deref()
+            ),
+            ("a", "b", books::SettlementKind::Paid, Some("1200"))
+        );
+    }
+
+    #[test]
+    fn a_node_without_books_or_with_broken_ones_shows_none_and_still_parses() {
+        let h: Health = serde_json::from_value(serde_json::json!({
+            "status": "healthy", "nodeId": "a", "books": 7,
+            "links": [{"id": "b", "relation": "peer", "connected": true,
+                       "balance": {"committed": 1.5}},
+                      {"id": "c", "relation": "peer", "connected": true,
+                       "balance": "lots"},
+                      {"id": "d", "relation": "peer", "connected": true}]
+        }))
+        .expect("a report with odd books still parses");
+        let mut a = NodeState::new(target("a"));
+        a.health_ok(h);
+        let s = snap(&[a]);
+        assert!(s.nodes[0].links.iter().all(|l| l.balance.is_none()));
+        assert_eq!(s.nodes[0].books, None);
+
+        // The admin API's books are used when /health has none; a
+        // settlement fault shows on the edge.
+        let mut a = NodeState::new(target("a"));
+        let mut b = NodeState::new(target("b"));
+        a.health_ok(health("a", &[("b", "peer", true)]));
+        b.health_ok(health("b", &[("a", "peer", true)]));
+        a.admin_links_ok(&[serde_json::json!({"id": "b",
+            "fault": {"settlement_refused": true},
+            "balance": {"committed": "-5", "settlement": "settlement refused by peer"}})]);
+        let s = snap(&[a, b]);
+        let e = &s.edges[0];
+        assert_eq!(e.balances.len(), 1);
+        assert_eq!(
+            e.balances[0].balance.settlement.as_deref(),
+            Some("settlement refused by peer")
+        );
+        assert_eq!(e.balance_sum, None, "one end only");
+        assert_eq!(
+            (e.state, e.reason.as_str()),
+            ("faulted", "settlements refused")
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! it hold the slot itself. The routing table is swapped whole
 //! ([`Node::replace_routes`]); the packet path reads it without a lock.
 
+pub mod account;
 pub mod ccp;
 pub mod peer;
 pub mod repeat;
@@ -29,6 +30,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use crate::accounts::journal::Journal;
+use crate::accounts::store::Books;
 use crate::address::Address;
 use crate::condition::FulfillmentKey;
 use crate::config::{Config, ConfigError, RoutingMode};
@@ -63,6 +66,8 @@ pub struct Node {
     warnings: RepeatFilter,
     /// The CCP speaker (`ROUTING=ccp`), `None` for static routing.
     ccp: Option<Arc<CcpState>>,
+    /// The writer of the durable books (`DATA_DIR`), `None`: in memory.
+    journal: Option<Journal>,
 }
 
 impl std::fmt::Debug for Node {
@@ -76,8 +81,14 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// The state of a node for `config` (validated here) whose BTP server
     /// listens on `btp_addr`: every configured link down, the routes the
-    /// configuration gives, CCP state when `ROUTING=ccp`.
-    pub fn new(config: Config, btp_addr: SocketAddr) -> Result<Arc<Node>, ConfigError> {
+    /// configuration gives, CCP state when `ROUTING=ccp`; each link's books
+    /// as `books` has them (loaded from `DATA_DIR`, with the journal that
+    /// writes them from now on), or in memory from zero.
+    pub fn new(
+        config: Config,
+        btp_addr: SocketAddr,
+        books: Option<(Books, Journal)>,
+    ) -> Result<Arc<Node>, ConfigError> {
         config.validate()?;
         let receiver_address = config.receiver_address().ok_or_else(|| {
             ConfigError::new("ILP_ADDRESS", "too long to have a receiver under it")
@@ -92,6 +103,20 @@ impl Node {
                 (id, Arc::new(slot))
             })
             .collect();
+        let journal = books.map(|(books, journal)| {
+            for (id, b) in &books.peers {
+                match peers.get(&**id) {
+                    Some(slot) => slot.account.restore(b),
+                    None => info!(
+                        event = "books_unknown_peer",
+                        peerId = %id,
+                        balance = %b.balance,
+                        "the books hold a link that is no longer configured; kept, not used"
+                    ),
+                }
+            }
+            journal
+        });
         let routes = configured_routes(&config, &peers);
         let ccp = (config.routing.mode == RoutingMode::Ccp).then(|| CcpState::new(&config));
         Ok(Arc::new(Node {
@@ -111,6 +136,7 @@ impl Node {
             btp_addr,
             changes: watch::channel(0).0,
             warnings: RepeatFilter::default(),
+            journal,
             config,
         }))
     }
@@ -159,6 +185,18 @@ impl Node {
     /// already routed keep their next hop. For routes learned at run time.
     pub fn replace_routes(&self, routes: Routes) {
         self.routes.store(Arc::new(routes));
+    }
+
+    /// The writer of the durable books, with `DATA_DIR`.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// Flushes the books and stops their writer (at the end of a stop).
+    pub fn close_books(&self) {
+        if let Some(j) = &self.journal {
+            j.close();
+        }
     }
 
     /// The CCP state, when routes are learned (`ROUTING=ccp`).
@@ -300,6 +338,7 @@ impl Node {
         if let Some(r) = &self.ccp {
             r.link_up(&self.config, slot);
         }
+        slot.account.wake();
         self.notify_change();
     }
 

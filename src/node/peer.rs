@@ -11,6 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use super::account::Account;
 use super::stats::LinkStats;
 use crate::config::PeerConfig;
 use crate::fault::LinkFault;
@@ -30,12 +31,15 @@ pub struct PeerSlot {
     total: Arc<Inflight>,
     /// The link's counters, for `/metrics`.
     pub stats: LinkStats,
+    /// The link's books: balance, limits, settlements.
+    pub account: Account,
     /// Faults injected through the admin API or [`super::Node::hold_link_down`].
     pub fault: LinkFault,
 }
 
 impl PeerSlot {
     pub(super) fn new(config: PeerConfig, id: Arc<str>, total: Arc<Inflight>) -> Self {
+        let account = Account::new(config.balance);
         Self {
             bucket: config
                 .max_packets_per_second
@@ -47,6 +51,7 @@ impl PeerSlot {
             inflight: AtomicUsize::new(0),
             total,
             stats: LinkStats::default(),
+            account,
             fault: LinkFault::default(),
         }
     }

@@ -2,8 +2,8 @@
 //! [`start`] builds the state from a [`Config`] on listeners the caller bound
 //! and starts the BTP server ([`accept`]), a dialer per outbound link
 //! (`dial`, with [`backoff`]), the CCP driver (`ccp`), the HTTP port of
-//! `/health`, `/routes`, `/metrics` and `/admin` ([`http`]) and the
-//! allocator's purges; [`stop`] holds the handle and the graceful stop.
+//! `/health`, `/routes`, `/metrics` and `/admin` ([`http`]), a settler per
+//! link ([`settle`]) and the allocator's purges; [`stop`] holds the handle and the graceful stop.
 //! Packets take the forwarding path ([`crate::forward`]), whose handler each
 //! link gets here.
 
@@ -12,6 +12,7 @@ pub mod backoff;
 mod ccp;
 mod dial;
 pub mod http;
+pub mod settle;
 pub mod stop;
 
 use std::net::SocketAddr;
@@ -22,8 +23,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, info, info_span, warn};
 
+use crate::accounts::journal::Journal;
+use crate::accounts::store::{Books, Store, StoreError};
 use crate::config::{Config, ConfigError};
 use crate::forward::PeerHandler;
 use crate::link::{Direction, Link};
@@ -39,6 +42,9 @@ pub enum StartError {
     /// The configuration is invalid (names the variable to fix).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The books under `DATA_DIR` cannot be opened (the error names the path).
+    #[error(transparent)]
+    Books(#[from] StoreError),
     /// A listener given to [`start`] has no local address.
     #[error("cannot read the address of the {listener} listener: {source}")]
     Listener {
@@ -81,6 +87,28 @@ where
     )
 }
 
+/// The books under `DATA_DIR` and their writer, or `None` (in memory),
+/// saying which at start.
+fn open_books(config: &Config) -> Result<Option<(Books, Journal)>, StartError> {
+    let Some(dir) = &config.data_dir else {
+        warn!(
+            event = "books_in_memory",
+            "DATA_DIR is unset: balances and settlements are kept in memory only, start at zero and are lost at a restart"
+        );
+        return Ok(None);
+    };
+    let store = Store::open(dir)?;
+    let path = store.path().display().to_string();
+    let (books, journal) = store.start()?;
+    info!(
+        event = "books_opened",
+        path = %path,
+        links = books.peers.len(),
+        "durable books opened (a Fulfill is relayed only once its balance change is on disk)"
+    );
+    Ok(Some((books, journal)))
+}
+
 /// Starts a node on listeners the caller has bound (tests bind `127.0.0.1:0`).
 pub fn start(
     config: Config,
@@ -91,7 +119,9 @@ pub fn start(
     let health_addr = local_addr(&health, "health")?;
     let span = info_span!("node", nodeId = %config.node_id);
     let _enter = span.enter();
-    let node = Node::new(config, btp_addr)?;
+    config.validate()?;
+    let books = open_books(&config)?;
+    let node = Node::new(config, btp_addr, books)?;
     let config = node.config();
 
     let tasks = TaskTracker::new();
@@ -105,13 +135,12 @@ pub fn start(
         ccp::log_start(config);
         tasks.spawn(ccp::drive(node.clone(), r.clone()).in_current_span());
     }
-    for slot in node
-        .peer_slots()
-        .into_iter()
-        .filter(|s| s.direction() == Direction::Outbound)
-    {
+    for slot in node.peer_slots() {
         let span = info_span!("link", peerId = %slot.id);
-        tasks.spawn(dial::dial_loop(node.clone(), slot).instrument(span));
+        tasks.spawn(settle::settle_loop(node.clone(), slot.clone()).instrument(span.clone()));
+        if slot.direction() == Direction::Outbound {
+            tasks.spawn(dial::dial_loop(node.clone(), slot).instrument(span));
+        }
     }
     info!(
         event = "connector_started",

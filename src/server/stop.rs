@@ -94,6 +94,7 @@ impl NodeHandle {
         }
         self.tasks.close();
         self.tasks.wait().await;
+        node.close_books();
         info!(event = "connector_stopped", "connector stopped");
     }
 }

@@ -104,7 +104,7 @@ def click_action(driver, act, node, link):
         b = driver.find_element(By.CSS_SELECTOR, sel)
         if not b.is_enabled():
             return False
-        b.click()
+        click_centered(driver, b)
         return True
 
     wait_until(f"the {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
@@ -136,7 +136,7 @@ def send_from_page(driver, src, dst, count):
     field = driver.find_element(By.ID, "send-count")
     field.clear()
     field.send_keys(str(count))
-    driver.find_element(By.ID, "send-btn").click()
+    click_centered(driver, driver.find_element(By.ID, "send-btn"))
     result = wait_until("the send result", lambda: driver.find_element(By.CSS_SELECTOR, "#send-result .result"),
                         PAGE_TIMEOUT)
     fulfilled, sent = result.get_attribute("data-fulfilled"), result.get_attribute("data-sent")
@@ -195,3 +195,155 @@ def on_failure(driver, path):
         print("browser log:", driver.get_log("browser"))
     except Exception as e:
         print(f"(no failure screenshot: {e})")
+
+
+# ------------------------------------------------------------------ books
+
+def book_rows(driver):
+    """The Books card's rows: {(node, link): {committed, state, limits, sum}}
+    in one script call (the card is redrawn on updates)."""
+    return driver.execute_script("""
+        const o = {};
+        document.querySelectorAll('#books tr.book').forEach(r => {
+          const bal = r.querySelector('td.bal'), st = r.querySelector('.settle-state');
+          o[r.dataset.node + '>' + r.dataset.link] = {
+            committed: bal && bal.dataset.committed,
+            gauge: !!(bal && bal.querySelector('.gauge')),
+            limits: bal ? bal.querySelector('.limits-text').textContent : null,
+            state: st && st.dataset.state,
+            buttons: Array.from(r.querySelectorAll('button[data-act]'))
+              .filter(b => !b.disabled).map(b => b.dataset.act),
+          };
+        });
+        return o;""")
+
+
+def book_sum(driver, edge):
+    return driver.execute_script(
+        f"const s = document.querySelector('#books td.linkcell[data-edge=\"{edge}\"] .sum');"
+        "return s ? s.dataset.sum : null;")
+
+
+def settlement_rows(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#settlements tr.settlement'))"
+        ".map(r => ({kind: r.dataset.kind, node: r.dataset.node, link: r.dataset.link, amount: r.dataset.amount}));")
+
+
+def click_centered(driver, element):
+    """Clicks `element` scrolled to the middle of the window: the sticky
+    header would take a click on an element scrolled to the top edge."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def click_book(driver, act, node, link):
+    """Clicks a Books card control (`settle`, `refuse-on`, `refuse-off`,
+    `limits`) of `node`'s end of the link to `link`."""
+    sel = f'#books tr.book[data-node="{node}"][data-link="{link}"] button[data-act="{act}"]'
+
+    def click():
+        b = driver.find_element(By.CSS_SELECTOR, sel)
+        if not b.is_enabled():
+            return False
+        click_centered(driver, b)
+        return True
+
+    wait_until(f"the books {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
+
+
+def nodes_report_books(base):
+    """Whether any node on the dashboard at `base` reports a link's books."""
+    s = http_json(base + "/api/state")
+    return any(l.get("balance") for n in s["nodes"] for l in n["links"])
+
+
+def check_books(driver, base, payer, payee, must, screenshot=None):
+    """The Books card for the link payer-payee (node names, each the other's
+    link id), driven as a user does: both ends' balances as the nodes report
+    them (in /api/state), on a gauge against their limits, their sum; set
+    payer's limits with the Limits form; payee refuses settlements (the
+    fault), payer's Settle now shows 'settlement refused by peer' and a
+    refused settlement in the list; payee accepts again, Settle now pays
+    (a 'paid' settlement listed, the two ends back to a sum of 0).
+
+    When no node reports books: with `must` false it checks the card says
+    so and returns False; with `must` true it fails. Returns True when the
+    books were checked."""
+    if not nodes_report_books(base):
+        assert not must, "no node reports its books (a `balance` per link in /health)"
+        wait_until("the Books card saying no node reports books",
+                   lambda: driver.find_elements(By.ID, "books-empty"), PAGE_TIMEOUT)
+        print("page: no node reports its books yet; the Books card says so (balance checks not run: must=False)")
+        return False
+    a, b = f"{payer}>{payee}", f"{payee}>{payer}"
+    edge = edge_id(payer, payee)
+
+    def ends_as_reported():
+        s = http_json(base + "/api/state")
+        want = {}
+        for n in s["nodes"]:
+            for l in n["links"]:
+                if l.get("balance") and f"{n['name']}>{l['id']}" in (a, b):
+                    want[f"{n['name']}>{l['id']}"] = l["balance"]["committed"]
+        rows = book_rows(driver)
+        return len(want) == 2 and all(rows.get(k, {}).get("committed") == v for k, v in want.items()) and rows
+
+    rows = wait_until(f"both ends of {edge} in the Books card as the nodes report them", ends_as_reported,
+                      PAGE_TIMEOUT)
+    for k in (a, b):
+        assert {"settle", "limits"} <= set(rows[k]["buttons"]), rows[k]
+        assert rows[k]["buttons"][1].startswith("refuse-"), rows[k]
+    print(f"page: books of {edge}: {payer} {rows[a]['committed']}, {payee} {rows[b]['committed']}, "
+          f"limits at {payer}: {rows[a]['limits']}")
+
+    # Limits from the form.
+    click_book(driver, "limits", payer, payee)
+    form = wait_until("the Limits form", lambda: driver.find_element(By.ID, "limits-form").is_displayed()
+                      and driver.find_element(By.ID, "limits-form"), PAGE_TIMEOUT)
+    for key, value in [("minimum", ""), ("maximum", "1000000000"), ("settleThreshold", "-1000000000"),
+                       ("settleTo", "0")]:
+        field = form.find_element(By.ID, f"limit-{key}")
+        field.clear()
+        if value:
+            field.send_keys(value)
+    click_centered(driver, driver.find_element(By.ID, "limits-set"))
+    wait_until(f"{payer}'s new limits shown", lambda: "max 1,000,000,000" in (book_rows(driver)[a]["limits"] or "")
+               and "settle below −1,000,000,000 to 0" in book_rows(driver)[a]["limits"], PAGE_TIMEOUT)
+    assert not driver.find_element(By.ID, "limits-form").is_displayed()
+    assert book_rows(driver)[a]["gauge"], "a bounded end is drawn on a gauge"
+    print(f"page: limits of {payer}->{payee} set from the page: {book_rows(driver)[a]['limits']}")
+
+    # The payee refuses settlements: Settle now is refused.
+    click_book(driver, "refuse-on", payee, payer)
+    wait_until(f"{payee} refusing settlements", lambda: "refuse-off" in book_rows(driver)[b]["buttons"], PAGE_TIMEOUT)
+    owed = wait_until(f"{payer} owing {payee}", lambda: int(book_rows(driver)[a]["committed"]) < 0, PAGE_TIMEOUT)
+    assert owed
+    click_book(driver, "settle", payer, payee)
+    wait_until(f"'settlement refused by peer' at {payer}",
+               lambda: book_rows(driver)[a]["state"] == "settlement refused by peer", PAGE_TIMEOUT)
+    wait_until("the refusal in the settlements list",
+               lambda: any(r["kind"] == "refused" and r["node"] == payer for r in settlement_rows(driver)),
+               PAGE_TIMEOUT)
+    print(f"page: {payee} refuses settlements; {payer}'s Settle now shows 'settlement refused by peer'")
+    if screenshot:
+        driver.save_screenshot(screenshot)
+
+    # Accepted again: Settle now pays (the node may retry by itself first).
+    click_book(driver, "refuse-off", payee, payer)
+    wait_until(f"{payee} accepting settlements", lambda: "refuse-on" in book_rows(driver)[b]["buttons"], PAGE_TIMEOUT)
+    if int(book_rows(driver)[a]["committed"]) < 0:
+        click_book(driver, "settle", payer, payee)
+    paid = wait_until("a paid settlement listed",
+                      lambda: [r for r in settlement_rows(driver) if r["kind"] == "paid" and r["node"] == payer],
+                      PAGE_TIMEOUT)
+    wait_until(f"{edge}'s two ends summing to 0", lambda: book_sum(driver, edge) == "0", PAGE_TIMEOUT)
+    print(f"page: {payer} paid {payee} {paid[0]['amount']} from the page; the two ends sum to 0")
+    return True
+
+
+def save_card(driver, selector, path):
+    """A screenshot of one card of the page (`selector`), scrolled into view."""
+    el = driver.find_element(By.CSS_SELECTOR, selector)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+    el.screenshot(path)

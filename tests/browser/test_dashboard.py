@@ -11,6 +11,14 @@ the node's /metrics shows the fault, and Restore on the page brings it back
 'up' after it restarts; the browser logged no console errors. Saves
 target/browser/dashboard.png (and -cut.png, -down.png).
 
+Books (dashboard_page.check_books): with the mesh, when its nodes report
+their books (MESH_BOOKS_MUST below says whether they must), both ends of
+node-a's link to node-c after the send, a limit set, a settlement refused
+and one paid, all from the page. The same checks always run against two
+stand-in nodes with books (books_stand_in.py) under a second dashboard:
+target/browser/dashboard-books.png (the page), dashboard-books-card.png
+(the Books card alone, as docs/dashboard-books.png).
+
 Usage: test_dashboard.py <path to ilp-connector binary> <artifact dir>
 Run it through scripts/test-browser.sh, which installs what it needs. The
 page-driving steps are in dashboard_page.py, shared with check_page.py (the
@@ -26,6 +34,7 @@ import sys
 import tempfile
 import time
 
+import books_stand_in
 import dashboard_page as page
 from dashboard_page import DOWN_WITHIN, UP_WITHIN, edge_id, http_json, text, wait_until
 
@@ -37,6 +46,12 @@ SENDER_SECRET = "sender-secret"
 RECEIVER_SECRET = "receiver-secret"
 ADMIN_TOKEN = "browser-admin-token"
 START_TIMEOUT = 30.0  # generous: other work may load the machine
+# Whether the mesh's nodes must report their books (a `balance` per link in
+# /health). False while the nodes do not keep books: the Books card must then
+# say so, and the balance checks run only against the stand-ins.
+MESH_BOOKS_MUST = True
+BOOKS_NODES = ["books-x", "books-y"]
+PAGE_WAIT = page.PAGE_TIMEOUT
 
 
 def free_port():
@@ -126,6 +141,7 @@ def main():
         logdir,
     )
     driver = None
+    extra = []  # processes started later
     ok = False
     t_start = time.monotonic()
     try:
@@ -145,6 +161,11 @@ def main():
         # Select node-b so the screenshot shows its details.
         page.select_node(driver, "node-b")
         driver.save_screenshot(os.path.join(artifacts, "dashboard.png"))
+
+        # The books of node-a's link to node-c (node-a paid node-c for the
+        # send): when the nodes report them, or must.
+        page.check_books(driver, base, "node-a", "node-c", must=MESH_BOOKS_MUST,
+                         screenshot=os.path.join(artifacts, "dashboard-mesh-books.png"))
 
         # Cut node-a's link to node-b from the page: down within 2 s, the
         # fault in node-a's /metrics, then Restore.
@@ -186,13 +207,47 @@ def main():
 
         page.assert_no_console_errors(driver)
         assert dash.alive(), "the dashboard exited"
+
+        # The Books card against stand-in nodes that keep books, under a
+        # dashboard of their own.
+        books = books_stand_in.Books(*BOOKS_NODES)
+        stand_ins = {n: books_stand_in.serve(books, n, ADMIN_TOKEN) for n in BOOKS_NODES}
+        books_port = free_port()
+        books_dash = Proc(
+            "dashboard-books",
+            [binary, "dashboard"],
+            {
+                "PATH": os.environ.get("PATH", ""),
+                "LOG_FORMAT": "json",
+                "DASHBOARD_NODES": ",".join(f"{n}=http://127.0.0.1:{stand_ins[n][0]}" for n in BOOKS_NODES),
+                "DASHBOARD_PORT": str(books_port),
+                "DASHBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
+            },
+            logdir,
+        )
+        extra.append(books_dash)
+        books_dash.start()
+        books_base = f"http://127.0.0.1:{books_port}"
+        wait_until("the books dashboard answering", lambda: http_json(books_base + "/api/state"), START_TIMEOUT)
+        driver.get(books_base + "/")
+        page.check_all_up(driver, BOOKS_NODES, [edge_id(*BOOKS_NODES)])
+        page.check_books(driver, books_base, *BOOKS_NODES, must=True,
+                         screenshot=os.path.join(artifacts, "dashboard-books-refused.png"))
+        page.click_graph(driver, "edge", edge_id(*BOOKS_NODES))
+        wait_until("the link's books in its details",
+                   lambda: "settlements" in page.details(driver) and "balance" in page.details(driver), PAGE_WAIT)
+        driver.save_screenshot(os.path.join(artifacts, "dashboard-books.png"))
+        page.save_card(driver, ".books-card", os.path.join(artifacts, "dashboard-books-card.png"))
+        page.assert_no_console_errors(driver)
+        for _, server in stand_ins.values():
+            server.shutdown()
         ok = True
     finally:
         if driver is not None:
             if not ok:
                 page.on_failure(driver, os.path.join(artifacts, "dashboard-failure.png"))
             driver.quit()
-        for p in list(procs.values()) + [dash]:
+        for p in list(procs.values()) + [dash] + extra:
             if not ok:
                 print(f"--- {p.name} log tail ---\n{p.log_tail()}")
             p.kill()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use ilp_connector::condition::FulfillmentKey;
-use ilp_connector::config::{Config, PeerConfig, Relation, Secret, Timing};
+use ilp_connector::config::{BalanceLimits, Config, PeerConfig, Relation, Secret, Timing};
 use ilp_connector::link::{Direction, Handler, Link};
 use ilp_connector::packet::{Fulfill, Packet, Prepare};
 use ilp_connector::send::{self, SendSettings, Summary};
@@ -165,6 +165,7 @@ impl Net {
                 address: format!("g.{other}").parse().unwrap(),
                 max_packet_amount: None,
                 max_packets_per_second: None,
+                balance: BalanceLimits::UNBOUNDED,
             })
             .unwrap();
         }
@@ -177,6 +178,7 @@ impl Net {
             address: sender_address,
             max_packet_amount: None,
             max_packets_per_second: None,
+            balance: BalanceLimits::UNBOUNDED,
         })
         .unwrap();
         for (prefix, peer) in spec.routes.get(id).into_iter().flatten() {
@@ -317,6 +319,7 @@ pub fn add_child(c: &mut Config, id: &str) {
         address,
         max_packet_amount: None,
         max_packets_per_second: None,
+        balance: BalanceLimits::UNBOUNDED,
     })
     .unwrap();
 }

@@ -9,6 +9,16 @@ let lastUpdate = 0;
 let sending = false;
 
 const $ = (id) => document.getElementById(id);
+// Redraws an element only when what it shows changed. The last HTML set is
+// kept, not read back: the browser's innerHTML serializes entities and
+// attributes its own way, and a redraw on every update makes a button stale
+// under a user's (or a test's) click.
+const drawn = new WeakMap();
+function setHtml(el, html) {
+  if (drawn.get(el) === html) return;
+  el.innerHTML = html;
+  drawn.set(el, html);
+}
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const fmtRate = (r) => (r == null ? "–" : r >= 100 ? Math.round(r).toString() : r >= 10 ? r.toFixed(1) : r.toFixed(2).replace(/\.?0+$/, "") || "0");
 const fmtMs = (ms) => (ms == null ? "–" : ms >= 100 ? Math.round(ms) + " ms" : ms.toFixed(ms >= 10 ? 1 : 2) + " ms");
@@ -162,6 +172,182 @@ function faultText(f) {
   return parts.join(", ");
 }
 
+// ------------------------------------------------------------------ books
+// Amounts arrive as decimal strings (i128 on the node): BigInt here, never
+// Number, so no amount is rounded.
+
+const big = (s) => (s == null ? null : BigInt(s));
+const fmtAmt = (s) => (s == null ? "–" : BigInt(s).toLocaleString("en-US").replace("-", "−"));
+const AMOUNT = /^-?\d{1,39}$/;
+
+function linkOf(nodeName, linkId) {
+  const n = state.nodes.find((x) => x.name === nodeName);
+  return n && n.links.find((l) => l.id === linkId);
+}
+
+function limitsText(L) {
+  const settle = L.settleThreshold != null ? `settle below ${fmtAmt(L.settleThreshold)} to ${fmtAmt(L.settleTo || "0")}` : "no settlement";
+  return `${L.minimum != null ? "min " + fmtAmt(L.minimum) : "no minimum"} · ${settle} · ${L.maximum != null ? "max " + fmtAmt(L.maximum) : "no maximum"}`;
+}
+
+// The balance on a gauge from the lowest bound (minimum, else the settle
+// threshold) to the maximum; the numbers alone when a side is unbounded.
+function balanceGauge(b) {
+  const L = b.limits, c = big(b.committed);
+  const lo = big(L.minimum) ?? big(L.settleThreshold), hi = big(L.maximum);
+  let gauge = "";
+  if (lo != null && hi != null && hi > lo) {
+    const span = hi - lo;
+    const pos = (v) => {
+      let p = ((v - lo) * 1000n) / span;
+      if (p < 0n) p = 0n;
+      if (p > 1000n) p = 1000n;
+      return Number(p) / 10; // a share in per mille: small, exact enough to draw
+    };
+    const z = pos(0n), x = pos(c);
+    gauge = `<div class="gauge" title="${esc(limitsText(L))}">` +
+      `<span class="fill${c < 0n ? " neg" : ""}" style="left:${Math.min(z, x)}%;width:${Math.abs(x - z)}%"></span>` +
+      `<span class="tick zero" style="left:${z}%"></span>` +
+      (L.settleThreshold != null ? `<span class="tick thr" style="left:${pos(big(L.settleThreshold))}%"></span>` : "") +
+      `<span class="dot" style="left:${x}%"></span></div>`;
+  }
+  return gauge + `<div class="limits-text">${esc(limitsText(L))}</div>`;
+}
+
+function owes(b, node, peer) {
+  const c = big(b.committed);
+  if (c > 0n) return `${peer} owes ${node} ${fmtAmt(b.committed)}`;
+  if (c < 0n) return `${node} owes ${peer} ${fmtAmt((-c).toString())}`;
+  return "even";
+}
+
+function balanceCell(node, peer, b) {
+  const neg = big(b.committed) < 0n;
+  return `<td class="bal" data-committed="${esc(b.committed)}" title="${esc(owes(b, node, peer))}">` +
+    `<span class="amt num${neg ? " neg" : ""}">${esc(fmtAmt(b.committed))}</span>` + balanceGauge(b) + `</td>`;
+}
+
+function pendingText(b) {
+  return `in ${fmtAmt(b.pendingIncoming || "0")} · out ${fmtAmt(b.pendingOutgoing || "0")}`;
+}
+
+function settlementCell(b) {
+  const st = b.settlement || "idle";
+  return `<td><span class="settle-state" data-state="${esc(st)}">${esc(st)}</span>` +
+    (b.settling != null ? `<div class="counts">sending ${esc(fmtAmt(b.settling))}</div>` : "") + `</td>`;
+}
+
+function countsText(b) {
+  const c = b.settlements;
+  return `${c.sent} sent · ${c.accepted} accepted · ${c.refused} refused · ${c.received} received`;
+}
+
+function paidText(b) {
+  return `paid ${fmtAmt(b.settledOut || "0")} · got ${fmtAmt(b.settledIn || "0")}`;
+}
+
+function bookButtons(node, link) {
+  const ok = node && node.admin.available && node.state !== "down";
+  const dis = ok ? "" : ` disabled title="${esc(adminWhy(node))}"`;
+  const d = `data-node="${esc(node.name)}" data-link="${esc(link)}"`;
+  const l = node.links.find((x) => x.id === link);
+  const refusing = !!(l && l.fault && l.fault.settlementRefused);
+  const tip = (t) => (ok ? ` title="${esc(t)}"` : "");
+  return `<div class="actions small books-actions">` +
+    `<button data-act="settle" ${d}${dis}${tip(`settle now: ${node.name} pays ${link} up to its settle-to`)}>Settle now</button>` +
+    `<button data-act="${refusing ? "refuse-off" : "refuse-on"}" class="${refusing ? "on" : ""}" ${d}${dis}` +
+    tip(refusing ? `${node.name} refuses settlements from ${link}; click to accept them again` : `fault: ${node.name} refuses settlements from ${link}, as a stock JS peer`) +
+    `>${refusing ? "Refusing settlements" : "Refuse settlements"}</button>` +
+    `<button data-act="limits" ${d}${dis}${tip("set this end's limits")}>Limits…</button></div>`;
+}
+
+function bookRow(node, peer, link, b, first) {
+  return `<tr class="book" data-node="${esc(node.name)}" data-link="${esc(link)}">${first || ""}` +
+    `<td class="at"><b>${esc(node.name)}</b><div class="counts">${esc(node.books || "")}</div></td>` +
+    balanceCell(node.name, peer, b) +
+    `<td class="counts">${esc(pendingText(b))}</td>` + settlementCell(b) +
+    `<td class="counts">${esc(countsText(b))}<br>${esc(paidText(b))}</td>` +
+    `<td>${bookButtons(node, link)}</td></tr>`;
+}
+
+function sumText(e) {
+  if (e.balanceSum == null) return "";
+  if (e.balanceSum === "0") return `<span class="sum ok" data-sum="0">sum 0 ✓</span>`;
+  return `<span class="sum off" data-sum="${esc(e.balanceSum)}">sum ${esc(fmtAmt(e.balanceSum))}${e.quiet ? "" : " (moving)"}</span>`;
+}
+
+function drawBooks() {
+  const el = $("books");
+  const nodeOf = (name) => state.nodes.find((n) => n.name === name);
+  const rows = [];
+  const onEdge = new Set();
+  for (const e of state.edges) {
+    if (!e.balances.length) continue;
+    const span = e.balances.length;
+    const first = `<td class="linkcell" rowspan="${span}" data-edge="${esc(e.id)}"><b>${esc(e.a)} — ${esc(e.b)}</b>${sumText(e)}</td>`;
+    e.balances.forEach((end, i) => {
+      onEdge.add(end.node + "\n" + end.link);
+      const n = nodeOf(end.node);
+      const peer = end.node === e.a ? e.b : e.a;
+      rows.push(bookRow(n, peer, end.link, end.balance, i === 0 ? first : ""));
+    });
+  }
+  // Links with one end on the page (children, peers the page does not watch).
+  for (const n of state.nodes) {
+    for (const l of n.links) {
+      if (!l.balance || onEdge.has(n.name + "\n" + l.id)) continue;
+      const first = `<td class="linkcell"><b>${esc(n.name)} — ${esc(l.id)}</b> <span class="muted">${esc(l.relation)}</span></td>`;
+      rows.push(bookRow(n, l.id, l.id, l.balance, first));
+    }
+  }
+  let html;
+  if (!rows.length) {
+    html = `<div class="empty" id="books-empty">No node reports its books yet: a node that keeps balances shows each link's <span class="mono">balance</span> in /health.</div>`;
+  } else {
+    html = `<table class="books"><thead><tr><th>link</th><th>at</th><th>balance</th><th>pending</th><th>settlement</th><th>settlements</th><th></th></tr></thead><tbody>` +
+      rows.join("") + `</tbody></table>`;
+  }
+  setHtml(el, html);
+  const kept = state.nodes.filter((n) => n.books).map((n) => `${n.name} ${n.books}`);
+  $("books-note").textContent = kept.length ? "books: " + kept.join(", ") : "";
+}
+
+const KIND_TEXT = {
+  paid: (e) => `${e.node} paid ${e.link}`,
+  recorded: (e) => `${e.node} recorded a payment to ${e.link}`,
+  refused: (e) => `${e.link} refused ${e.node}'s settlement`,
+  received: (e) => `${e.node} received from ${e.link}`,
+};
+
+function drawSettlements() {
+  const el = $("settlements");
+  const list = state.settlements || [];
+  let html;
+  if (!list.length) html = `<div class="empty">No settlement seen since the page's dashboard started.</div>`;
+  else {
+    html = `<table><thead><tr><th>when</th><th>what</th><th class="num">amount</th></tr></thead><tbody>` +
+      list.map((e) => `<tr class="settlement" data-kind="${esc(e.kind)}" data-node="${esc(e.node)}" data-link="${esc(e.link)}" data-amount="${esc(e.amount || "")}">` +
+        `<td class="muted">${esc(new Date(e.at).toLocaleTimeString())}</td>` +
+        `<td class="kind-${esc(e.kind)}">${esc((KIND_TEXT[e.kind] || ((x) => x.kind))(e))}${e.count > 1 ? ` ×${e.count}` : ""}</td>` +
+        `<td class="num">${esc(e.amount != null ? fmtAmt(e.amount) : "–")}</td></tr>`).join("") +
+      `</tbody></table>`;
+  }
+  setHtml(el, html);
+}
+
+function openLimits(node, link) {
+  const form = $("limits-form");
+  const l = linkOf(node, link);
+  const L = (l && l.balance && l.balance.limits) || {};
+  form.dataset.node = node;
+  form.dataset.link = link;
+  $("limits-target").textContent = `${node}'s link to ${link}`;
+  for (const input of form.querySelectorAll("input[data-key]")) input.value = L[input.dataset.key] ?? "";
+  form.hidden = false;
+  $("books-result").textContent = "";
+  form.querySelector("input").focus();
+}
+
 function linkState(l) {
   if (!l.connected) return l.relation === "child" ? "idle" : "down"; // a client not connected now is normal
   return l.fault ? "faulted" : "up";
@@ -192,13 +378,16 @@ function nodeDetails(n) {
   h += `<div class="section-title">Links</div>`;
   if (!n.links.length) h += `<div class="empty">no links known yet</div>`;
   else {
-    h += `<table><thead><tr><th>peer</th><th>state</th><th>since</th><th class="num">pkt/s</th></tr></thead><tbody>`;
+    const books = n.links.some((l) => l.balance);
+    h += `<table><thead><tr><th>peer</th><th>state</th><th>since</th>${books ? `<th class="num">balance</th>` : ""}<th class="num">pkt/s</th></tr></thead><tbody>`;
     for (const l of n.links) {
       const st = linkState(l);
       h += `<tr data-link="${esc(l.id)}"><td><b>${esc(l.id)}</b> <span class="muted">${esc(l.relation)}, ${esc(l.direction)}</span></td>` +
         `<td class="dotcell ${st}" title="${esc(faultText(l.fault))}">${st}${l.fault ? ` <span class="muted">${esc(faultText(l.fault))}</span>` : ""}</td>` +
-        `<td class="muted">${esc(fmtAge(l.since))}</td><td class="num">${l.rate != null ? fmtRate(l.rate) : "–"}</td></tr>` +
-        `<tr><td colspan="4">${actionButtons(n, l.id, true)}</td></tr>`;
+        `<td class="muted">${esc(fmtAge(l.since))}</td>` +
+        (books ? `<td class="num bal-short" data-committed="${esc(l.balance ? l.balance.committed : "")}">${l.balance ? esc(fmtAmt(l.balance.committed)) : "–"}</td>` : "") +
+        `<td class="num">${l.rate != null ? fmtRate(l.rate) : "–"}</td></tr>` +
+        `<tr><td colspan="${books ? 5 : 4}">${actionButtons(n, l.id, true)}</td></tr>`;
     }
     h += `</tbody></table>`;
   }
@@ -228,7 +417,16 @@ function edgeDetails(e) {
     const link = n && (n.links.find((l) => l.peerNode === other) || {}).id;
     h += `<div class="section-title">at ${esc(end)}</div>`;
     h += link ? actionButtons(n, link, false) : `<div class="empty">${esc(end)} does not list this link</div>`;
+    const b = (e.balances.find((x) => x.node === end) || {}).balance;
+    if (b) {
+      h += `<div class="edge-books" data-node="${esc(end)}"><dl class="kv">` +
+        `<dt>balance</dt><dd><span class="num">${esc(fmtAmt(b.committed))}</span> <span class="muted">${esc(owes(b, end, other))}</span>${balanceGauge(b)}</dd>` +
+        `<dt>pending</dt><dd class="counts">${esc(pendingText(b))}</dd>` +
+        `<dt>settlement</dt><dd><span class="settle-state" data-state="${esc(b.settlement || "idle")}">${esc(b.settlement || "idle")}</span></dd>` +
+        `<dt>settlements</dt><dd class="counts">${esc(countsText(b))}</dd></dl>${bookButtons(n, link)}</div>`;
+    }
   }
+  if (e.balanceSum != null) h += `<p class="note">both ends: ${sumText(e)}</p>`;
   return h;
 }
 
@@ -243,7 +441,7 @@ function drawDetails() {
     if (e) html = edgeDetails(e);
   }
   if (html == null) { html = `<span class="muted">Select a node or a link.</span>`; }
-  if (body.innerHTML !== html) body.innerHTML = html;
+  setHtml(body, html);
 }
 
 // ------------------------------------------------------------------ panels
@@ -296,7 +494,7 @@ function drawRejects() {
     html = state.anyMetrics ? `<div class="empty">No rejects in the last minute.</div>`
       : `<div class="empty">Rejects by code need the nodes' /metrics; the payments sent from this page show theirs below.</div>`;
   }
-  if (el.innerHTML !== html) el.innerHTML = html;
+  setHtml(el, html);
 }
 
 function drawSends() {
@@ -313,7 +511,7 @@ function drawSends() {
             : `<td colspan="3" class="err">${esc(r.error)}</td>`) + `</tr>`;
       }).join("") + `</tbody></table>`;
   }
-  if (el.innerHTML !== html) el.innerHTML = html;
+  setHtml(el, html);
 }
 
 function render() {
@@ -324,6 +522,8 @@ function render() {
   drawSendForm();
   drawRejects();
   drawSends();
+  drawBooks();
+  drawSettlements();
 }
 
 // ------------------------------------------------------------------ actions
@@ -337,28 +537,79 @@ async function postJson(url, method, body) {
   return r.json();
 }
 
+// A fault body: `over` on the link's current fault. A node that keeps books
+// takes `settlement_refused`, which a fault body sets every time (absent is
+// false), so it is carried along; an older node refuses the field, so it is
+// left out there.
+function faultBody(node, link, over) {
+  const l = linkOf(node, link) || {};
+  const f = l.fault || {};
+  const body = { latency_ms: f.latencyMs || 0, jitter_ms: f.jitterMs || 0, loss: f.loss || 0, loss_mode: f.lossMode || "reject", ...over };
+  if (l.balance || f.settlementRefused) body.settlement_refused = over.settlement_refused ?? !!f.settlementRefused;
+  else delete body.settlement_refused;
+  return body;
+}
+
+const BOOK_ACTS = new Set(["settle", "refuse-on", "refuse-off", "limits"]);
+
 async function adminAction(node, link, act) {
+  if (act === "limits") { openLimits(node, link); return; }
   const base = `/api/admin/${encodeURIComponent(node)}/links/${encodeURIComponent(link)}/`;
   let res;
   try {
     if (act === "down") res = await postJson(base + "down", "POST", {});
     else if (act === "up") {
       res = await postJson(base + "up", "POST", {});
-      if (res.ok) res = await postJson(base + "fault", "POST", PRESETS.clear);
-    } else res = await postJson(base + "fault", "POST", PRESETS[act]);
+      if (res.ok) res = await postJson(base + "fault", "POST", faultBody(node, link, { ...PRESETS.clear, settlement_refused: false }));
+    } else if (act === "settle") res = await postJson(base + "settle", "POST", {});
+    else if (act === "refuse-on" || act === "refuse-off") {
+      res = await postJson(base + "fault", "POST", faultBody(node, link, { settlement_refused: act === "refuse-on" }));
+    } else res = await postJson(base + "fault", "POST", faultBody(node, link, PRESETS[act]));
   } catch (e) {
     res = { ok: false, error: String(e) };
   }
+  const where = BOOK_ACTS.has(act) ? "books-result" : "send-note";
   if (!res.ok) {
     const why = res.error || (res.body && res.body.error) || `HTTP ${res.status}`;
-    flash(`${node}: ${act} on ${link} failed: ${why}`);
+    flash(`${node}: ${act} on ${link} failed: ${why}`, where);
+  } else if (BOOK_ACTS.has(act)) {
+    flash(`${node}: ${act === "settle" ? "settlement asked" : act === "refuse-on" ? "refusing settlements" : "accepting settlements"} on ${link}`, where);
   }
 }
 
-function flash(text) {
-  const note = $("send-note");
-  note.textContent = text;
+function flash(text, where) {
+  $(where || "send-note").textContent = text;
 }
+
+$("limits-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const { node, link } = form.dataset;
+  const body = {};
+  for (const input of form.querySelectorAll("input[data-key]")) {
+    const v = input.value.trim().replace(/[\s,_]/g, "").replace("−", "-");
+    if (v !== "" && !AMOUNT.test(v)) {
+      flash(`${input.dataset.key}: an integer (digits, an optional -), or empty for no bound`, "books-result");
+      input.focus();
+      return;
+    }
+    body[input.dataset.key] = v === "" ? null : v;
+  }
+  let res;
+  try {
+    res = await postJson(`/api/admin/${encodeURIComponent(node)}/links/${encodeURIComponent(link)}/limits`, "POST", body);
+  } catch (e) {
+    res = { ok: false, error: String(e) };
+  }
+  if (res.ok) {
+    form.hidden = true;
+    flash(`${node}: limits of ${link} set`, "books-result");
+  } else {
+    flash(`${node}: limits of ${link} refused: ${res.error || (res.body && res.body.error) || `HTTP ${res.status}`}`, "books-result");
+  }
+});
+
+$("limits-cancel").addEventListener("click", () => { $("limits-form").hidden = true; });
 
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button[data-act]");
