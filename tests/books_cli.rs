@@ -61,7 +61,7 @@ async fn canned(status: u16, bodies: Vec<String>) -> Canned {
 fn balance(committed: &str, pending_out: &str, settling: Value) -> Value {
     json!({
         "committed": committed, "pendingIncoming": "0", "pendingOutgoing": pending_out,
-        "settling": settling, "settledOut": "3400", "settledIn": "0",
+        "settling": settling, "settledOut": "3400", "settledIn": "3400",
         "settlement": "idle",
         "settlements": {"sent": 3, "accepted": 2, "refused": 1, "received": 2},
         "limits": {"minimum": null, "maximum": "1000000", "settleThreshold": "-100000", "settleTo": "0"}

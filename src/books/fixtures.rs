@@ -17,7 +17,7 @@ pub(super) fn balance(
         "pendingOutgoing": pending_out,
         "settling": settling,
         "settledOut": "3400",
-        "settledIn": "0",
+        "settledIn": "3400",
         "settlement": "idle",
         "settlements": {"sent": 3, "accepted": 2, "refused": 1, "received": 2},
         "limits": {"minimum": null, "maximum": "1000000", "settleThreshold": "-100000", "settleTo": "0"}

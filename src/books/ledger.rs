@@ -42,9 +42,15 @@ impl Pair {
             .checked_add(self.b_for_a.committed.0)
     }
 
-    /// The two ends sum to zero exactly.
+    /// What A paid B is what B received from A, and the other way.
+    pub fn settled_agree(&self) -> bool {
+        self.a_for_b.settled_out == self.b_for_a.settled_in
+            && self.a_for_b.settled_in == self.b_for_a.settled_out
+    }
+
+    /// The two ends sum to zero exactly, and their settled totals agree.
     pub fn balances(&self) -> bool {
-        self.sum() == Some(0)
+        self.sum() == Some(0) && self.settled_agree()
     }
 
     /// Nothing pending or settling on either end.

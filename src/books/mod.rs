@@ -7,7 +7,9 @@
 //! entry for peer A, matched by the `nodeId` each node reports and the `id`
 //! of each link (a link's id is the other node's `NODE_ID`). Once nothing is
 //! pending or settling on either end, A's `committed` for B plus B's
-//! `committed` for A is zero; [`Books`] says for which links it is not.
+//! `committed` for A is zero, and what A paid B (`settledOut`) is what B
+//! received from A (`settledIn`), both ways; [`Books`] says for which links
+//! it is not.
 //!
 //! # Layout, bottom to top
 //! - `error`: what can go wrong, every error naming the node (and the link).
@@ -392,6 +394,35 @@ mod tests {
         assert!(row.contains("0/5") && row.contains("-/1200"), "{row}");
         let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
         assert_eq!(j["quietTimedOut"], true);
+    }
+
+    #[test]
+    fn settled_totals_that_disagree_do_not_balance_though_the_sum_is_zero() {
+        let mut paid = quiet("0");
+        paid["settledOut"] = json!("5000");
+        let nodes = [
+            node("a", &[("b", "peer", paid)]),
+            node("b", &[("a", "peer", quiet("0"))]),
+        ];
+        let outcome = Outcome {
+            books: Books::reconcile(&nodes, vec![]).unwrap(),
+            quiet_timed_out: None,
+        };
+        assert_eq!(outcome.books.pairs[0].sum(), Some(0));
+        assert!(!outcome.books.pairs[0].settled_agree());
+        assert_eq!(outcome.exit_code(), EXIT_NOT_BALANCED);
+        let text = outcome.render_text();
+        assert!(
+            text.contains(
+                "a - b: settled totals disagree: a paid b 5000, b received 3400; \
+                 b paid a 3400, a received 3400"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("sums to"), "{text}");
+        let j: Value = serde_json::from_str(&outcome.to_json()).unwrap();
+        assert_eq!(j["links"][0]["settledAgree"], false);
+        assert_eq!(j["links"][0]["sum"], "0");
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl Outcome {
                     b: &p.b,
                     sum: p.sum().map(Amount),
                     balanced: p.balances(),
+                    settled_agree: p.settled_agree(),
                     quiet: p.is_quiet(),
                     a_for_b: &p.a_for_b,
                     b_for_a: &p.b_for_a,
@@ -138,20 +139,33 @@ impl Outcome {
                 b.pairs.len()
             ));
             for p in unbalanced {
-                out.push_str(&format!(
-                    "  {}: {} ({} for {}: {}, {} for {}: {})\n",
-                    p.name(),
-                    match p.sum() {
-                        Some(s) => format!("sums to {s}, not 0"),
-                        None => "the sum overflows i128".to_string(),
-                    },
-                    p.a,
-                    p.b,
-                    p.a_for_b.committed,
-                    p.b,
-                    p.a,
-                    p.b_for_a.committed
-                ));
+                let (a, b, ab, ba) = (&p.a, &p.b, &p.a_for_b, &p.b_for_a);
+                match p.sum() {
+                    Some(0) => {}
+                    Some(s) => out.push_str(&format!(
+                        "  {}: sums to {s}, not 0 ({a} for {b}: {}, {b} for {a}: {})\n",
+                        p.name(),
+                        ab.committed,
+                        ba.committed
+                    )),
+                    None => out.push_str(&format!(
+                        "  {}: the sum overflows i128 ({a} for {b}: {}, {b} for {a}: {})\n",
+                        p.name(),
+                        ab.committed,
+                        ba.committed
+                    )),
+                }
+                if !p.settled_agree() {
+                    out.push_str(&format!(
+                        "  {}: settled totals disagree: {a} paid {b} {}, {b} received {}; \
+                         {b} paid {a} {}, {a} received {}\n",
+                        p.name(),
+                        ab.settled_out,
+                        ba.settled_in,
+                        ba.settled_out,
+                        ab.settled_in
+                    ));
+                }
             }
         }
         out
@@ -196,8 +210,10 @@ pub struct JsonPair<'a> {
     pub b: &'a str,
     /// A's committed for B plus B's for A; `null` past `i128`.
     pub sum: Option<Amount>,
-    /// The sum is zero.
+    /// The sum is zero and the settled totals agree.
     pub balanced: bool,
+    /// A's settledOut is B's settledIn, and the other way.
+    pub settled_agree: bool,
     /// Nothing pending or settling on either end.
     pub quiet: bool,
     /// A's balance with B.

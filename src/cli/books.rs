@@ -15,8 +15,9 @@ amounts pending (in/out) and settling on each end, and what each end settled \
 (out/in). Links seen from one end only, and links to peers that are no listed \
 node (children such as `sender`), are listed apart and not judged.
 
-Exit status: 0 when every link with both ends sums to zero exactly; 1 when one \
-does not, when --wait-quiet ran out, or when a node could not be read (did not \
+Exit status: 0 when every link with both ends sums to zero exactly and its \
+settled totals agree (what A paid B is what B received from A, both ways); 1 \
+when one does not, when --wait-quiet ran out, or when a node could not be read (did not \
 answer, or a malformed report or balance); 2 on a usage or configuration error.")]
 pub struct BooksArgs {
     /// A node's health port, `name=http://host:port` or `name=host:port`;
