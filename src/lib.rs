@@ -63,9 +63,11 @@
 //!   ([`server::http`]), the handle and graceful stop ([`server::stop`]).
 //! - [`admin_client`]: the `admin` client of the admin API.
 //! - [`dashboard`]: the network page (`ilp-connector dashboard`).
+//! - [`books`]: `ilp-connector books`: every node's balances read, each
+//!   link's two ends matched and summed (over the dashboard's node list).
 //! - [`cli`]: the command line, the one layer that knows clap: subcommands
 //!   and flags ([`cli::node`], [`cli::send`], [`cli::admin`],
-//!   [`cli::dashboard`]) turned into the plain settings of the layers below,
+//!   [`cli::dashboard`], [`cli::books`]) turned into the plain settings of the layers below,
 //!   the runtime choice ([`cli::runtime`]: `RUNTIME`, `WORKER_THREADS`).
 //!   `main.rs` only calls [`cli::main`].
 //!
@@ -92,6 +94,7 @@ pub mod accounts;
 pub mod address;
 pub mod admin;
 pub mod admin_client;
+pub mod books;
 pub mod btp;
 pub mod ccp;
 pub mod cli;

@@ -3,15 +3,16 @@
 //! `main.rs` stays thin. This is the one layer that knows clap: it builds the
 //! plain settings of the layers below ([`crate::config::NodeSettings`],
 //! [`crate::send::SendSettings`], [`crate::admin_client::AdminCommand`],
-//! [`crate::dashboard::DashboardSettings`]), binds the listeners and builds
+//! [`crate::dashboard::DashboardSettings`], [`crate::books::BooksSettings`]), binds the listeners and builds
 //! the runtime.
 //!
 //! - [`node`]: the node's flags and `run` (the default subcommand);
-//! - [`send`], [`admin`], [`dashboard`]: those subcommands;
+//! - [`send`], [`admin`], [`dashboard`], [`books`]: those subcommands;
 //! - [`runtime`]: the runtime choice (`RUNTIME`, `WORKER_THREADS`);
 //! - here: the subcommands, the log flags, `health`, listening and signals.
 
 pub mod admin;
+pub mod books;
 pub mod dashboard;
 pub mod node;
 pub mod runtime;
@@ -99,6 +100,9 @@ enum Command {
     Admin(Box<admin::AdminArgs>),
     /// Serve the live network page for a set of nodes (see docs/DASHBOARD.md).
     Dashboard(Box<dashboard::DashboardArgs>),
+    /// Read every node's books and check that each link's two ends sum to
+    /// zero: exit 0 when they do, 1 when not.
+    Books(Box<books::BooksArgs>),
 }
 
 /// Parses the process's arguments and runs the subcommand they name.
@@ -125,6 +129,7 @@ impl Cli {
             ),
             Some(Command::Admin(args)) => admin::run(*args, rt),
             Some(Command::Dashboard(args)) => dashboard::run(*args, level, format, rt),
+            Some(Command::Books(args)) => books::run(*args, rt),
         }
     }
 }

@@ -220,10 +220,16 @@ fn split_entry<'a>(
         .ok_or_else(|| err(variable, format!("`{}`: expected {form}", shown(entry))))
 }
 
-/// Parses one `name=http://host:port` entry.
+/// Parses one `name=http://host:port` entry of `DASHBOARD_NODES`.
 pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
-    const OPT: &str = "DASHBOARD_NODES";
-    let (name, url) = split_entry(OPT, entry, "name=http://host:port")?;
+    parse_node_of("DASHBOARD_NODES", entry)
+}
+
+/// Parses one `name=http://host:port` entry (or `name=host:port`, read as
+/// `http://`) of `variable`, the list option it came from, which its errors
+/// name. Shared with `ilp-connector books`, which takes the same list.
+pub fn parse_node_of(variable: &str, entry: &str) -> Result<NodeTarget, ConfigError> {
+    let (name, url) = split_entry(variable, entry, "name=http://host:port")?;
     let name = name.trim();
     if name.is_empty()
         || name.len() > MAX_NODE_ID_LEN
@@ -231,27 +237,34 @@ pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
     {
         let shown = shown(name);
         return Err(err(
-            OPT,
+            variable,
             format!("`{shown}`: a node name is 1-{MAX_NODE_ID_LEN} letters, digits and `-`"),
         ));
     }
     // Errors quote the URL cut, escaped and without what may be a password.
     let url = url.trim();
+    let with_scheme;
+    let url = if url.contains("://") {
+        url
+    } else {
+        with_scheme = format!("http://{url}");
+        &with_scheme
+    };
     let quoted = shown(crate::config::without_credentials(url));
     let parsed = url::Url::parse(url)
-        .map_err(|e| err(OPT, format!("{name}: `{quoted}` is not a URL: {e}")))?;
+        .map_err(|e| err(variable, format!("{name}: `{quoted}` is not a URL: {e}")))?;
     if parsed.scheme() != "http" {
         return Err(err(
-            OPT,
+            variable,
             format!("{name}: the health URL must start with http:// (got `{quoted}`)"),
         ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(err(OPT, format!("{name}: no credentials in the URL")));
+        return Err(err(variable, format!("{name}: no credentials in the URL")));
     }
     let host = parsed
         .host_str()
-        .ok_or_else(|| err(OPT, format!("{name}: `{quoted}` has no host")))?;
+        .ok_or_else(|| err(variable, format!("{name}: `{quoted}` has no host")))?;
     let port = parsed.port_or_known_default().unwrap_or(80);
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -265,6 +278,25 @@ pub fn parse_node(entry: &str) -> Result<NodeTarget, ConfigError> {
     })
 }
 
+/// Parses the node list of `variable` (`DASHBOARD_NODES`, `BOOKS_NODES`):
+/// blank entries skipped, 1 to [`MAX_NODES`] entries, each by
+/// [`parse_node_of`], no name twice.
+pub fn parse_nodes(variable: &str, entries: &[String]) -> Result<Vec<NodeTarget>, ConfigError> {
+    let listed = entries.iter().filter(|e| !e.trim().is_empty());
+    // Counted before anything is parsed: a list of any length costs no
+    // more than MAX_NODES entries' work.
+    in_range(variable, listed.clone().count(), 1, MAX_NODES, " nodes")?;
+    let mut nodes: Vec<NodeTarget> = Vec::new();
+    for entry in listed {
+        let n = parse_node_of(variable, entry)?;
+        if nodes.iter().any(|m| m.name == n.name) {
+            return Err(err(variable, format!("{} is listed twice", n.name)));
+        }
+        nodes.push(n);
+    }
+    Ok(nodes)
+}
+
 impl DashboardSettings {
     /// Validates the settings (then [`DashboardConfig::validate`]).
     pub fn into_config(self) -> Result<DashboardConfig, ConfigError> {
@@ -272,30 +304,13 @@ impl DashboardSettings {
         // more than MAX_NODES entries' work.
         let listed = |v: &[String]| v.iter().filter(|e| !e.trim().is_empty()).count();
         in_range(
-            "DASHBOARD_NODES",
-            listed(&self.nodes),
-            1,
-            MAX_NODES,
-            " nodes",
-        )?;
-        in_range(
             "DASHBOARD_BTP_URLS",
             listed(&self.btp_urls),
             0,
             MAX_NODES,
             " URLs",
         )?;
-        let mut nodes: Vec<NodeTarget> = Vec::new();
-        for entry in self.nodes.iter().filter(|e| !e.trim().is_empty()) {
-            let n = parse_node(entry)?;
-            if nodes.iter().any(|m| m.name == n.name) {
-                return Err(err(
-                    "DASHBOARD_NODES",
-                    format!("{} is listed twice", n.name),
-                ));
-            }
-            nodes.push(n);
-        }
+        let mut nodes = parse_nodes("DASHBOARD_NODES", &self.nodes)?;
         for entry in self.btp_urls.iter().filter(|e| !e.trim().is_empty()) {
             const OPT: &str = "DASHBOARD_BTP_URLS";
             let (name, url) = split_entry(OPT, entry, "name=ws://host:port")?;
@@ -390,6 +405,12 @@ mod tests {
         assert_eq!(n.name, "connector-a");
         assert_eq!(n.health, "127.0.0.1:8080");
         assert_eq!(parse_node("b=http://b/health").unwrap().health, "b:80");
+        assert_eq!(
+            parse_node("c=127.0.0.1:8082").unwrap().health,
+            "127.0.0.1:8082"
+        );
+        let e = parse_node_of("BOOKS_NODES", "a=ws://x:1").unwrap_err();
+        assert_eq!(e.variable, "BOOKS_NODES");
         for bad in [
             "connector-a",
             "=http://x:1",
