@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
+use ilp_connector::books::BooksSettings;
 use ilp_connector::config::{BalanceLimits, Relation};
 use ilp_connector::node::account::{AccountSnapshot, SettlementState};
 use ilp_connector::node::stats::Flow;
@@ -304,4 +305,54 @@ async fn health_reports_each_links_books_as_strings() {
     assert_eq!(b["limits"]["minimum"], serde_json::Value::Null);
     assert_eq!(b["settlement"], "idle");
     net.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_books_command_reads_a_live_mesh_and_finds_it_balanced() {
+    use ilp_connector::books::check;
+    let net = Net::start_custom(Spec::mesh(4), on_peer_links(settling(10_000, -300))).await;
+    for (from, to) in [
+        ("node-a", "node-c"),
+        ("node-b", "node-d"),
+        ("node-d", "node-a"),
+    ] {
+        let s = send_amount(&net, from, to, 30, 100).await;
+        assert_eq!(s.fulfilled, 30, "{from} -> {to}: {s:?}");
+    }
+    let outcome = check(&books_config(&net)).await.unwrap();
+    assert!(outcome.is_good(), "{outcome:#?}");
+    assert_eq!(
+        outcome.books.pairs.len(),
+        6,
+        "every mesh link judged: {outcome:#?}"
+    );
+    // And one that does not balance is found: an outside settlement
+    // recorded at one end only.
+    let id: std::sync::Arc<str> = std::sync::Arc::from("node-b");
+    net.nodes["node-a"]
+        .node()
+        .peer("node-b")
+        .unwrap()
+        .account
+        .adjust(&id, 7, None)
+        .unwrap();
+    let outcome = check(&books_config(&net)).await.unwrap();
+    assert!(!outcome.is_good(), "a one-sided record must not balance");
+    net.shutdown().await;
+}
+
+/// `books` over every node of `net`, waiting up to 10 s for quiet.
+fn books_config(net: &Net) -> ilp_connector::books::BooksConfig {
+    BooksSettings {
+        nodes: net
+            .nodes
+            .iter()
+            .map(|(id, n)| format!("{id}=http://{}", n.health_addr()))
+            .collect(),
+        timeout_ms: 2_000,
+        wait_quiet_seconds: Some(10),
+        allow_missing: false,
+    }
+    .into_config()
+    .unwrap()
 }

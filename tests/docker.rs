@@ -1654,3 +1654,106 @@ fn built_image_matches_the_deployment_description() {
             .collect::<Vec<_>>()
     );
 }
+
+/// `ilp-connector books` from a throwaway container, over every node of the
+/// project, waiting up to 30 s for quiet: its exit status and JSON.
+fn books(p: &Project) -> (bool, Value) {
+    let nodes: Vec<String> = p
+        .services()
+        .iter()
+        .filter(|s| s.as_str() != DASHBOARD)
+        .map(|s| format!("{s}={s}:{}", p.env(s)["HEALTH_PORT"]))
+        .collect();
+    let mut args = vec!["books", "--json", "--wait-quiet", "30"];
+    for n in &nodes {
+        args.extend(["--node", n.as_str()]);
+    }
+    let out = p.in_network().run(&args);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "[{}] books printed no JSON ({e}): {}{}",
+            p.name,
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    (out.status.success(), json)
+}
+
+/// Each peer link's `balance` object of `service`, by peer id.
+fn balances(p: &Project, service: &str) -> BTreeMap<String, Value> {
+    let h = p.health_json(service).expect("/health");
+    peer_links(&h)
+        .into_iter()
+        .map(|l| (l["id"].as_str().unwrap().to_string(), l["balance"].clone()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs Docker and the ilp-connector image; run by scripts/test-all.sh"]
+fn linear_books_settle_balance_and_survive_docker_kill() {
+    require_image();
+    let p = Project::derived("books", "docker-compose.yml", |y| y);
+    p.up();
+    // The committed preset settles below -1,000,000 (maximum 10,000,000):
+    // 300 packets of 10,000 make every hop settle at least twice.
+    let port = p.env("connector-a")["BTP_SERVER_PORT"].clone();
+    let url = format!("ws://connector-a:{port}");
+    let destination = receiver(&p, "connector-c");
+    let out = p.in_network().run(&[
+        "send",
+        "--url",
+        &url,
+        "--secret",
+        cmd::SENDER_SECRET,
+        "--receiver-secret",
+        cmd::RECEIVER_SECRET,
+        "--destination",
+        &destination,
+        "--count",
+        "300",
+        "--amount",
+        "10000",
+        "--concurrency",
+        "4",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_fulfilled(
+        (out.status.success(), summary),
+        "connector-a -> connector-c",
+    );
+    let (ok, report) = books(&p);
+    assert!(ok, "[{}] books do not balance: {report:#}", p.name);
+    assert_eq!(
+        report["links"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
+    let before = balances(&p, "connector-b");
+    let paid = &before["connector-a"]["settlements"]["received"];
+    assert!(
+        paid.as_u64() >= Some(2),
+        "connector-a settled with connector-b: {before:?}"
+    );
+    let h = p.health_json("connector-b").unwrap();
+    assert_eq!(h["books"], "durable", "{h}");
+    // docker kill: SIGKILL to the container; its volume keeps the books.
+    let container = p.container("connector-b");
+    run_ok("docker", &["kill", &container]);
+    run_ok("docker", &["start", &container]);
+    let deadline = Instant::now() + HEALTHY_DEADLINE;
+    p.wait_healthy(deadline);
+    p.wait_links_up(deadline);
+    let after = balances(&p, "connector-b");
+    for peer in ["connector-a", "connector-c"] {
+        for field in ["committed", "settledIn", "settledOut"] {
+            assert_eq!(
+                after[peer][field], before[peer][field],
+                "connector-b's {field} with {peer} after docker kill"
+            );
+        }
+    }
+    let (ok, report) = books(&p);
+    assert!(ok, "[{}] books after docker kill: {report:#}", p.name);
+}
