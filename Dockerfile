@@ -53,6 +53,11 @@ FROM scratch
 # answers service names).
 COPY docker/image/etc/ /etc/
 COPY --from=build /out/bin/ilp-connector /bin/ilp-connector
+# An empty /data owned by the user, where the node keeps its books (DATA_DIR,
+# on a volume): an empty named volume mounted there takes this directory's
+# owner, so the read-only container can write it. docker/image/data/ holds
+# only .keep (for git), which .dockerignore leaves out of the context.
+COPY --chown=10001:10001 docker/image/data/ /data/
 USER 10001:10001
 ENV PATH=/bin
 EXPOSE 3000/tcp 8080/tcp

@@ -13,11 +13,14 @@
 #     service (the dashboard's DASHBOARD_*_SECRET / _TOKEN, see secretVars);
 #   - Swarm: overlay network (attachable), deploy (1 replica, restart policy,
 #     limits, update config, endpoint_mode dnsrr), no container_name /
-#     depends_on / restart;
-#   - Kubernetes: a Namespace per network, per node a Deployment and a
-#     Service named after the node (so the BTP URLs ws://<node>:<port> of the
-#     Compose render resolve unchanged inside the namespace), a Secret per
-#     link, probes, a restricted securityContext, requests/limits;
+#     depends_on / restart; each node's books on its Compose volume
+#     (<stack>_<node>-data, on the host its task runs on);
+#   - Kubernetes: a Namespace per network, per node a StatefulSet (one
+#     replica, its books on a PersistentVolumeClaim of its own from the
+#     volumeClaimTemplate `data`, mounted at DATA_DIR) and a Service named
+#     after the node (so the BTP URLs ws://<node>:<port> of the Compose
+#     render resolve unchanged inside the namespace), a Secret per link,
+#     probes, a restricted securityContext, requests/limits;
 #   - placement: config.ilp.placement (node -> host label value).
 { lib }:
 let
@@ -35,6 +38,9 @@ let
     # The same limits in Swarm's notation.
     swarmCpus = "0.5";
     swarmMemory = "128M";
+    # Each node's claim for its books (balances and settlements: a few
+    # hundred bytes per link and settlement; SQLite in DATA_DIR).
+    dataStorage = "1Gi";
   };
 
   # Every Kubernetes container (nodes and extras): non-root, read-only,
@@ -142,6 +148,10 @@ let
             secretEnv
             plainEnv
             ;
+          # The books: DATA_DIR and the Compose volume mounted there (null
+          # when the topology keeps balances in memory).
+          dataDir = nodeCfg.dataDir;
+          dataVolume = if nodeCfg.dataDir != null then nodeCfg.dataVolume else null;
           btpPort = lib.toInt env.BTP_SERVER_PORT;
           healthPort = lib.toInt env.HEALTH_PORT;
           placement = cfg.placement.${name} or null;
@@ -177,6 +187,7 @@ let
     {
       inherit project nodes extras;
       inherit (cfg) network placementLabel placement;
+      volumes = compose.volumes or { };
       secrets = lib.foldl' (acc: n: acc // n.secrets) { } (nodes ++ extras);
     };
 
@@ -204,7 +215,11 @@ let
           n.plainEnv // lib.mapAttrs (_: s: "${swarmSecretDir}/${s}") n.secretEnv;
         secrets = swarmSecrets n;
         deploy = swarmDeploy n;
-      };
+      }
+      # The books on the node's volume. A named volume is local to the host
+      # the task runs on: pin the node (ilp.placement) for its books to
+      # follow it in a swarm of several hosts.
+      // lib.optionalAttrs ((n.svc.volumes or [ ]) != [ ]) { inherit (n.svc) volumes; };
       swarmSecrets =
         n:
         map (s: {
@@ -286,7 +301,8 @@ let
         lib.listToAttrs (map (n: lib.nameValuePair n.name (service n)) f.nodes)
         // lib.listToAttrs (map (e: lib.nameValuePair e.name (extraService e)) f.extras);
       secrets = lib.mapAttrs (s: _: { file = "./secrets/${s}"; }) f.secrets;
-    };
+    }
+    // lib.optionalAttrs (f.volumes != { }) { inherit (f) volumes; };
 
   # ------------------------------------------------------------ Kubernetes
   k8sManifests =
@@ -356,21 +372,23 @@ let
             targetPort = "health";
           }
         ];
-      # A one-replica Deployment named `name` of pods labelled `labels`:
-      # `pod` is their spec, to which every pod here adds no service account
-      # token, no service links and k8sPodSecurity; `spec` adds to the
-      # Deployment's own spec.
+      # A one-replica Deployment (or StatefulSet: `kind`) named `name` of
+      # pods labelled `labels`: `pod` is their spec, to which every pod here
+      # adds no service account token, no service links and k8sPodSecurity;
+      # `spec` adds to the workload's own spec, `podSecurity` to the pod's.
       deploymentWith =
         {
           name,
           labels,
           mountsSecrets,
+          kind ? "Deployment",
           spec ? { },
+          podSecurity ? { },
           pod,
         }:
         {
           apiVersion = "apps/v1";
-          kind = "Deployment";
+          inherit kind;
           metadata = meta name labels;
           spec = {
             replicas = 1;
@@ -380,7 +398,7 @@ let
               spec = {
                 automountServiceAccountToken = false;
                 enableServiceLinks = false;
-                securityContext = k8sPodSecurity { inherit mountsSecrets; };
+                securityContext = k8sPodSecurity { inherit mountsSecrets; } // podSecurity;
               }
               // pod;
             };
@@ -399,17 +417,55 @@ let
           inherit name;
           value = "${k8sSecretDir}/${s}";
         }) x.secretEnv;
-      deploymentOf =
+      # A node is a StatefulSet rather than a Deployment with a claim of its
+      # own: the claim comes from the set's volumeClaimTemplate (data-<node>-0,
+      # kept when the pod is replaced or the set deleted), and the set never
+      # starts the pod's successor until the old pod is gone, so one node's
+      # books never have two writers (a Deployment's ReplicaSet replaces a
+      # pod on a lost host while it still counts as terminating).
+      dataClaim = "data";
+      nodeWorkloadOf =
         n:
         let
           h = deployment.healthcheck;
+          books = n.dataDir != null;
         in
         deploymentWith {
           inherit (n) name;
           labels = labelsOf n;
           mountsSecrets = true;
-          # Never two tasks of one node (they would both dial its peers).
-          spec.strategy.type = "Recreate";
+          kind = if books then "StatefulSet" else "Deployment";
+          spec =
+            if books then
+              {
+                # The Service of the same name (the set's governing service).
+                serviceName = n.name;
+                # One replica, rolled by deleting it first: never two pods
+                # of one node (they would both dial its peers).
+                updateStrategy.type = "RollingUpdate";
+                persistentVolumeClaimRetentionPolicy = {
+                  whenDeleted = "Retain";
+                  whenScaled = "Retain";
+                };
+                volumeClaimTemplates = [
+                  {
+                    metadata = {
+                      name = dataClaim;
+                      labels = labelsOf n;
+                    };
+                    spec = {
+                      accessModes = [ "ReadWriteOnce" ];
+                      resources.requests.storage = resources.dataStorage;
+                    };
+                  }
+                ];
+              }
+            else
+              # Never two tasks of one node (they would both dial its peers).
+              { strategy.type = "Recreate"; };
+          # fsGroup makes the claim's root group-writable for the image's
+          # group; only when it is not already (not at every start).
+          podSecurity = lib.optionalAttrs books { fsGroupChangePolicy = "OnRootMismatch"; };
           pod = {
             containers = [
               {
@@ -451,7 +507,13 @@ let
                   runAsGroup = gid;
                 };
                 resources = k8sResources;
-                volumeMounts = [ k8sSecretsMount ];
+                volumeMounts = [
+                  k8sSecretsMount
+                ]
+                ++ lib.optional books {
+                  name = dataClaim;
+                  mountPath = n.dataDir;
+                };
               }
             ];
             volumes = [ (secretsVolume n) ];
@@ -523,7 +585,7 @@ let
     ]
     ++ lib.mapAttrsToList secret f.secrets
     ++ map service f.nodes
-    ++ map deploymentOf f.nodes
+    ++ map nodeWorkloadOf f.nodes
     ++ map extraService (lib.filter (e: e.ports != [ ]) f.extras)
     ++ map extraDeployment f.extras;
 in

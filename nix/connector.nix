@@ -6,7 +6,12 @@
 #     ilp.peers.connector-b = { secret = "..."; };                       # dials in
 #     ilp.peers.connector-z = { url = "ws://connector-z:3025"; secret = "..."; };
 #     ilp.routes."g.connector-q" = "connector-z";
+#     ilp.peers.connector-z.limits.balanceMaximum = 10000000;            # BTP_PEER_CONNECTOR_Z_BALANCE_MAXIMUM
 #   };
+#
+# The node's books live in ilp.dataDir (DATA_DIR, default /data), on the
+# named volume ilp.dataVolume (<service>-data) mounted there; the topology
+# module declares the volume (Compose's top-level `volumes:`).
 #
 # It only sets arion's `service.*` options (plus two keys arion does not
 # model, via `out.service`), so the resulting Compose attrset can be computed
@@ -29,6 +34,7 @@ let
     { name, config, ... }:
     {
       options = {
+        limits = ilpLib.limitOptions (_: null);
         url = ilpLib.mkNullOrStr "BTP URL this node dials. null: the peer dials in (needs a secret)." // {
           example = "ws://connector-a:3000";
         };
@@ -62,7 +68,10 @@ let
     lib.optionalAttrs (p.url != null) { ${var "URL"} = p.url; }
     // lib.optionalAttrs (p.secret != null) { ${var "SECRET"} = p.secret; }
     // lib.optionalAttrs (p.secretFile != null) { ${var "SECRET_FILE"} = p.secretFile; }
-    // lib.optionalAttrs (p.relation != "peer") { ${var "RELATION"} = p.relation; };
+    // lib.optionalAttrs (p.relation != "peer") { ${var "RELATION"} = p.relation; }
+    // lib.concatMapAttrs (
+      opt: value: lib.optionalAttrs (value != null) { ${var ilpLib.limitKeys.${opt}} = toString value; }
+    ) p.limits;
 
   # attrNames are sorted, so the variable is deterministic.
   routesValue = lib.concatStringsSep "," (
@@ -93,6 +102,7 @@ let
       RECEIVER_SECRET_FILE = cfg.receiverSecretFile;
     }
     // lib.optionalAttrs (cfg.adminToken != null) { ADMIN_TOKEN = cfg.adminToken; }
+    // lib.optionalAttrs (cfg.dataDir != null) { DATA_DIR = cfg.dataDir; }
     // lib.concatMapAttrs peerEnv cfg.peers
     // cfg.extraEnvironment;
 in
@@ -165,6 +175,27 @@ in
     receiverSecret = ilpLib.mkNullOrStr "RECEIVER_SECRET: enables the test receiver at <ILP_ADDRESS>.receiver.";
     receiverSecretFile = ilpLib.mkNullOrStr "RECEIVER_SECRET_FILE: path (inside the container) of a file holding RECEIVER_SECRET.";
     adminToken = ilpLib.mkNullOrStr "ADMIN_TOKEN: turns on the admin API (fault injection; a test-network tool).";
+    dataDir = mkOption {
+      type = types.nullOr types.str;
+      default = deployment.dataDir;
+      defaultText = "/data (docker/deployment.json dataDir)";
+      description = ''
+        DATA_DIR: the directory of the node's durable books (balances and
+        settlements, books.sqlite), with the named volume `dataVolume`
+        mounted there so that a restart keeps them. null: no DATA_DIR and no
+        volume; the node keeps its balances in memory (zero after a restart).
+      '';
+    };
+    dataVolume = mkOption {
+      type = types.str;
+      default = "${name}-data";
+      defaultText = "<service name>-data";
+      description = ''
+        Named volume mounted at dataDir (Compose prefixes the project:
+        <project>_<service>-data). The composition must declare it in its
+        top-level `docker-compose.volumes`; nix/topology.nix does.
+      '';
+    };
     extraEnvironment = mkOption {
       type = types.attrsOf types.str;
       default = { };
@@ -189,7 +220,8 @@ in
       ++ lib.mapAttrsToList (prefix: peer: {
         assertion = cfg.peers ? ${peer};
         message = "${name}: route ${prefix} points at ${peer}, which is not a peer";
-      }) cfg.routes;
+      }) cfg.routes
+      ++ lib.concatLists (lib.mapAttrsToList (id: p: ilpLib.limitAssertions "${name}: peer ${id}" p.limits) cfg.peers);
 
     service = {
       inherit environment;
@@ -202,6 +234,9 @@ in
       # `retries` failed checks (about 3 s; longer in networks of over 30
       # containers, whose checks are spread out).
       healthcheck = ilpLib.composeHealthcheckFor cfg.networkSize;
+      # The books, on a named volume: an empty one takes the image's /data
+      # (owned by the image's user), so the read-only container can write it.
+      volumes = lib.optional (cfg.dataDir != null) "${cfg.dataVolume}:${cfg.dataDir}";
       depends_on = mkIf (dependsOn != { }) dependsOn;
       # The image has no shell: make `arion exec <node>` run something real.
       defaultExec = [

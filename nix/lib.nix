@@ -83,6 +83,76 @@ rec {
       inherit description;
     };
 
+  # The four limits of a link's books (docs: README, "Balances and
+  # settlement"): option name -> <KEY> of BTP_PEER_<ID>_<KEY>. Amounts in the
+  # link's asset units; positive balance = the peer owes us.
+  limitKeys = {
+    balanceMinimum = "BALANCE_MINIMUM";
+    balanceMaximum = "BALANCE_MAXIMUM";
+    settleThreshold = "SETTLE_THRESHOLD";
+    settleTo = "SETTLE_TO";
+  };
+
+  # Options for the four limits, each an integer or null (unset: unbounded,
+  # no settlement; the binary's SETTLE_TO default is 0). `defaultOf name`
+  # gives each option's default (null, or a topology-wide value).
+  limitOptions =
+    defaultOf:
+    let
+      what = {
+        balanceMinimum = "least balance (most we may owe the peer); outgoing Prepares past it are refused T04 before sending";
+        balanceMaximum = "greatest balance (most the peer may owe us); incoming Prepares past it are rejected T04";
+        settleThreshold = "settle when our balance falls below this (we owe the peer)";
+        settleTo = "the balance a settlement brings us back to (the binary's default: 0)";
+      };
+    in
+    lib.mapAttrs (
+      opt: key:
+      lib.mkOption {
+        type = lib.types.nullOr lib.types.int;
+        default = defaultOf opt;
+        description = "BTP_PEER_<ID>_${key}: the ${what.${opt}}; null leaves it unset.";
+      }
+    ) limitKeys;
+
+  # The peer-link limits of the committed presets (linear, mesh, hub-spoke),
+  # each mkDefault so a composition can change any of them: settlement on,
+  # at amounts a developer can watch move. No minimum.
+  presetPeerLimits = lib.mapAttrs (_: lib.mkDefault) {
+    settleThreshold = -1000000;
+    settleTo = 0;
+    balanceMaximum = 10000000;
+  };
+
+  # The binary's checks of a set of limits (accounts::balance::Limits::
+  # validate), as module assertions: a render never carries limits the
+  # node would refuse at start. `where` names the link in the message.
+  limitAssertions =
+    where: l:
+    let
+      set = v: v != null;
+      settleTo = if l.settleTo == null then 0 else l.settleTo;
+      withThreshold = set l.settleThreshold;
+    in
+    [
+      {
+        assertion = !(set l.balanceMinimum && set l.balanceMaximum) || l.balanceMinimum <= l.balanceMaximum;
+        message = "${where}: balanceMinimum ${toString l.balanceMinimum} is above balanceMaximum ${toString l.balanceMaximum}";
+      }
+      {
+        assertion = !(withThreshold && set l.balanceMinimum) || l.settleThreshold > l.balanceMinimum;
+        message = "${where}: settleThreshold ${toString l.settleThreshold} must be above balanceMinimum ${toString l.balanceMinimum}";
+      }
+      {
+        assertion = !withThreshold || settleTo > l.settleThreshold;
+        message = "${where}: settleTo ${toString settleTo} must be above settleThreshold ${toString l.settleThreshold}";
+      }
+      {
+        assertion = !(withThreshold && set l.balanceMaximum) || settleTo <= l.balanceMaximum;
+        message = "${where}: settleTo ${toString settleTo} is above balanceMaximum ${toString l.balanceMaximum}";
+      }
+    ];
+
   btpUrl = host: port: "ws://${host}:${toString port}";
 
   nodeIdPattern = "[a-z0-9]([a-z0-9-]*[a-z0-9])?";

@@ -8,8 +8,14 @@
 #     depends_on: links never give up, so every node starts at once);
 #   - the acceptor gets          BTP_PEER_<DIALER>_SECRET (it dials in);
 #   - the secret is secret-<acceptor>-<dialer> (nix/lib.nix: linkSecret);
-#   - every node also accepts the child account `sender` and runs the test
-#     receiver, so any node can be a source or a destination;
+#   - both ends of a link get its limits (BTP_PEER_<ID>_BALANCE_MINIMUM,
+#     _BALANCE_MAXIMUM, _SETTLE_THRESHOLD, _SETTLE_TO): ilp.peerLimits for
+#     every peer link, overridden per link (ilp.links.*.limits);
+#   - every node also accepts the child account `sender` (its limits:
+#     ilp.senderLimits, none by default) and runs the test receiver, so any
+#     node can be a source or a destination;
+#   - every node keeps its books in ilp.dataDir (DATA_DIR, /data) on a named
+#     volume of its own, <node>-data, so a restart keeps them;
 #   - every node has the admin API on (ADMIN_TOKEN, ilp.adminToken), and a
 #     `dashboard` service (nix/dashboard.nix, ilp.dashboard) serves the
 #     network page on port 8000, watching every node at
@@ -34,6 +40,9 @@ let
     options = {
       dialer = mkOption { type = types.str; };
       acceptor = mkOption { type = types.str; };
+      # Each defaults to the network's ilp.peerLimits; set one here to
+      # change it for this link only (null: unset on this link).
+      limits = ilpLib.limitOptions (opt: cfg.peerLimits.${opt});
     };
   };
 
@@ -52,10 +61,14 @@ let
           lib.nameValuePair l.acceptor {
             url = ilpLib.btpUrl l.acceptor (btpPortOf l.acceptor);
             secret = ilpLib.linkSecret l.acceptor l.dialer;
+            inherit (l) limits;
           }
         )
         ++ lib.optional (l.acceptor == name) (
-          lib.nameValuePair l.dialer { secret = ilpLib.linkSecret l.acceptor l.dialer; }
+          lib.nameValuePair l.dialer {
+            secret = ilpLib.linkSecret l.acceptor l.dialer;
+            inherit (l) limits;
+          }
         )
       ) cfg.links
     )
@@ -63,6 +76,7 @@ let
       sender = {
         secret = cfg.senderSecret;
         relation = "child";
+        limits = cfg.senderLimits;
       };
     };
 in
@@ -89,6 +103,21 @@ in
       type = types.listOf (types.submodule linkModule);
       default = [ ];
       description = "BTP links; each is declared once, from the dialing side.";
+    };
+    # The limits of every peer link, at both ends (each link may override
+    # them: ilp.links.*.limits); null: unset.
+    peerLimits = ilpLib.limitOptions (_: null);
+    # The limits of the child account `sender` on every node; none by default.
+    senderLimits = ilpLib.limitOptions (_: null);
+    dataDir = mkOption {
+      type = types.nullOr types.str;
+      default = ilpLib.deployment.dataDir;
+      defaultText = "/data (docker/deployment.json dataDir)";
+      description = ''
+        DATA_DIR of every node, where its own named volume <node>-data is
+        mounted: the books survive a restart (and are deleted with the volume,
+        `docker compose down -v`). null: no volumes, balances in memory.
+      '';
     };
     basePort = mkOption {
       type = types.port;
@@ -198,6 +227,11 @@ in
       message = "ilp.placement names an unknown node ${n}";
     }) cfg.placement;
 
+    # One named volume per node, mounted at its DATA_DIR (nix/connector.nix).
+    docker-compose.volumes = lib.mkIf (cfg.dataDir != null) (
+      lib.mapAttrs' (name: _: lib.nameValuePair config.services.${name}.ilp.dataVolume { }) cfg.nodes
+    );
+
     enableDefaultNetwork = false;
     networks.${cfg.network}.driver = "bridge";
 
@@ -213,6 +247,7 @@ in
         healthPort = cfg.baseHealthPort + node.index;
         peers = peersOf name;
         inherit (cfg)
+          dataDir
           image
           imagePackage
           logLevel

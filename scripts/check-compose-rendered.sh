@@ -97,6 +97,81 @@ if bad:
 print(f"OK: {' and '.join(rules)} give the {len(want)} btpPeerEnvIds of docker/deployment.json")
 PY
 
+# The books (issue: balances durable across restarts, limits per link): in
+# every committed Compose file, Swarm stack and the hand-written template,
+# each node has DATA_DIR with a named volume of its own mounted there
+# (declared at the top level), both ends of every peer link carry the same
+# limits, with settlement on (a SETTLE_THRESHOLD) and the binary's rules
+# kept, and the child account `sender` carries none. (The Kubernetes
+# claims: scripts/check-k8s-refs.py.)
+python3 - "$root" "${files[@]}" docker/docker-compose.custom-template.yml docker/stack.*.yml <<'PY' || status=1
+import json, re, sys
+import yaml
+root, paths = sys.argv[1], sys.argv[2:]
+data_dir = json.load(open(f"{root}/docker/deployment.json"))["dataDir"]
+LIMITS = ("BALANCE_MINIMUM", "BALANCE_MAXIMUM", "SETTLE_THRESHOLD", "SETTLE_TO")
+VAR = re.compile(r"BTP_PEER_([A-Z0-9_]+)_(" + "|".join(LIMITS) + r"|SECRET|SECRET_FILE|RELATION)")
+sys.path.insert(0, f"{root}/scripts")
+from peer_env import env_id
+bad = []
+for path in paths:
+    before = len(bad)
+    doc = yaml.safe_load(open(f"{root}/{path}", encoding="utf-8"))
+    declared = set(doc.get("volumes") or {})
+    nodes = {n: s["environment"] for n, s in doc["services"].items() if "NODE_ID" in s.get("environment", {})}
+    seen = {}
+    for name, env in nodes.items():
+        if env.get("DATA_DIR") != data_dir:
+            bad.append(f"{path}: {name}: DATA_DIR {env.get('DATA_DIR')!r}, expected {data_dir}")
+        vols = doc["services"][name].get("volumes") or []
+        mounted = [v.split(":")[0] for v in vols if v.split(":")[1:] == [data_dir]]
+        if len(mounted) != 1:
+            bad.append(f"{path}: {name}: no one named volume at {data_dir}: {vols}")
+            continue
+        v = mounted[0]
+        if v not in declared:
+            bad.append(f"{path}: {name}: volume {v} is not declared in the top-level volumes")
+        if v in seen:
+            bad.append(f"{path}: {name} and {seen[v]} share the volume {v}")
+        seen[v] = name
+    ids = {env_id(n): n for n in nodes}
+    links = 0
+    for name, env in nodes.items():
+        peers = {}
+        for key, value in env.items():
+            m = VAR.fullmatch(key)
+            if m:
+                peers.setdefault(m.group(1), {})[m.group(2)] = value
+        for pid, p in peers.items():
+            limits = {k: int(p[k]) for k in LIMITS if k in p}
+            if p.get("RELATION") == "child":
+                if limits:
+                    bad.append(f"{path}: {name}: child {pid} has limits {limits}")
+                continue
+            if pid not in ids:
+                continue
+            links += 1
+            mine = {k: p[k] for k in LIMITS if k in p}
+            back = nodes[ids[pid]]
+            theirs = {k: back[f"BTP_PEER_{env_id(name)}_{k}"] for k in LIMITS if f"BTP_PEER_{env_id(name)}_{k}" in back}
+            if mine != theirs:
+                bad.append(f"{path}: {name}<->{ids[pid]}: limits differ: {mine} vs {theirs}")
+            lo, hi = limits.get("BALANCE_MINIMUM"), limits.get("BALANCE_MAXIMUM")
+            th, to = limits.get("SETTLE_THRESHOLD"), limits.get("SETTLE_TO", 0)
+            if th is None:
+                bad.append(f"{path}: {name}: peer {pid} has no SETTLE_THRESHOLD (settlement off)")
+                continue
+            if (lo is not None and hi is not None and lo > hi) or (lo is not None and th <= lo) or to <= th or (hi is not None and to > hi):
+                bad.append(f"{path}: {name}: peer {pid}: limits the node refuses: {limits}")
+    if not links:
+        bad.append(f"{path}: no peer links")
+    if len(bad) == before:
+        print(f"OK   {path}: {len(nodes)} nodes on volumes of their own at {data_dir}, {links} link ends with the same limits at both ends")
+for line in bad:
+    print(f"FAIL {line}")
+sys.exit(1 if bad else 0)
+PY
+
 # Bigger networks spread their health checks out (nix/lib.nix,
 # healthIntervalSeconds): every service of a 10-node chain is checked every
 # 1 s, of a 50-node one (51 containers with the page) every 2 s.

@@ -4,8 +4,10 @@
 Usage: check-k8s-refs.py FILE...
 
 Per file (one network): exactly one Namespace and every object in it; per
-Deployment: one replica, a Service of the same name selecting its pod
-labels; every ws://HOST:PORT in a BTP_PEER_<ID>_URL names a Service of the
+Deployment or StatefulSet: one replica, a Service of the same name selecting
+its pod labels; a node with DATA_DIR is a StatefulSet governed by that
+Service whose volumeClaimTemplate (ReadWriteOnce, a storage request) is
+mounted, writable, at DATA_DIR, in a pod whose fsGroup is its group; every ws://HOST:PORT in a BTP_PEER_<ID>_URL names a Service of the
 namespace that exposes PORT; every *_SECRET_FILE points into a mounted
 projected volume whose item comes from a Secret of the namespace that has
 that key; no plain secret in the environment; the restricted
@@ -26,6 +28,34 @@ def container_ports(spec):
     return [p for c in spec["template"]["spec"]["containers"] for p in c.get("ports", [])]
 
 
+def check_books(where, kind, spec, container, pod, data_dir, name):
+    """A node with DATA_DIR keeps its books on a claim of its own there:
+    (1 if so, else 0; the problems)."""
+    problems = []
+    if kind != "StatefulSet":
+        return 0, [f"{where}: DATA_DIR={data_dir} but a {kind}: its books need a StatefulSet's claim"]
+    if spec.get("serviceName") != name:
+        problems.append(f"{where}: serviceName {spec.get('serviceName')!r}, expected the Service {name}")
+    templates = {t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates", [])}
+    mount = next((m for m in container.get("volumeMounts", []) if m["mountPath"] == data_dir), None)
+    if mount is None:
+        return 0, problems + [f"{where}: nothing is mounted at DATA_DIR={data_dir}"]
+    template = templates.get(mount["name"])
+    if template is None:
+        return 0, problems + [f"{where}: {data_dir} mounts {mount['name']}, not a volumeClaimTemplate"]
+    if mount.get("readOnly"):
+        problems.append(f"{where}: the claim at {data_dir} is mounted read-only")
+    claim = template["spec"]
+    if claim.get("accessModes") != ["ReadWriteOnce"]:
+        problems.append(f"{where}: claim {mount['name']} access modes {claim.get('accessModes')}, expected [ReadWriteOnce]")
+    if not claim.get("resources", {}).get("requests", {}).get("storage"):
+        problems.append(f"{where}: claim {mount['name']} requests no storage")
+    security = pod.get("securityContext", {})
+    if security.get("fsGroup") is None or security.get("fsGroup") != security.get("runAsGroup"):
+        problems.append(f"{where}: fsGroup {security.get('fsGroup')} is not the pod's group: the claim is not writable")
+    return (0 if problems else 1), problems
+
+
 def check(path):
     problems = []
     docs = [d for d in yaml.safe_load_all(open(path, encoding="utf-8")) if d]
@@ -41,13 +71,18 @@ def check(path):
             problems.append(f"{d['kind']}/{d['metadata']['name']} is not in namespace {ns}")
     services = by_kind.get("Service", {})
     secrets = by_kind.get("Secret", {})
-    deployments = by_kind.get("Deployment", {})
-    if not deployments:
-        problems.append("no Deployment")
+    workloads = {
+        name: (kind, d)
+        for kind in ("Deployment", "StatefulSet")
+        for name, d in by_kind.get(kind, {}).items()
+    }
+    if not workloads:
+        problems.append("no Deployment or StatefulSet")
     links = 0
     connectors = 0
-    for name, dep in deployments.items():
-        where = f"Deployment/{name}"
+    claims = 0
+    for name, (kind, dep) in workloads.items():
+        where = f"{kind}/{name}"
         spec = dep["spec"]
         pod = spec["template"]["spec"]
         if spec.get("replicas") != 1:
@@ -81,6 +116,10 @@ def check(path):
             ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
             if str(ports.get("btp")) != env.get("BTP_SERVER_PORT"):
                 problems.append(f"{where}: container port btp {ports.get('btp')} != BTP_SERVER_PORT")
+            if "DATA_DIR" in env:
+                found, problem = check_books(where, kind, spec, container, pod, env["DATA_DIR"], name)
+                claims += found
+                problems += problem
         for var, value in env.items():
             if PLAIN_SECRET.match(var):
                 problems.append(f"{where}: {var} puts a secret in the environment")
@@ -123,9 +162,11 @@ def check(path):
     if links == 0:
         problems.append("no BTP_PEER_*_URL at all")
     if connectors == 0:
-        problems.append("no ilp-connector Deployment")
+        problems.append("no ilp-connector Deployment or StatefulSet")
+    kinds = {k: sum(1 for kk, _ in workloads.values() if kk == k) for k in ("Deployment", "StatefulSet")}
     print(
-        f"{'OK  ' if not problems else 'FAIL'} {path}: namespace {ns}, {len(deployments)} Deployments, "
+        f"{'OK  ' if not problems else 'FAIL'} {path}: namespace {ns}, {kinds['StatefulSet']} StatefulSets "
+        f"({claims} with a claim at DATA_DIR), {kinds['Deployment']} Deployments, "
         f"{len(services)} Services, {len(secrets)} Secrets, {links} BTP URLs"
     )
     return problems

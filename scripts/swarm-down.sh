@@ -4,7 +4,8 @@
 # (target/swarm-created-by-swarm-up names the node it created).
 #
 # Usage: scripts/swarm-down.sh [linear|mesh|hub-spoke|FILE]   (default: linear)
-#   STACK=name as for swarm-up.sh.
+#   STACK=name as for swarm-up.sh; REMOVE_VOLUMES=1 also removes the nodes'
+#   volumes (their books), which are kept otherwise.
 set -euo pipefail
 # shellcheck source=scripts/swarm-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/swarm-lib.sh"
@@ -21,6 +22,16 @@ if [ "$(swarm_state)" = active ]; then
     sleep 1
   done
   [ -z "$left" ] || echo "warning: containers or networks of $stack are still there" >&2
+  volumes=$(docker volume ls -q --filter "label=com.docker.stack.namespace=$stack")
+  if [ -n "$volumes" ]; then
+    if [ "${REMOVE_VOLUMES:-}" = 1 ]; then
+      echo "== removing the nodes' volumes (their books): $volumes"
+      # shellcheck disable=SC2086 # one volume name per word
+      docker volume rm $volumes > /dev/null
+    else
+      echo "== the nodes' volumes (their books) are kept; REMOVE_VOLUMES=1 removes them"
+    fi
+  fi
   others=$(docker stack ls --format '{{.Name}}')
   if [ -f "$SWARM_MARKER" ] && [ "$(cat "$SWARM_MARKER")" = "$(docker info --format '{{.Swarm.NodeID}}')" ]; then
     if [ -n "$others" ]; then

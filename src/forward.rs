@@ -269,6 +269,11 @@ impl Responder {
             self.slot.account.release_incoming(amount);
             return self.answer(&verdict);
         }
+        let Some(journal) = node.journal() else {
+            // In memory: nothing to wait for (and nothing boxed per packet).
+            self.slot.account.commit_incoming(amount);
+            return self.answer(&verdict);
+        };
         let slot = self.slot.clone();
         let journal_node = node.clone();
         let then = Box::new(move |durable: Result<(), StoreError>| match durable {
@@ -291,7 +296,7 @@ impl Responder {
             }
         });
         slot.account
-            .fulfill_incoming(&slot.id, amount, node.journal(), then);
+            .fulfill_incoming(&slot.id, amount, Some(journal), then);
     }
 
     fn answer(&self, verdict: &Verdict) {

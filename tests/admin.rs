@@ -580,3 +580,126 @@ async fn the_link_list_has_relations_routes_and_counters() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn limits_settle_and_outside_settlements_through_the_admin_api() {
+    let net = net().await;
+    // node-b's link to node-a: set a maximum and a threshold.
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/limits",
+        r#"{"maximum": "10000", "settleThreshold": -300, "settleTo": "0"}"#,
+    )
+    .await;
+    let limits = &link(&v, "node-a")["balance"]["limits"];
+    assert_eq!(limits["maximum"], "10000");
+    assert_eq!(limits["settleThreshold"], "-300");
+    assert_eq!(limits["minimum"], Value::Null);
+    // Absent fields keep their value; null removes a bound.
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/limits",
+        r#"{"maximum": null}"#,
+    )
+    .await;
+    let limits = &link(&v, "node-a")["balance"]["limits"];
+    assert_eq!(limits["maximum"], Value::Null);
+    assert_eq!(limits["settleThreshold"], "-300");
+    // Invalid limits name the field and change nothing.
+    let (status, body) = admin(
+        &net,
+        "POST",
+        "/admin/links/node-a/limits",
+        Some(TOKEN),
+        r#"{"settleTo": "-500"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("settleTo"), "{body}");
+    let (status, body) = admin(
+        &net,
+        "POST",
+        "/admin/links/node-a/limits",
+        Some(TOKEN),
+        r#"{"maximum": "ten"}"#,
+    )
+    .await;
+    assert_eq!((status, body.contains("maximum")), (400, true), "{body}");
+    // Nothing is owed yet: settle now is refused.
+    let (status, body) = admin(&net, "POST", "/admin/links/node-a/settle", Some(TOKEN), "").await;
+    assert_eq!(status, 409, "{body}");
+    // A settlement made outside: node-b now owes node-a 250 ...
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/balance",
+        r#"{"amountDiff": "-250"}"#,
+    )
+    .await;
+    assert_eq!(link(&v, "node-a")["balance"]["committed"], "-250");
+    // ... which settle now pays over the link.
+    ok(&net, "POST", "/admin/links/node-a/settle", "").await;
+    let a_from_b = net.nodes["node-a"].node().peer("node-b").unwrap().clone();
+    eventually(Duration::from_secs(10), "node-a paid", || {
+        a_from_b.account.snapshot().settled_in == 250
+    })
+    .await;
+    let v = ok(&net, "GET", "/admin/links", "").await;
+    let b = &link(&v, "node-a")["balance"];
+    assert_eq!(b["committed"], "0");
+    // The -250 recorded as paid to us outside, the 250 we paid over the link.
+    assert_eq!(b["settledIn"], "250");
+    assert_eq!(b["settledOut"], "250");
+    assert_eq!(b["settlements"]["accepted"], 1);
+    let (status, _) = admin(
+        &net,
+        "POST",
+        "/admin/links/node-a/balance",
+        Some(TOKEN),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_fault_settlement_refused_refuses_as_a_js_peer_and_leaves_quality_faults_alone() {
+    let net = net().await;
+    ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/fault",
+        r#"{"latency_ms": 5}"#,
+    )
+    .await;
+    let v = ok(
+        &net,
+        "POST",
+        "/admin/links/node-a/fault",
+        r#"{"settlement_refused": true}"#,
+    )
+    .await;
+    let fault = &link(&v, "node-a")["fault"];
+    assert_eq!(fault["settlement_refused"], true);
+    assert_eq!(fault["latency_ms"], 5, "{fault}");
+    // node-a owes node-b 100 (recorded outside) and settles: refused.
+    let a_to_b = net.nodes["node-a"].node().peer("node-b").unwrap().clone();
+    let id: std::sync::Arc<str> = std::sync::Arc::from("node-b");
+    a_to_b.account.adjust(&id, -100, None).unwrap();
+    a_to_b.account.request_settlement();
+    eventually(Duration::from_secs(10), "refused", || {
+        a_to_b.account.snapshot().refused == 1
+    })
+    .await;
+    assert_eq!(a_to_b.account.snapshot().committed, -100);
+    let (_, body) = http(
+        net.nodes["node-a"].health_addr(),
+        "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(body.contains("settlement refused by peer"), "{body}");
+    net.shutdown().await;
+}

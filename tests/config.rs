@@ -533,3 +533,79 @@ fn send_reads_its_secrets_from_the_environment_or_a_file_and_needs_one() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn balance_limits_and_data_dir_come_from_the_environment() {
+    let c = parse(&[
+        ("NODE_ID", "connector-b"),
+        ("DATA_DIR", "/data"),
+        ("BTP_PEER_CONNECTOR_A_SECRET", "s"),
+        ("BTP_PEER_CONNECTOR_A_BALANCE_MAXIMUM", "10000000"),
+        (
+            "BTP_PEER_CONNECTOR_A_BALANCE_MINIMUM",
+            "-170141183460469231731687303715884105727",
+        ),
+        ("BTP_PEER_CONNECTOR_A_SETTLE_THRESHOLD", "-1000000"),
+        ("BTP_PEER_CONNECTOR_A_SETTLE_TO", "0"),
+        ("BTP_PEER_CONNECTOR_C_SECRET", "s"),
+    ])
+    .unwrap();
+    assert_eq!(c.data_dir.as_deref(), Some(std::path::Path::new("/data")));
+    let a = c.peers.iter().find(|p| p.id == "connector-a").unwrap();
+    assert_eq!(a.balance.maximum, Some(10_000_000));
+    assert_eq!(a.balance.minimum, Some(-(i128::MAX)));
+    assert_eq!(a.balance.settle_threshold, Some(-1_000_000));
+    assert_eq!(a.balance.settle_to, 0);
+    let other = c.peers.iter().find(|p| p.id == "connector-c").unwrap();
+    assert!(other.balance.is_unbounded(), "no limits unless set");
+}
+
+#[test]
+fn bad_balance_limits_name_the_variable() {
+    let (var, message) = error_of(&[
+        ("NODE_ID", "connector-b"),
+        ("BTP_PEER_CONNECTOR_A_SECRET", "s"),
+        ("BTP_PEER_CONNECTOR_A_BALANCE_MAXIMUM", "lots"),
+    ]);
+    assert_eq!(var, "BTP_PEER_CONNECTOR_A_BALANCE_MAXIMUM", "{message}");
+    let (var, message) = error_of(&[
+        ("NODE_ID", "connector-b"),
+        ("BTP_PEER_CONNECTOR_A_SECRET", "s"),
+        ("BTP_PEER_CONNECTOR_A_SETTLE_THRESHOLD", "-100"),
+        ("BTP_PEER_CONNECTOR_A_SETTLE_TO", "-200"),
+    ]);
+    assert_eq!(var, "BTP_PEER_CONNECTOR_A_SETTLE_TO", "{message}");
+}
+
+#[test]
+fn balance_limits_come_from_the_config_file_too() {
+    let mut c = ilp_connector::config::Config::new("connector-b").unwrap();
+    let text = r#"
+[[peers]]
+id = "connector-a"
+secret = "s"
+balance_maximum = 10000000
+settle_threshold = "-1000000"
+settle_to = 0
+"#;
+    ilp_connector::config::add_file_text(
+        &mut c,
+        "CONFIG_FILE",
+        std::path::Path::new("peers.toml"),
+        text,
+    )
+    .unwrap();
+    let a = &c.peers[0];
+    assert_eq!(a.balance.maximum, Some(10_000_000));
+    assert_eq!(a.balance.settle_threshold, Some(-1_000_000));
+    let mut c = ilp_connector::config::Config::new("connector-b").unwrap();
+    let bad = "[[peers]]\nid = \"connector-a\"\nsecret = \"s\"\nbalance_minimum = 5\nbalance_maximum = 1\n";
+    let e = ilp_connector::config::add_file_text(
+        &mut c,
+        "CONFIG_FILE",
+        std::path::Path::new("peers.toml"),
+        bad,
+    )
+    .unwrap_err();
+    assert!(e.variable.contains("peers[0].balance_"), "{e}");
+}

@@ -1162,10 +1162,14 @@ fn custom_template_with_added_node() {
     let uncomment = |y: String| {
         let mut out: Vec<String> = Vec::new();
         for l in y.lines() {
-            let line = if let Some(rest) = l.strip_prefix("      # BTP_PEER_CONNECTOR_D_SECRET:") {
-                format!("      BTP_PEER_CONNECTOR_D_SECRET:{rest}")
+            let line = if let Some(rest) = l.strip_prefix("      # BTP_PEER_CONNECTOR_D_") {
+                // c's end of the link: its secret and limits (ADD-NODE 1/4)
+                format!("      BTP_PEER_CONNECTOR_D_{rest}")
             } else if let Some(rest) = l.strip_prefix("  # connector-d:") {
                 format!("  connector-d:{rest}")
+            } else if let Some(rest) = l.strip_prefix("  # connector-d-data:") {
+                // d's volume (ADD-NODE 4/4)
+                format!("  connector-d-data:{rest}")
             } else if let Some(rest) = l.strip_prefix("  #   ") {
                 format!("    {rest}")
             } else if let Some(rest) = l.strip_prefix("      # DASHBOARD_NODES:") {
@@ -1301,9 +1305,10 @@ fn last_stage(path: &str) -> Vec<String> {
     instructions.split_off(from)
 }
 
-/// What the image stage must say, from docker/deployment.json.
+/// What the image stage must say after the binary, from docker/deployment.json.
 fn expected_image_instructions(d: &Value) -> Vec<String> {
     let binary = d["binary"].as_str().expect("binary");
+    let data = d["dataDir"].as_str().expect("dataDir");
     let env: Vec<&str> = d["env"]
         .as_array()
         .expect("env")
@@ -1311,6 +1316,13 @@ fn expected_image_instructions(d: &Value) -> Vec<String> {
         .map(|e| e.as_str().expect("env entry"))
         .collect();
     vec![
+        // The books' directory, empty and the user's (docker/image/data/
+        // without its .keep, which .dockerignore leaves out).
+        format!(
+            "COPY --chown={}:{} docker/image{data}/ {data}/",
+            num(d, &["user", "uid"]),
+            num(d, &["user", "gid"])
+        ),
         format!(
             "USER {}:{}",
             num(d, &["user", "uid"]),
@@ -1411,6 +1423,23 @@ fn image_root_files_match_the_deployment_constants() {
     assert_eq!(
         listed, files,
         "docker/image/etc + the binary = deployment.json files"
+    );
+    // The books' directory is empty in the image: its placeholder stays in
+    // git and out of the build context.
+    let data = d["dataDir"].as_str().unwrap();
+    let placeholder = format!("docker/image{data}/.keep");
+    let in_data: Vec<String> = std::fs::read_dir(root().join(format!("docker/image{data}")))
+        .expect("docker/image/<dataDir>")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(in_data, [".keep"], "docker/image{data} holds only .keep");
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    let ignored = ignore.lines().map(str::trim).collect::<Vec<_>>();
+    let kept = ignored.iter().rposition(|l| *l == "!docker/image/");
+    let dropped = ignored.iter().rposition(|l| *l == placeholder);
+    assert!(
+        matches!((kept, dropped), (Some(k), Some(p)) if p > k),
+        ".dockerignore leaves {placeholder} out after letting docker/image/ in"
     );
 }
 
@@ -1564,7 +1593,39 @@ fn built_image_matches_the_deployment_description() {
         .arg(format!("docker export {id} | tar -t"))
         .output()
         .expect("docker export");
+    let long = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker export {id} | tar -tv --numeric-owner"))
+        .output()
+        .expect("docker export");
     docker(&["rm", &id]);
+    // The books' directory: there, empty, the user's, so that an empty
+    // named volume mounted on it takes that owner.
+    let data = d["dataDir"].as_str().unwrap().trim_start_matches('/');
+    let owner = format!(
+        "{}/{}",
+        num(&d, &["user", "uid"]),
+        num(&d, &["user", "gid"])
+    );
+    let entries: Vec<Vec<String>> = text(&long.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .filter(|f: &Vec<String>| {
+            f.last().is_some_and(|n| {
+                n.trim_end_matches('/') == data || n.starts_with(&format!("{data}/"))
+            })
+        })
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "/{data}: one empty directory: {entries:?}"
+    );
+    assert!(
+        entries[0][0].starts_with('d'),
+        "/{data} is a directory: {entries:?}"
+    );
+    assert_eq!(entries[0][1], owner, "/{data} belongs to the image's user");
     let mut files: Vec<String> = text(&listing.stdout)
         .lines()
         .filter(|l| !l.ends_with('/'))

@@ -276,3 +276,88 @@ async fn ccp_epochs_and_learned_routes_are_exported_per_peer() {
     assert!(!a.contains("ilp_ccp_"), "{a}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_links_books_are_exported_and_pass_promtool() {
+    use ilp_connector::config::{BalanceLimits, Relation};
+    let net = Net::start_custom(Spec::linear(2), |_, c| {
+        for p in c.peers.iter_mut().filter(|p| p.relation == Relation::Peer) {
+            p.balance = BalanceLimits {
+                minimum: Some(-5_000),
+                maximum: Some(10_000),
+                settle_threshold: Some(-300),
+                settle_to: 0,
+            };
+        }
+    })
+    .await;
+    let s = net.send("node-a", "g.node-b.receiver", 4, 5_000).await;
+    assert_eq!(s.fulfilled, 4, "{s:?}");
+    // Four packets of 1: node-a owes node-b 4 (below no threshold yet).
+    let a = wait_scrape(&net, "node-a", "node-a's balance", |t| {
+        maybe(t, r#"ilp_balance{link="node-b"}"#) == Some(-4.0)
+    })
+    .await;
+    assert_eq!(value(&a, r#"ilp_balance{link="sender"}"#), 4.0);
+    assert_eq!(
+        value(&a, r#"ilp_balance_limit{link="node-b",limit="maximum"}"#),
+        10_000.0
+    );
+    assert_eq!(
+        value(&a, r#"ilp_balance_limit{link="node-b",limit="minimum"}"#),
+        -5_000.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_balance_limit{link="node-b",limit="settle_threshold"}"#
+        ),
+        -300.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_balance_pending{link="node-b",direction="outgoing"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_settlements_total{link="node-b",direction="sent",outcome="accepted"}"#
+        ),
+        0.0
+    );
+    // Settle now: node-a pays node-b the 4 it owes.
+    net.nodes["node-a"]
+        .node()
+        .peer("node-b")
+        .unwrap()
+        .account
+        .request_settlement();
+    let a = wait_scrape(&net, "node-a", "the settlement", |t| {
+        maybe(
+            t,
+            r#"ilp_settled_amount_total{link="node-b",direction="out"}"#,
+        ) == Some(4.0)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &a,
+            r#"ilp_settlements_total{link="node-b",direction="sent",outcome="accepted"}"#
+        ),
+        1.0
+    );
+    let b = wait_scrape(&net, "node-b", "node-b's side", |t| {
+        maybe(
+            t,
+            r#"ilp_settled_amount_total{link="node-a",direction="in"}"#,
+        ) == Some(4.0)
+    })
+    .await;
+    assert_eq!(value(&b, r#"ilp_balance{link="node-a"}"#), 0.0);
+    promtool_check(&a);
+    promtool_check(&b);
+    net.shutdown().await;
+}

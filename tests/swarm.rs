@@ -451,7 +451,16 @@ impl Stack {
             .flat_map(|a| lines(&text(&run("docker", a).stdout)))
             .collect();
             if left.is_empty() {
-                return;
+                // `docker stack rm` keeps the nodes' volumes (their books):
+                // a test leaves none behind.
+                let volumes = ["volume", "ls", "-q", "--filter", label.as_str()];
+                let volumes = lines(&text(&run("docker", &volumes).stdout));
+                if volumes.is_empty() {
+                    return;
+                }
+                let mut rm = vec!["volume", "rm"];
+                rm.extend(volumes.iter().map(String::as_str));
+                let _ = run("docker", &rm);
             }
             assert!(
                 start.elapsed() < REMOVE_DEADLINE,

@@ -4,6 +4,7 @@
 # reaches each spoke directly.
 { config, lib, ... }:
 let
+  ilpLib = import ../lib.nix { inherit lib; };
   n = config.ilp.hubSpoke.spokes;
   hub = "connector-hub";
   spoke = k: "spoke-${toString k}";
@@ -18,6 +19,9 @@ in
   };
 
   config = {
+    # Books a developer can watch: we settle when we owe the peer 1000000
+    # (back to 0), and the peer may owe us 10x that before we refuse it.
+    ilp.peerLimits = ilpLib.presetPeerLimits;
     project.name = lib.mkDefault "ilp-hub-spoke";
     ilp.nodes = {
       ${hub}.index = 0;

@@ -25,6 +25,9 @@ in
   };
 
   config = {
+    # Books a developer can watch: we settle when we owe the peer 1000000
+    # (back to 0), and the peer may owe us 10x that before we refuse it.
+    ilp.peerLimits = ilpLib.presetPeerLimits;
     project.name = lib.mkDefault "ilp-linear";
     ilp.nodes = lib.listToAttrs (
       lib.imap0 (i: nm: lib.nameValuePair nm {

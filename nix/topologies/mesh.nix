@@ -17,6 +17,9 @@ in
   };
 
   config = {
+    # Books a developer can watch: we settle when we owe the peer 1000000
+    # (back to 0), and the peer may owe us 10x that before we refuse it.
+    ilp.peerLimits = ilpLib.presetPeerLimits;
     project.name = lib.mkDefault "ilp-mesh";
     ilp.nodes = lib.listToAttrs (
       lib.genList (i: lib.nameValuePair (name i) { index = i; }) n

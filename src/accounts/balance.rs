@@ -113,8 +113,8 @@ impl LimitField {
         match self {
             LimitField::Minimum => "BALANCE_MINIMUM",
             LimitField::Maximum => "BALANCE_MAXIMUM",
-            LimitField::SettleThreshold => "BALANCE_SETTLE_THRESHOLD",
-            LimitField::SettleTo => "BALANCE_SETTLE_TO",
+            LimitField::SettleThreshold => "SETTLE_THRESHOLD",
+            LimitField::SettleTo => "SETTLE_TO",
         }
     }
 
@@ -662,7 +662,7 @@ mod tests {
             ..limits(None, Some(10))
         };
         assert_eq!(l.validate(), Ok(()));
-        assert_eq!(LimitField::SettleTo.env_suffix(), "BALANCE_SETTLE_TO");
+        assert_eq!(LimitField::SettleTo.env_suffix(), "SETTLE_TO");
         assert!(Limits::UNBOUNDED.is_unbounded());
         assert!(!limits(None, Some(1)).is_unbounded());
     }

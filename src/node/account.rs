@@ -263,6 +263,14 @@ impl Account {
         }
     }
 
+    /// [`Account::fulfill_incoming`] without books on disk: the balance
+    /// change is made now.
+    pub fn commit_incoming(&self, amount: u64) {
+        if let Err(e) = self.lock().balance.fulfill_incoming(amount) {
+            error!(error = %e, "books: an incoming Fulfill did not match what was admitted");
+        }
+    }
+
     /// Takes back an incoming Fulfill whose balance change could not be made
     /// durable (its Fulfill is not relayed; a Reject goes upstream instead).
     pub fn revert_incoming(&self, peer: &Arc<str>, amount: u64, journal: Option<&Journal>) {
