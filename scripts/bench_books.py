@@ -373,7 +373,27 @@ def markdown(res: dict) -> str:
                 lines.append(
                     f"| {c} | {k} | {fmt_rate(pt['packetsPerSecond'])} | {pt['packetsPerSecond'] / r['packetsPerSecond']:.2f} "
                     f"| {pt['latencyMs']['p50']:.3f} | {pt['latencyMs']['p99']:.3f} | {pt['latencyMs']['p99'] / r['latencyMs']['p99']:.2f} "
-                    f"| {pt['cpuSecondsPer1000']['all']:.2f} | {st_txt} | {pt['foreignCoresDuring']:.2f} |")
+                    f"| {pt['cpuSecondsPer1000']['all'] * 1000:.2f} | {st_txt} | {pt['foreignCoresDuring']:.2f} |")
+        def ratio(k, c, f):
+            pts = {p["concurrency"]: p for p in sp["points"].get(k, [])}
+            if c not in pts or c not in relay:
+                return None
+            return f(pts[c]) / f(relay[c])
+        pps = lambda p: p["packetsPerSecond"]  # noqa: E731
+        p99 = lambda p: p["latencyMs"]["p99"]  # noqa: E731
+        targets = [
+            ("books in memory, c=256 packets/s >= 0.55 x relay", ratio("connector-memory", 256, pps), lambda r: r >= 0.55),
+            ("DATA_DIR, c=256 packets/s >= 0.5 x relay", ratio("connector-durable", 256, pps), lambda r: r >= 0.5),
+            ("books in memory, c=64 p99 <= 2.5 x relay", ratio("connector-memory", 64, p99), lambda r: r <= 2.5),
+            ("DATA_DIR, c=64 p99 <= 2.5 x relay", ratio("connector-durable", 64, p99), lambda r: r <= 2.5),
+            ("(no limits, c=256 packets/s, for comparison)", ratio("connector", 256, pps), lambda r: True),
+        ]
+        lines.append("")
+        lines.append("| target | measured | met |")
+        lines.append("|---|---:|---|")
+        for name, r, ok in targets:
+            if r is not None:
+                lines.append(f"| {name} | {r:.2f} x | {'yes' if ok(r) else '**no**'} |")
         for k, q in sp.get("quietCheck", {}).items():
             lines.append(f"\n{k}: quiet after {q['quietAfterSeconds']:.1f} s; links {q['links']}, "
                          f"settlements accepted {q['settlementsAccepted']}, every link's ends sum to 0: {q['ok']}")
