@@ -210,10 +210,13 @@ def link_secret(x: str, y: str) -> str:
     return f"secret-{a[-1]}-{b[-1]}"
 
 
-def topology_envs(topology: str, n: int, ports: dict) -> dict[str, dict]:
+def topology_envs(topology: str, n: int, ports: dict,
+                  link_env: dict[str, str] | None = None) -> dict[str, dict]:
     """Environment of every node of a `chain` (node i dials node i-1) or a
     full `mesh` (node i dials every j < i) of `n` connectors. The sender is a
-    child of the first node, the test receiver is at the last."""
+    child of the first node, the test receiver is at the last. `link_env`
+    (suffix -> value, e.g. BALANCE_MAXIMUM) is set for every link between
+    two nodes, at both ends (not for the sender's child link)."""
     common = {"BIND_ADDRESS": "127.0.0.1", "LOG_LEVEL": "info", "LOG_FORMAT": "json"}
     names = node_names(n)
     last = names[-1]
@@ -235,6 +238,8 @@ def topology_envs(topology: str, n: int, ports: dict) -> dict[str, dict]:
         for j in neighbours:
             key = env_id(names[j])
             e[f"BTP_PEER_{key}_SECRET"] = link_secret(name, names[j])
+            for suffix, value in (link_env or {}).items():
+                e[f"BTP_PEER_{key}_{suffix}"] = value
             if j < i:
                 e[f"BTP_PEER_{key}_URL"] = f"ws://127.0.0.1:{ports['btp'][j]}"
         if topology == "chain" and i + 2 < n:
@@ -254,6 +259,10 @@ class Chain:
     def __init__(self, kind: str, procs: dict[str, subprocess.Popen], logs: list):
         self.kind, self.procs, self.logs = kind, procs, logs
         self.destination, self.entry = DESTINATION, 0
+        # When set, `client(count, concurrency)` gives the client's command
+        # line instead of client_cmd's default for the kind.
+        self.client = None
+        self.health_ports: list[int] = []
 
     @property
     def pids(self) -> dict[str, int]:
@@ -282,11 +291,18 @@ class Chain:
 def start_connector_chain(binary: Path, ports: dict, logdir: Path, topology: str = "chain",
                           n: int = 3, extra: dict | None = None,
                           wrap: dict[str, list[str]] | None = None,
-                          healthy_within: float = 20) -> Chain:
+                          healthy_within: float = 20,
+                          link_env: dict[str, str] | None = None,
+                          node_env: dict[str, dict] | None = None,
+                          kind: str = "connector") -> Chain:
     """`wrap` runs the named nodes under a command prefix (valgrind, for
-    scripts/bench_instr.py)."""
+    scripts/bench_instr.py); `link_env` as for topology_envs; `node_env`
+    adds environment per node (name -> dict, e.g. DATA_DIR); `kind` names
+    the chain in logs and results."""
     procs, logs = {}, []
-    envs = topology_envs(topology, n, ports)
+    envs = topology_envs(topology, n, ports, link_env)
+    for name, extra_env in (node_env or {}).items():
+        envs[name].update(extra_env)
     for port in ports["btp"][:n] + ports["health"][:n]:
         wait_port_free(port)
     for name in node_names(n):
@@ -297,9 +313,10 @@ def start_connector_chain(binary: Path, ports: dict, logdir: Path, topology: str
             env={**base_env(), **envs[name], **(extra or {})},
             stdout=f, stderr=subprocess.STDOUT,
         )
-    chain = Chain("connector", procs, logs)
+    chain = Chain(kind, procs, logs)
     chain.destination = f"g.{node_names(n)[-1]}.receiver"
     chain.entry = ports["btp"][0]
+    chain.health_ports = ports["health"][:n]
     deadline = time.monotonic() + healthy_within
     health = ports["health"][:n]
     while not all(http_health(p) == 200 for p in health):
@@ -360,6 +377,8 @@ def run_client(cmd: list[str]) -> tuple[dict, float, float, int]:
 
 
 def client_cmd(chain: Chain, bins: dict, count: int, c: int) -> list[str]:
+    if chain.client is not None:
+        return chain.client(count, c)
     if chain.kind == "connector":
         return [
             str(bins["connector"]), "send",

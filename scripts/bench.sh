@@ -7,6 +7,9 @@
 #      times, the image size and the codec micro-benchmarks;
 #   3. renders bench/results.json (scripts/bench_report.py).
 # Extra arguments go to scripts/bench.py (e.g. --seconds 3, --max-load 1).
+# `scripts/bench.sh books [ARGS]` builds the same binaries and runs
+# scripts/bench_books.py instead (the books' speed rows and the conservation
+# run; ARGS go to it).
 # Measurement takes about 2 minutes on a quiet 2-core machine (plus any wait
 # for the load to drop); a first build takes several minutes more.
 set -euo pipefail
@@ -21,6 +24,10 @@ echo "building (release, static, $target: ilp-connector, examples/relay; bench: 
 scripts/build-static.sh >/dev/null
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
   cargo build --release --locked --target "$target" --example relay
+if [ "${1:-}" = books ]; then
+  shift
+  exec python3 scripts/bench_books.py --bin-dir "$CARGO_TARGET_DIR/$target/release" "$@"
+fi
 cargo bench --locked --bench codec --no-run
 
 python3 scripts/bench.py --target-dir "$CARGO_TARGET_DIR" \
