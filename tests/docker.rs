@@ -1700,29 +1700,10 @@ fn linear_books_settle_balance_and_survive_docker_kill() {
     let port = p.env("connector-a")["BTP_SERVER_PORT"].clone();
     let url = format!("ws://connector-a:{port}");
     let destination = receiver(&p, "connector-c");
-    let out = p.in_network().run(&[
-        "send",
-        "--url",
-        &url,
-        "--secret",
-        cmd::SENDER_SECRET,
-        "--receiver-secret",
-        cmd::RECEIVER_SECRET,
-        "--destination",
-        &destination,
-        "--count",
-        "300",
-        "--amount",
-        "10000",
-        "--concurrency",
-        "4",
-        "--json",
-    ]);
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert_fulfilled(
-        (out.status.success(), summary),
-        "connector-a -> connector-c",
-    );
+    let sent = p
+        .in_network()
+        .send_amount(&url, &destination, 300, Some(4), Some(10_000));
+    assert_fulfilled(sent, "connector-a -> connector-c");
     let (ok, report) = books(&p);
     assert!(ok, "[{}] books do not balance: {report:#}", p.name);
     assert_eq!(

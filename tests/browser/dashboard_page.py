@@ -99,6 +99,13 @@ def click_action(driver, act, node, link):
     `link` in the details panel, as a user does. The panel is redrawn on
     updates, so a stale button is looked up again."""
     sel = f'#details-body button[data-act="{act}"][data-node="{node}"][data-link="{link}"]'
+    click_when_enabled(driver, sel, f"the {act} button of {node}->{link}")
+    return time.monotonic()
+
+
+def click_when_enabled(driver, sel, what):
+    """Clicks the element `sel` selects once it is enabled, looking it up
+    again each try (panels are redrawn on updates, so a button goes stale)."""
 
     def click():
         b = driver.find_element(By.CSS_SELECTOR, sel)
@@ -107,8 +114,7 @@ def click_action(driver, act, node, link):
         click_centered(driver, b)
         return True
 
-    wait_until(f"the {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
-    return time.monotonic()
+    wait_until(f"{what} clickable", click, PAGE_TIMEOUT)
 
 
 def console_errors(driver):
@@ -241,15 +247,7 @@ def click_book(driver, act, node, link):
     """Clicks a Books card control (`settle`, `refuse-on`, `refuse-off`,
     `limits`) of `node`'s end of the link to `link`."""
     sel = f'#books tr.book[data-node="{node}"][data-link="{link}"] button[data-act="{act}"]'
-
-    def click():
-        b = driver.find_element(By.CSS_SELECTOR, sel)
-        if not b.is_enabled():
-            return False
-        click_centered(driver, b)
-        return True
-
-    wait_until(f"the books {act} button of {node}->{link} clickable", click, PAGE_TIMEOUT)
+    click_when_enabled(driver, sel, f"the books {act} button of {node}->{link}")
 
 
 def nodes_report_books(base):

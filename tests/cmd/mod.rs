@@ -78,8 +78,21 @@ impl Binary {
         count: u32,
         concurrency: Option<u32>,
     ) -> (bool, Value) {
+        self.send_amount(url, destination, count, concurrency, None)
+    }
+
+    /// [`Binary::send`] with packets of `amount` (else the binary's default).
+    pub fn send_amount(
+        &self,
+        url: &str,
+        destination: &str,
+        count: u32,
+        concurrency: Option<u32>,
+        amount: Option<u64>,
+    ) -> (bool, Value) {
         let count = count.to_string();
         let concurrency = concurrency.map(|c| c.to_string());
+        let amount = amount.map(|a| a.to_string());
         let mut args = vec![
             "send",
             "--url",
@@ -95,6 +108,9 @@ impl Binary {
         ];
         if let Some(c) = &concurrency {
             args.extend(["--concurrency", c]);
+        }
+        if let Some(a) = &amount {
+            args.extend(["--amount", a]);
         }
         args.push("--json");
         let out = self.run(&args);
