@@ -312,20 +312,9 @@ pub async fn handle(node: &Arc<Node>, req: Request<Incoming>) -> Response<Full<B
                     return links(node);
                 }
                 "settle" => {
-                    let a = slot.account.snapshot();
-                    if a.settling.is_some() {
-                        return error(
-                            StatusCode::CONFLICT,
-                            "a settlement of this link is already in flight",
-                        );
+                    if let Err(e) = slot.account.request_settlement() {
+                        return error(StatusCode::CONFLICT, &e.to_string());
                     }
-                    if a.committed >= a.limits.settle_to {
-                        return error(
-                            StatusCode::CONFLICT,
-                            "nothing is owed to the peer (the balance is at or above settleTo)",
-                        );
-                    }
-                    slot.account.request_settlement();
                     info!(event = "settlement_requested", peerId = %slot.id, "settlement requested (admin API)");
                     return links(node);
                 }

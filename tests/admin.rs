@@ -689,7 +689,7 @@ async fn the_fault_settlement_refused_refuses_as_a_js_peer_and_leaves_quality_fa
     let a_to_b = net.nodes["node-a"].node().peer("node-b").unwrap().clone();
     let id: std::sync::Arc<str> = std::sync::Arc::from("node-b");
     a_to_b.account.adjust(&id, -100, None).unwrap();
-    a_to_b.account.request_settlement();
+    a_to_b.account.request_settlement().unwrap();
     eventually(Duration::from_secs(10), "refused", || {
         a_to_b.account.snapshot().refused == 1
     })

@@ -120,7 +120,7 @@ async fn a_link_at_its_maximum_refuses_t04_and_recovers_after_a_settlement_witho
     assert_eq!(books(&net, "node-a", "node-b").committed, -1_000);
     // node-a settles what it owes node-b (admin "settle now").
     let a_to_b = net.nodes["node-a"].node().peer("node-b").unwrap().clone();
-    a_to_b.account.request_settlement();
+    a_to_b.account.request_settlement().unwrap();
     eventually(Duration::from_secs(10), "node-b paid", || {
         books(&net, "node-b", "node-a").committed == 0
     })

@@ -267,6 +267,18 @@ impl FakeNode {
     }
 }
 
+/// A dashboard polling one fake node every 100 ms, with the admin token
+/// `tok`: the fake (to set up and inspect) and the dashboard.
+async fn dashboard_on_fake() -> (Arc<FakeNode>, dashboard::DashboardHandle) {
+    let fake = Arc::new(FakeNode::default());
+    let fake_addr = serve_fake(fake.clone()).await;
+    let mut config = DashboardConfig::new([("fake".to_string(), fake_addr)]);
+    config.poll_interval = Duration::from_millis(100);
+    config.admin_token = Some(Secret::new("tok"));
+    let d = dashboard::start(config, loopback().await).unwrap();
+    (fake, d)
+}
+
 async fn serve_fake(fake: Arc<FakeNode>) -> String {
     let listener = loopback().await;
     let addr = listener.local_addr().unwrap().to_string();
@@ -305,12 +317,7 @@ async fn serve_fake(fake: Arc<FakeNode>) -> String {
 
 #[tokio::test]
 async fn metrics_routes_and_admin_are_used_when_a_node_has_them() {
-    let fake = Arc::new(FakeNode::default());
-    let fake_addr = serve_fake(fake.clone()).await;
-    let mut config = DashboardConfig::new([("fake".to_string(), fake_addr)]);
-    config.poll_interval = Duration::from_millis(100);
-    config.admin_token = Some(Secret::new("tok"));
-    let d = dashboard::start(config, loopback().await).unwrap();
+    let (fake, d) = dashboard_on_fake().await;
     let addr = d.addr().to_string();
     let s = wait_state(&addr, "a packet rate, routes and admin", |s| {
         let n = &s["nodes"][0];
@@ -360,12 +367,7 @@ async fn metrics_routes_and_admin_are_used_when_a_node_has_them() {
 /// the dashboard, and the settlement the node then reports listed.
 #[tokio::test]
 async fn books_are_shown_and_limits_settle_and_the_settlement_fault_are_relayed() {
-    let fake = Arc::new(FakeNode::default());
-    let fake_addr = serve_fake(fake.clone()).await;
-    let mut config = DashboardConfig::new([("fake".to_string(), fake_addr)]);
-    config.poll_interval = Duration::from_millis(100);
-    config.admin_token = Some(Secret::new("tok"));
-    let d = dashboard::start(config, loopback().await).unwrap();
+    let (fake, d) = dashboard_on_fake().await;
     let addr = d.addr().to_string();
     let s = wait_state(&addr, "the link's books and the admin API", |s| {
         s["nodes"][0]["links"][0]["balance"].is_object()

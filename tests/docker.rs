@@ -1668,16 +1668,8 @@ fn books(p: &Project) -> (bool, Value) {
     for n in &nodes {
         args.extend(["--node", n.as_str()]);
     }
-    let out = p.in_network().run(&args);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "[{}] books printed no JSON ({e}): {}{}",
-            p.name,
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    });
-    (out.status.success(), json)
+    p.in_network()
+        .run_json(&format!("[{}] books", p.name), &args)
 }
 
 /// Each peer link's `balance` object of `service`, by peer id.

@@ -334,7 +334,8 @@ async fn each_links_books_are_exported_and_pass_promtool() {
         .peer("node-b")
         .unwrap()
         .account
-        .request_settlement();
+        .request_settlement()
+        .unwrap();
     let a = wait_scrape(&net, "node-a", "the settlement", |t| {
         maybe(
             t,

@@ -130,6 +130,21 @@ pub struct Account {
     wake: Notify,
 }
 
+/// What is owed to the peer below the settle-to level (0 or less: nothing).
+fn owed(s: &State) -> i128 {
+    s.limits
+        .settle_to
+        .checked_sub(s.balance.committed())
+        .unwrap_or(0)
+}
+
+/// Moves an admitted incoming amount into the committed balance.
+fn commit_incoming(s: &mut State, amount: u64) {
+    if let Err(e) = s.balance.fulfill_incoming(amount) {
+        error!(error = %e, "books: an incoming Fulfill did not match what was admitted");
+    }
+}
+
 fn noop() -> Then {
     Box::new(|_| {})
 }
@@ -253,9 +268,7 @@ impl Account {
         then: Then,
     ) {
         let mut s = self.lock();
-        if let Err(e) = s.balance.fulfill_incoming(amount) {
-            error!(error = %e, "books: an incoming Fulfill did not match what was admitted");
-        }
+        commit_incoming(&mut s, amount);
         let now = Self::record(peer, &s, journal, then);
         drop(s);
         if let Some((t, r)) = now {
@@ -266,9 +279,7 @@ impl Account {
     /// [`Account::fulfill_incoming`] without books on disk: the balance
     /// change is made now.
     pub fn commit_incoming(&self, amount: u64) {
-        if let Err(e) = self.lock().balance.fulfill_incoming(amount) {
-            error!(error = %e, "books: an incoming Fulfill did not match what was admitted");
-        }
+        commit_incoming(&mut self.lock(), amount);
     }
 
     /// Takes back an incoming Fulfill whose balance change could not be made
@@ -306,10 +317,21 @@ impl Account {
         }
     }
 
-    /// Asks the settler to settle now, whatever the threshold (admin API).
-    pub fn request_settlement(&self) {
+    /// Asks the settler to settle now, whatever the threshold (admin API):
+    /// refused while a settlement is in flight or when nothing is owed
+    /// below settleTo (the settler checks again when it starts it).
+    pub fn request_settlement(&self) -> Result<(), SettleError> {
+        let s = self.lock();
+        if s.balance.settling().is_some() {
+            return Err(SettleError::InFlight);
+        }
+        if owed(&s) <= 0 {
+            return Err(SettleError::NothingOwed);
+        }
+        drop(s);
         self.settle_now.store(true, Ordering::Relaxed);
         self.wake.notify_one();
+        Ok(())
     }
 
     /// Resolves when a settlement may be due.
@@ -345,11 +367,7 @@ impl Account {
         if s.balance.settling().is_some() {
             return Err(SettleError::InFlight);
         }
-        let owed = s
-            .limits
-            .settle_to
-            .checked_sub(s.balance.committed())
-            .unwrap_or(0);
+        let owed = owed(&s);
         let amount = match s.balance.settlement_due(&s.limits) {
             Some(a) => a,
             None if forced && owed > 0 => u64::try_from(owed).unwrap_or(u64::MAX),
@@ -550,13 +568,22 @@ mod tests {
         let p = peer();
         a.adjust(&p, -40, None).unwrap();
         assert!(a.begin_settlement(&p, None, noop()).unwrap().is_none());
-        a.request_settlement();
+        a.request_settlement().unwrap();
         let (_, amount) = a.begin_settlement(&p, None, noop()).unwrap().unwrap();
         assert_eq!(amount, 40);
+        assert!(matches!(a.request_settlement(), Err(SettleError::InFlight)));
         let b = Account::new(limits());
-        b.request_settlement();
         assert!(matches!(
-            b.begin_settlement(&p, None, noop()),
+            b.request_settlement(),
+            Err(SettleError::NothingOwed)
+        ));
+        // Owed when asked, paid outside before the settler got to it.
+        let c = Account::new(limits());
+        c.adjust(&p, -40, None).unwrap();
+        c.request_settlement().unwrap();
+        c.adjust(&p, 40, None).unwrap();
+        assert!(matches!(
+            c.begin_settlement(&p, None, noop()),
             Err(SettleError::NothingOwed)
         ));
     }

@@ -113,15 +113,22 @@ impl Binary {
             args.extend(["--amount", a]);
         }
         args.push("--json");
-        let out = self.run(&args);
-        let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        self.run_json("send", &args)
+    }
+
+    /// Runs a subcommand that prints JSON (`--json` among `args`): whether
+    /// it exited 0, and what it printed; panics naming `what` when it
+    /// printed no JSON.
+    pub fn run_json(&self, what: &str, args: &[&str]) -> (bool, Value) {
+        let out = self.run(args);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "send printed no JSON summary ({e}; {}):\n{}{}",
+                "{what} printed no JSON ({e}; {}):\n{}{}",
                 out.status,
                 text(&out.stdout),
                 text(&out.stderr)
             )
         });
-        (out.status.success(), summary)
+        (out.status.success(), json)
     }
 }
