@@ -283,11 +283,12 @@ impl Responder {
                 let node = &journal_node;
                 slot.account
                     .revert_incoming(&slot.id, amount, node.journal());
-                if node.first_in_a_while(RepeatKey::Limit("DATA_DIR")) {
-                    error!(event = "books_write_failed", peerId = %slot.id, error = %crate::logging::error_text(&e), "a Fulfill was not relayed: its balance change could not be made durable (repeats of this are logged at debug for a minute)");
-                } else {
-                    debug!(peerId = %slot.id, error = %crate::logging::error_text(&e), "a Fulfill was not relayed: books not written");
-                }
+                books_write_failed(
+                    node,
+                    &slot.id,
+                    &e,
+                    "a Fulfill was not relayed: its balance change could not be made durable",
+                );
                 self.answer(&rejected(
                     node,
                     ErrorCode::T00_INTERNAL_ERROR,
@@ -312,6 +313,17 @@ impl Drop for Responder {
             self.slot.account.release_incoming(self.admitted);
         }
         self.slot.end_packet();
+    }
+}
+
+/// Logs a write of the books that failed: an error once a minute (a full
+/// disk or queue fails every packet), at debug otherwise.
+fn books_write_failed(node: &Node, peer: &str, e: &StoreError, what: &str) {
+    let error = crate::logging::error_text(e);
+    if node.first_in_a_while(RepeatKey::Limit("DATA_DIR")) {
+        error!(event = "books_write_failed", peerId = %peer, error = %error, "{what} (repeats of this are logged at debug for a minute)");
+    } else {
+        debug!(event = "books_write_failed", peerId = %peer, error = %error, "{what}");
     }
 }
 
@@ -453,8 +465,17 @@ fn handle_packet(node: &Arc<Node>, ilp: Bytes, mut responder: Responder) {
                         // the incoming side durable holds this too.
                         match verdict {
                             Ok(_) => {
-                                next.account
-                                    .fulfill_outgoing(&next.id, amount, node.journal())
+                                if let Err(e) =
+                                    next.account
+                                        .fulfill_outgoing(&next.id, amount, node.journal())
+                                {
+                                    books_write_failed(
+                                        &node,
+                                        &next.id,
+                                        &e,
+                                        "an outgoing Fulfill was not recorded yet (kept in memory; the next record of the link writes it)",
+                                    );
+                                }
                             }
                             Err(_) => next.account.release_outgoing(amount),
                         }

@@ -298,23 +298,30 @@ impl Account {
     /// that much more (recorded in the same commit as the packet's incoming
     /// side, which is recorded after it). Wakes the settler when a
     /// settlement is now due.
-    pub fn fulfill_outgoing(&self, peer: &Arc<str>, amount: u64, journal: Option<&Journal>) {
+    ///
+    /// An error says the journal refused the record (queue full, closed):
+    /// the change is kept in memory (it happened) and the next record of
+    /// this link writes it; the caller logs it.
+    pub fn fulfill_outgoing(
+        &self,
+        peer: &Arc<str>,
+        amount: u64,
+        journal: Option<&Journal>,
+    ) -> Result<(), StoreError> {
         let mut s = self.lock();
         if let Err(e) = s.balance.fulfill_outgoing(amount) {
             error!(error = %e, "books: an outgoing Fulfill did not match what was reserved");
         }
-        if let Some(j) = journal
-            && let Err(e) = j.set_balance(peer, s.balance.committed(), noop())
-        {
-            // Kept in memory (it happened); the next record of this link
-            // writes it.
-            error!(peerId = %peer, error = %e, "books: an outgoing Fulfill was not recorded yet");
-        }
+        let recorded = match journal {
+            Some(j) => j.set_balance(peer, s.balance.committed(), noop()),
+            None => Ok(()),
+        };
         let due = s.balance.settlement_due(&s.limits).is_some();
         drop(s);
         if due {
             self.wake.notify_one();
         }
+        recorded
     }
 
     /// Asks the settler to settle now, whatever the threshold (admin API):
@@ -531,7 +538,7 @@ mod tests {
         let a = Account::new(limits());
         let p = peer();
         a.reserve_outgoing(150).unwrap();
-        a.fulfill_outgoing(&p, 150, None);
+        a.fulfill_outgoing(&p, 150, None).unwrap();
         assert_eq!(a.snapshot().committed, -150);
         let (id, amount) = a.begin_settlement(&p, None, noop()).unwrap().unwrap();
         assert_eq!(amount, 150);
